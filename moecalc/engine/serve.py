@@ -33,11 +33,13 @@ def serve(m: ModelNumbers, r: dict, *, context, batch, kv_bytes, tp, dp, pp, ep,
           scaleup_bandwidth, scaleup_latency, scaleout_bandwidth, scaleout_latency, price_per_hour,
           dispatch_bytes, combine_bytes, prefill_chunk_tokens, activation_bytes, logits_bytes,
           runtime_overhead_bytes, comm_buffer_bytes, mfu, hbm_efficiency, scaleup_efficiency,
-          scaleout_efficiency, comm_overlap, limits: bool = True):
+          scaleout_efficiency, comm_overlap, limits: bool = True, routing=None):
     """Every deployment quantity for the broadcast of all arguments after ``r``.
 
     ``limits=False`` skips the largest-batch and longest-context search (NaN instead), which a
-    sweep computes only for the rows it reports.
+    sweep computes only for the rows it reports. ``routing`` (``engine.routing.RoutingInputs``)
+    replaces uniform routing: the straggler rank, the experts a step touches and the
+    all-to-all destinations then follow the skewed router.
     """
     f64 = lambda x: np.asarray(x, dtype=np.float64)  # noqa: E731
     B, L = f64(batch), f64(context)
@@ -83,7 +85,6 @@ def serve(m: ModelNumbers, r: dict, *, context, batch, kv_bytes, tp, dp, pp, ep,
     # ---- FLOPs per token: routed experts apart, as they spread over the EP group
     routed_flops = 2.0 * m.params.active_by_component.get("routed_experts", 0)
     dense_flops = r["decode_matmul_flops"] - routed_flops
-    imbalance = layout.expert_imbalance(E, redundant_experts, ep)
 
     def compute_seconds(tokens_replica, tokens_group, attention_flops):
         flops = frac * (tokens_replica * (dense_flops + attention_flops) / tp
@@ -92,7 +93,9 @@ def serve(m: ModelNumbers, r: dict, *, context, batch, kv_bytes, tp, dp, pp, ep,
 
     # ---- communication of one stage
     nodes = np.minimum(layout.ceil_div(stage, gpus_per_node), ep)
-    remote_ranks, remote_nodes, up_transfers = alltoall.destinations(E, k, ep, nodes, max_nodes)
+    rt = _routing_terms(m, routing, ep, nodes, B, redundant_experts, max_nodes)
+    imbalance, touched = rt["imbalance"], rt["touched_fraction"]
+    remote_ranks, remote_nodes, up_transfers = rt["remote_ranks"], rt["remote_nodes"], rt["scaleup_transfers"]
     message = (f64(dispatch_bytes) + combine_bytes) * h * etp
     moe_ep = (ep > 1) & (E > 0)
     tp_in_domain = tp <= gpus_per_node
@@ -109,9 +112,9 @@ def serve(m: ModelNumbers, r: dict, *, context, batch, kv_bytes, tp, dp, pp, ep,
 
     def comm_seconds(tokens_replica):
         per_gpu_tokens = tokens_replica / tp
-        a2a_up = alltoall.alltoall_seconds(per_gpu_tokens, up_transfers, message, scaleup_bandwidth,
+        a2a_up = alltoall.alltoall_seconds(per_gpu_tokens, rt["scaleup_transfers_peak"], message, scaleup_bandwidth,
                                            scaleup_efficiency, scaleup_latency)
-        a2a_out = alltoall.alltoall_seconds(per_gpu_tokens, remote_nodes, message, scaleout_bandwidth,
+        a2a_out = alltoall.alltoall_seconds(per_gpu_tokens, rt["remote_nodes_peak"], message, scaleout_bandwidth,
                                             scaleout_efficiency, scaleout_latency)
         a2a = np.where(moe_ep, np.maximum(a2a_up, a2a_out), 0.0)
         ar = alltoall.allreduce_seconds(tokens_replica * h * activation_bytes, tp, tp_bw, tp_eff, tp_lat)
@@ -126,7 +129,6 @@ def serve(m: ModelNumbers, r: dict, *, context, batch, kv_bytes, tp, dp, pp, ep,
                                else (hidden if comm_overlap else apart))
 
     # ---- decode step
-    touched = layout.experts_touched_fraction(E, k, B)
     weights_read = weights_gpu - w_gpu.get("routed_experts", 0.0) * (1 - touched)
     t_compute = compute_seconds(b, B, r["decode_attention_flops"])
     t_memory = (weights_read + kv_gpu) / (hbm_bandwidth * hbm_efficiency)
@@ -153,6 +155,7 @@ def serve(m: ModelNumbers, r: dict, *, context, batch, kv_bytes, tp, dp, pp, ep,
         "fits": fits, "max_batch": max_batch, "max_context": max_context,
         "expert_slots_per_rank": layout.expert_slots_per_rank(E, redundant_experts, ep),
         "expert_imbalance": imbalance, "experts_touched_fraction": touched,
+        "dropped_share": rt["dropped_share"], "rerouted_share": rt["rerouted_share"],
         "a2a_remote_ranks_per_token": np.where(moe_ep, remote_ranks, 0.0),
         "a2a_remote_nodes_per_token": np.where(moe_ep, remote_nodes, 0.0),
         "a2a_scaleup_transfers_per_token": np.where(moe_ep, up_transfers, 0.0),
@@ -173,3 +176,28 @@ def serve(m: ModelNumbers, r: dict, *, context, batch, kv_bytes, tp, dp, pp, ep,
         "usd_per_hour": usd_per_s * 3600.0,
         "usd_per_million_output_tokens": usd_per_s / tokens_per_s * 1e6,
     }
+
+
+def _routing_terms(m: ModelNumbers, routing, ep, nodes, batch, redundant, max_nodes) -> dict:
+    """Straggler, experts touched and all-to-all destinations: the uniform closed forms, or the
+    skewed router's (``engine.routing.layout_factors``). A node limit under a skewed router
+    scales its destinations by the limit's effect on a uniform one (an approximation)."""
+    E, k = m.num_experts, m.top_k
+    ranks, remote_nodes, up = alltoall.destinations(E, k, ep, nodes, max_nodes)
+    if routing is None or E == 0:
+        return {"imbalance": layout.expert_imbalance(E, redundant, ep),
+                "touched_fraction": layout.experts_touched_fraction(E, k, batch),
+                "remote_ranks": ranks, "remote_nodes": remote_nodes, "scaleup_transfers": up,
+                "scaleup_transfers_peak": up, "remote_nodes_peak": remote_nodes,
+                "dropped_share": 0.0, "rerouted_share": 0.0}
+    from moecalc.engine.routing import layout_factors
+
+    f = layout_factors(routing.router, ep, nodes, batch, redundant, routing.capacity_factor, routing.overflow)
+    free = alltoall.destinations(E, k, ep, nodes, np.inf)
+    ratio = [np.where(b > 0, a / np.where(b > 0, b, 1.0), 1.0) for a, b in zip((ranks, remote_nodes, up), free)]
+    f["remote_ranks"] = f["remote_ranks"] * ratio[0]
+    f["remote_nodes"] = f["remote_nodes"] * ratio[1]
+    f["remote_nodes_peak"] = f["remote_nodes_peak"] * ratio[1]
+    f["scaleup_transfers"] = f["scaleup_transfers"] * ratio[2]
+    f["scaleup_transfers_peak"] = f["scaleup_transfers_peak"] * ratio[2]
+    return f

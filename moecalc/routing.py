@@ -1,0 +1,215 @@
+"""Routing models as the user names them (``--routing uniform|zipf:S|dirichlet:ALPHA|file:PATH``),
+turned into the per-expert inclusion probabilities the engine reads (``engine.routing``).
+
+- uniform: every expert equally likely (the load-balanced router MoE papers aim for).
+- zipf:S: the j-th most popular expert is preferred in proportion to j^-S (S >= 0; 0 is
+  uniform). Which expert ids are popular is arbitrary, so the ranking is laid over the ids in
+  a seeded random order.
+- dirichlet:ALPHA: preferences drawn from a symmetric Dirichlet(ALPHA) (seeded): a learned but
+  uneven router; small ALPHA is close to collapse, large ALPHA close to uniform.
+- file:PATH: measured per-expert token counts in expert-id order (a serving engine's expert-load
+  statistics), YAML/JSON (a list, or ``counts: [...]``) or CSV (one count per row, or
+  ``expert,count`` rows, a header allowed).
+
+Preferences become inclusion probabilities proportional to them, none above 1 (a token takes
+an expert at most once): ``engine.routing.inclusion_from_weights``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from moecalc.engine import routing as eng
+from moecalc.errors import MoecalcError
+
+KINDS = ("uniform", "zipf", "dirichlet", "file")
+OVERFLOW = ("drop", "reroute")
+ZIPF_MAX = 100.0            # j^-100 is already a full collapse; beyond it weights underflow
+ALPHA_RANGE = (1e-3, 1e6)
+TINY = 1e-300               # floor on preferences so that underflowed weights stay ordered
+MAX_PROFILE_BYTES = 10 << 20
+
+
+@dataclass(frozen=True)
+class Routing:
+    """How tokens are routed; ``uniform`` with no capacity limit is every earlier result."""
+    kind: str = "uniform"
+    value: float | None = None                 # zipf exponent S or Dirichlet concentration ALPHA
+    path: str | None = None                    # file: the profile's path, for messages
+    counts: tuple[float, ...] | None = None    # file: per-expert counts
+    seed: int = 0
+    capacity_factor: float | None = None       # tokens per expert per step at most C B k / E
+    overflow: str = "drop"                     # what happens to tokens over capacity
+
+    @property
+    def is_uniform(self) -> bool:
+        return self.kind == "uniform" and self.capacity_factor is None
+
+    def describe(self) -> str:
+        text = {"uniform": "uniform", "zipf": f"zipf:{self.value:g}", "dirichlet": f"dirichlet:{self.value:g}",
+                "file": f"file:{self.path}"}[self.kind]
+        if self.capacity_factor is not None:
+            text += f", capacity factor {self.capacity_factor:g} ({self.overflow})"
+        return text
+
+    def as_dict(self) -> dict:
+        return {"model": self.kind, "parameter": self.value, "file": self.path, "seed": self.seed,
+                "capacity_factor": self.capacity_factor, "overflow": self.overflow, "describe": self.describe()}
+
+
+def parse_routing(text: str | None, seed: int = 0, capacity_factor: float | None = None,
+                  overflow: str = "drop", field: str = "--routing") -> Routing:
+    """A Routing from the option text ``uniform``, ``zipf:S``, ``dirichlet:ALPHA``, ``file:PATH``."""
+    if overflow not in OVERFLOW:
+        raise MoecalcError(f"must be one of {', '.join(OVERFLOW)}, got {overflow!r}", field="--overflow")
+    if capacity_factor is not None:
+        if not (math.isfinite(capacity_factor) and capacity_factor > 0):
+            raise MoecalcError(f"must be a positive number, got {capacity_factor!r}", field="--capacity-factor")
+        if overflow == "reroute" and capacity_factor < 1:
+            raise MoecalcError(f"rerouting needs room for every token: a capacity factor of at least 1, got "
+                               f"{capacity_factor:g}", field="--capacity-factor")
+    if seed < 0:
+        raise MoecalcError(f"must be a whole number >= 0, got {seed}", field="--seed")
+    raw = (text or "uniform").strip()
+    kind, sep, arg = raw.partition(":")
+    kind = kind.strip().lower()
+    common = dict(seed=seed, capacity_factor=capacity_factor, overflow=overflow)
+    if kind not in KINDS:
+        raise MoecalcError(f"expected uniform, zipf:S, dirichlet:ALPHA or file:PATH, got {raw!r}", field=field)
+    if kind == "uniform":
+        if sep:
+            raise MoecalcError(f"uniform takes no parameter, got {raw!r}", field=field)
+        return Routing(**common)
+    if kind == "file":
+        if not arg.strip():
+            raise MoecalcError("file: needs a path (file:loads.csv)", field=field)
+        path = arg.strip()
+        return Routing("file", path=path, counts=tuple(read_profile(path)), **common)
+    if not arg.strip():
+        example = "zipf:1.2" if kind == "zipf" else "dirichlet:0.5"
+        raise MoecalcError(f"{kind}: needs a number ({example})", field=field)
+    try:
+        value = float(arg)
+    except ValueError:
+        raise MoecalcError(f"{kind} parameter {arg.strip()!r} is not a number", field=field) from None
+    if kind == "zipf" and not (0 <= value <= ZIPF_MAX):
+        raise MoecalcError(f"zipf exponent S must be in [0, {ZIPF_MAX:g}], got {arg.strip()}", field=field)
+    if kind == "dirichlet" and not (ALPHA_RANGE[0] <= value <= ALPHA_RANGE[1]):
+        raise MoecalcError(f"dirichlet concentration ALPHA must be in [{ALPHA_RANGE[0]:g}, {ALPHA_RANGE[1]:g}], "
+                           f"got {arg.strip()}", field=field)
+    return Routing(kind, value=value, **common)
+
+
+def read_profile(path: str) -> list[float]:
+    """Per-expert counts from a YAML/JSON list (or ``counts:``) or a CSV file."""
+    from moecalc.spec.load import read_text
+    from moecalc.spec.yaml_io import parse_yaml
+
+    p = Path(path)
+    try:
+        if p.stat().st_size > MAX_PROFILE_BYTES:
+            raise MoecalcError(f"file is over the {MAX_PROFILE_BYTES:,}-byte limit for a load profile", file=path)
+    except OSError:
+        pass                                          # read_text names what is wrong
+    text = read_text(p, path)
+    if p.suffix.lower() == ".csv":
+        values = _csv_counts(text, path)
+    else:
+        data, _ = parse_yaml(text, path)
+        if isinstance(data, dict):
+            if "counts" not in data:
+                raise MoecalcError("expected a list of per-expert counts, or a mapping with 'counts'", file=path,
+                                   field="counts")
+            data = data["counts"]
+        if not isinstance(data, list):
+            raise MoecalcError(f"expected a list of per-expert counts, got {type(data).__name__}", file=path,
+                               field="counts")
+        values = []
+        for i, v in enumerate(data):
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise MoecalcError(f"expert {i}: {v!r} is not a number", file=path, field="counts")
+            values.append(float(v))
+    for i, v in enumerate(values):
+        if not math.isfinite(v) or v < 0:
+            raise MoecalcError(f"expert {i}: count {v:g} must be a finite number >= 0", file=path, field="counts")
+    if not values:
+        raise MoecalcError("no counts", file=path, field="counts")
+    if sum(values) <= 0:
+        raise MoecalcError("every count is 0: no load to profile", file=path, field="counts")
+    return values
+
+
+def _csv_counts(text: str, path: str) -> list[float]:
+    rows = [r for r in csv.reader(io.StringIO(text)) if r and any(c.strip() for c in r)]
+    out = []
+    for n, row in enumerate(rows, start=1):
+        cells = [c.strip() for c in row]
+        if len(cells) > 2:
+            raise MoecalcError(f"expected 'count' or 'expert,count' per row, got {len(cells)} columns",
+                               file=path, line=n, field="count")
+        try:
+            value = float(cells[-1])
+            if len(cells) == 2:
+                expert = int(cells[0])
+                if expert != len(out):
+                    raise MoecalcError(f"expert ids must run 0, 1, 2, ... in order; expected {len(out)}, got "
+                                       f"{expert}", file=path, line=n, field="expert")
+        except ValueError:
+            if n == 1 and not out:                    # a header row
+                continue
+            raise MoecalcError(f"{','.join(cells)!r} is not a count", file=path, line=n, field="count") from None
+        out.append(value)
+    return out
+
+
+def preferences(r: Routing, num_experts: int, model: str) -> np.ndarray:
+    """Per-expert router preference (any positive scale), in expert-id order."""
+    E = int(num_experts)
+    rng = np.random.default_rng(r.seed)
+    if r.kind == "uniform":
+        return np.ones(E)
+    if r.kind == "zipf":
+        logw = -r.value * np.log(np.arange(1, E + 1))
+        w = np.exp(logw - logw.max())
+        return np.maximum(w[rng.permutation(E)], TINY)
+    if r.kind == "dirichlet":
+        return np.maximum(rng.dirichlet(np.full(E, r.value)), TINY)
+    counts = np.asarray(r.counts, dtype=np.float64)
+    if len(counts) != E:
+        raise MoecalcError(f"{len(counts)} counts, but {model} has {E} routed experts per MoE layer",
+                           file=r.path, field="counts")
+    return counts
+
+
+def inclusion(r: Routing, num_experts: int, top_k: int, model: str) -> np.ndarray:
+    """Per-expert probability that a token routes to it (sums to k), for this model."""
+    w = preferences(r, num_experts, model)
+    if r.kind == "file":
+        positive = int((w > 0).sum())
+        if positive < top_k:
+            raise MoecalcError(f"only {positive} experts have load, but {model} routes each token to {top_k}",
+                               file=r.path, field="counts")
+        share = w / w.sum()
+        hottest = int(np.argmax(share))
+        if share[hottest] * top_k > 1 + 1e-9:
+            raise MoecalcError(f"expert {hottest} has {share[hottest]:.1%} of all assignments, more than one per "
+                               f"token at top-{top_k} (at most {1 / top_k:.1%})", file=r.path, field="counts")
+        return np.minimum(share * top_k, 1.0)
+    return eng.inclusion_from_weights(w, top_k)
+
+
+@lru_cache(maxsize=32)
+def _router_cached(key: tuple) -> eng.Router:
+    return eng.router(np.asarray(key))
+
+
+def router_for(r: Routing, num_experts: int, top_k: int, model: str) -> eng.Router:
+    """The solved conditional-Poisson router of this routing model on this model (cached)."""
+    return _router_cached(tuple(inclusion(r, num_experts, top_k, model).tolist()))
