@@ -88,6 +88,10 @@ def estimate(
     dispatch_dtype: Optional[str] = typer.Option(None, "--dispatch-dtype", help="all-to-all dispatch payload: fp8, fp8-noscale, bf16"),
     combine_dtype: Optional[str] = typer.Option(None, "--combine-dtype", help="all-to-all combine payload: bf16, fp8, ..."),
     link_efficiency: Optional[str] = typer.Option(None, "--link-efficiency", help="share of link bandwidth achieved, scale-up and scale-out"),
+    routing: Optional[str] = typer.Option(None, "--routing", help="uniform (default), zipf:S, dirichlet:ALPHA or file:PATH (per-expert counts)"),
+    capacity_factor: Optional[str] = typer.Option(None, "--capacity-factor", help="expert capacity C: at most C x tokens x k / E per expert per step"),
+    overflow: Optional[str] = typer.Option(None, "--overflow", help="tokens over capacity: drop (default) or reroute to the next-preferred expert"),
+    seed: Optional[str] = typer.Option(None, "--seed", help="seed of the zipf placement, the Dirichlet draw and Monte Carlo traces (default 0)"),
 ) -> None:
     """Params (total vs active), weights, KV cache, FLOPs per token and VRAM floor of one model;
     with --gpu, per-GPU memory, all-to-all, TTFT/TPOT, throughput and $ per million tokens."""
@@ -133,8 +137,9 @@ def estimate(
                                  scale_out=scale_out)
     elif hardware_file is not None:
         raise MoecalcError("--hardware-file needs --gpu", field="--gpu")
+    rt = _routing(routing, capacity_factor, overflow, seed)
     model, label = load(spec)
-    result = run(model, workload, assumptions, label=label, deployment=deployment, catalog=catalog)
+    result = run(model, workload, assumptions, label=label, deployment=deployment, catalog=catalog, routing=rt)
     _warn(result["warnings"])
     if fmt == "json":
         from moecalc.render.flat import to_json
@@ -145,6 +150,12 @@ def estimate(
     else:
         from moecalc.render.table import estimate_view, print_view
         print_view(estimate_view(result))
+
+
+def _routing(routing, capacity_factor, overflow, seed):
+    from moecalc.routing import from_options
+
+    return from_options(routing, capacity_factor, overflow, seed)
 
 
 def _deployment(gpu: str, *, gpus=None, gpus_per_node=None, tp=None, ep=None, dp=None, pp=None, price=None,
@@ -183,6 +194,10 @@ def compare(
     hardware_file: Optional[str] = typer.Option(None, "--hardware-file", help="YAML with extra or overriding profiles"),
     fmt: str = typer.Option("table", "--format", "-f", help="table, json or csv"),
     assume: List[str] = typer.Option([], "--assume", "-a", help="override an assumption: NAME=VALUE (repeatable)"),
+    routing: Optional[str] = typer.Option(None, "--routing", help="uniform (default), zipf:S, dirichlet:ALPHA or file:PATH (per-expert counts)"),
+    capacity_factor: Optional[str] = typer.Option(None, "--capacity-factor", help="expert capacity C: at most C x tokens x k / E per expert per step"),
+    overflow: Optional[str] = typer.Option(None, "--overflow", help="tokens over capacity: drop (default) or reroute to the next-preferred expert"),
+    seed: Optional[str] = typer.Option(None, "--seed", help="seed of the zipf placement, the Dirichlet draw and Monte Carlo traces (default 0)"),
 ) -> None:
     """Models side by side (MoE vs dense, MoE vs MoE): params, memory, KV, FLOPs, GPUs and cost."""
     from moecalc.assumptions import Assumptions, with_overrides
@@ -203,8 +218,9 @@ def compare(
     catalog = load_catalog(hardware_file)
     deployment = None if gpu is None else _deployment(gpu, gpus=gpus, gpus_per_node=gpus_per_node, tp=tp,
                                                       ep=ep, dp=dp, pp=pp, price=price)
+    rt = _routing(routing, capacity_factor, overflow, seed)
     models = [load(s) for s in specs]
-    result = run(models, workload, assumptions, deployment, dense_equivalents, catalog)
+    result = run(models, workload, assumptions, deployment, dense_equivalents, catalog, routing=rt)
     for m in result["models"]:
         _warn(m["warnings"])
     if fmt == "json":
@@ -249,6 +265,10 @@ def sweep(
     price: Optional[str] = typer.Option(None, "--price-per-hour", help="USD per GPU-hour for every GPU type"),
     hardware_file: Optional[str] = typer.Option(None, "--hardware-file", help="YAML with extra or overriding profiles"),
     assume: List[str] = typer.Option([], "--assume", "-a", help="override an assumption: NAME=VALUE (repeatable)"),
+    routing: Optional[str] = typer.Option(None, "--routing", help="uniform (default), zipf:S, dirichlet:ALPHA or file:PATH (per-expert counts)"),
+    capacity_factor: Optional[str] = typer.Option(None, "--capacity-factor", help="expert capacity C: at most C x tokens x k / E per expert per step"),
+    overflow: Optional[str] = typer.Option(None, "--overflow", help="tokens over capacity: drop (default) or reroute to the next-preferred expert"),
+    seed: Optional[str] = typer.Option(None, "--seed", help="seed of the zipf placement, the Dirichlet draw and Monte Carlo traces (default 0)"),
 ) -> None:
     """Search GPU types x counts x layouts x batch x context x dtypes; rank, filter, frontier."""
     from moecalc.assumptions import Assumptions, with_overrides
@@ -261,7 +281,8 @@ def sweep(
                    context=context, weights_dtype=weights_dtype, kv_dtype=kv_dtype, objective=objective,
                    max_tpot_ms=max_tpot_ms, max_ttft_ms=max_ttft_ms, min_tokens_per_s=min_tokens_per_s,
                    budget_usd_per_hour=budget, top=top, redundant_experts=redundant_experts,
-                   max_nodes_per_token=max_nodes, scale_out=scale_out, price_per_hour=price)
+                   max_nodes_per_token=max_nodes, scale_out=scale_out, price_per_hour=price, routing=routing,
+                   capacity_factor=capacity_factor, overflow=overflow, seed=seed)
     catalog = load_catalog(hardware_file)
     req = build_request(options, plan, catalog)
     assumptions = with_overrides(Assumptions(), assume)

@@ -57,7 +57,8 @@ def dense_twin(spec: ArchitectureSpec, target: str) -> tuple[ArchitectureSpec, s
 
 
 def compare(models: list[tuple], workload: Workload = Workload(), assumptions: Assumptions = Assumptions(),
-            deployment: Deployment | None = None, dense_equivalents: bool = False, catalog=None) -> dict:
+            deployment: Deployment | None = None, dense_equivalents: bool = False, catalog=None,
+            routing=None) -> dict:
     """``models``: (spec, label) pairs. Returns {"models": [...]} with ratios to the first column."""
     entries = []
     for spec, label in models:
@@ -73,7 +74,7 @@ def compare(models: list[tuple], workload: Workload = Workload(), assumptions: A
         d = deployment
         if d is not None and kind != "moe":          # expert options do not apply to dense models
             d = replace(d, ep=None, redundant_experts=0, max_nodes_per_token=None)
-        r = estimate(spec, w, assumptions, label, d, catalog)
+        r = estimate(spec, w, assumptions, label, d, catalog, routing=routing if kind == "moe" else None)
         fit_gpu = deployment.gpu if deployment is not None else REFERENCE_GPU
         if deployment is not None and deployment.gpus is None:
             min_gpus = r["deployment"]["gpus"]

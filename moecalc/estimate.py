@@ -22,6 +22,7 @@ from moecalc.spec.model import ArchitectureSpec, ModelSpec
 if TYPE_CHECKING:   # the serving layer loads only when a deployment is asked for
     from moecalc.deployment import Deployment
     from moecalc.hardware import Catalog
+    from moecalc.routing import Routing
 
 
 @dataclass(frozen=True)
@@ -98,11 +99,13 @@ def stated_warnings(spec: ModelSpec, total: int, active: int, embedding: int, lm
 
 def estimate(spec: ModelSpec, workload: Workload = Workload(), assumptions: Assumptions = Assumptions(),
              label: str | None = None, deployment: Deployment | None = None,
-             catalog: Catalog | None = None) -> dict:
+             catalog: Catalog | None = None, routing: Routing | None = None) -> dict:
     """Every number for one model and one workload, as the documented JSON structure.
 
     With a ``deployment`` (a GPU type and optionally a layout) the result adds the
     ``deployment``, ``hardware``, ``comm``, ``perf`` and ``cost`` sections and per-GPU memory.
+    With a non-uniform ``routing`` (``moecalc.routing.Routing``) the result adds ``routing``,
+    and the deployment's step time, weights read and all-to-all follow the skewed router.
     """
     check_dtypes(workload.weights_dtype, workload.kv_dtype)
     weights_dtype = workload.weights_dtype or spec.dtypes.weights
@@ -150,16 +153,40 @@ def estimate(spec: ModelSpec, workload: Workload = Workload(), assumptions: Assu
         "assumptions": assumptions.as_dict(deployment is not None),
         "warnings": stated_warnings(spec, total, active, embedding, lm_head),
     }
+    router = None
+    if m.num_experts or (routing is not None and not routing.is_uniform):
+        router = _add_routing(out, m, routing, spec.name, workload.batch)
     if deployment is not None:
         from moecalc.hardware import load_catalog
 
         _add_deployment(out, m, r, workload, weights_dtype, KV_DTYPES[kv_dtype].bytes, assumptions,
-                        deployment, catalog or load_catalog())
+                        deployment, catalog or load_catalog(), router)
     return out
 
 
+def _add_routing(out: dict, m: ModelNumbers, routing: Routing | None, name: str, batch: int):
+    """The ``routing`` section (model-only part); returns the engine's RoutingInputs, or None
+    for uniform routing (the closed forms of ``engine.layout`` and ``engine.alltoall``)."""
+    from moecalc.engine import routing as eng
+    from moecalc.routing import Routing, engine_inputs, inclusion
+
+    routing = routing or Routing()
+    if not m.num_experts:
+        raise MoecalcError(f"{name} has no routed experts to route", field="--routing")
+    pi = inclusion(routing, m.num_experts, m.top_k, name)
+    out["routing"] = {
+        **routing.as_dict(),
+        "effective_experts": eng.effective_experts(pi),
+        "hottest_expert_share": float(pi.max() / m.top_k),
+        "experts_always_chosen": int((pi >= eng.FORCED).sum()),
+        "distinct_experts_per_step": float(eng.distinct_experts(pi, batch)),
+        "distinct_experts_per_step_uniform": float(eng.distinct_experts(np.full(m.num_experts, m.top_k / m.num_experts), batch)),
+    }
+    return engine_inputs(routing, m, name)
+
+
 def _add_deployment(out: dict, m: ModelNumbers, r: dict, workload: Workload, weights_dtype: str,
-                    kv_bytes: float, a: Assumptions, d: Deployment, catalog: Catalog) -> None:
+                    kv_bytes: float, a: Assumptions, d: Deployment, catalog: Catalog, router=None) -> None:
     from moecalc.deployment import check, resolve, serve_inputs
     from moecalc.engine.serve import BOUNDS, MAX_SEARCH, serve
 
@@ -180,7 +207,7 @@ def _add_deployment(out: dict, m: ModelNumbers, r: dict, workload: Workload, wei
     d, chosen = resolve(m, d, acc, has_scale_out, fits)
     notes = check(m, d, acc, has_scale_out)
     kwargs, hardware = serve_inputs(d, acc, catalog, weights_dtype, a)
-    s = serve(m, r, **common, **kwargs)
+    s = serve(m, r, **common, **kwargs, routing=router)
     x = {k: (float(v) if not isinstance(v, dict) else {c: float(b) for c, b in v.items()}) for k, v in s.items()}
     if np.isnan(x["usd_per_hour"]):
         notes.append(f"no published price for the {acc.name} in the profile: give --price-per-hour for $/Mtok")
@@ -223,6 +250,11 @@ def _add_deployment(out: dict, m: ModelNumbers, r: dict, workload: Workload, wei
         "prefill": {"compute_seconds": x["prefill_compute_seconds"], "memory_seconds": x["prefill_memory_seconds"],
                     "comm_seconds": x["prefill_comm_seconds"]},
         "expert_imbalance": x["expert_imbalance"], "expert_slots_per_rank": int(x["expert_slots_per_rank"])}
+    if "routing" in out:
+        out["routing"].update({"straggler": x["expert_imbalance"], "experts_touched_fraction": x["experts_touched_fraction"],
+                               "dropped_share": x["dropped_share"], "rerouted_share": x["rerouted_share"],
+                               "a2a_peak_scaleup_transfers": x["a2a_scaleup_peak"],
+                               "a2a_peak_remote_nodes": x["a2a_remote_nodes_peak"]})
     price = x["usd_per_hour"]
     out["cost"] = {"usd_per_million_output_tokens": None if np.isnan(price) else x["usd_per_million_output_tokens"],
                    "usd_per_hour": None if np.isnan(price) else price,

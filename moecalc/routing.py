@@ -53,8 +53,8 @@ class Routing:
         return self.kind == "uniform" and self.capacity_factor is None
 
     def describe(self) -> str:
-        text = {"uniform": "uniform", "zipf": f"zipf:{self.value:g}", "dirichlet": f"dirichlet:{self.value:g}",
-                "file": f"file:{self.path}"}[self.kind]
+        text = (f"{self.kind}:{self.value:g}" if self.value is not None else
+                f"file:{self.path}" if self.kind == "file" else self.kind)
         if self.capacity_factor is not None:
             text += f", capacity factor {self.capacity_factor:g} ({self.overflow})"
         return text
@@ -213,3 +213,29 @@ def _router_cached(key: tuple) -> eng.Router:
 def router_for(r: Routing, num_experts: int, top_k: int, model: str) -> eng.Router:
     """The solved conditional-Poisson router of this routing model on this model (cached)."""
     return _router_cached(tuple(inclusion(r, num_experts, top_k, model).tolist()))
+
+
+def engine_inputs(r: Routing | None, m, model: str):
+    """The ``engine.serve`` routing argument for model numbers ``m``: None for uniform routing
+    (the closed forms) or a dense model, else the solved router and its capacity policy."""
+    if r is None or r.is_uniform:
+        return None
+    if not m.num_experts:
+        raise MoecalcError(f"{model} has no routed experts to route", field="--routing")
+    return eng.RoutingInputs(router_for(r, m.num_experts, m.top_k, model), r.capacity_factor, r.overflow)
+
+
+def from_options(routing: str | None, capacity_factor: str | None, overflow: str | None, seed: str | None,
+                 field=lambda name: "--" + name.replace("_", "-")) -> Routing:
+    """A Routing from command-line texts; errors name ``field(option)``."""
+    from moecalc.units import parse_count, parse_positive
+
+    cap = None if capacity_factor is None else parse_positive(capacity_factor, field("capacity_factor"))
+    s = 0 if seed is None else parse_count(seed, field("seed"), minimum=0)
+    ov = (overflow or "drop").strip()
+    if ov not in OVERFLOW:
+        raise MoecalcError(f"must be one of {', '.join(OVERFLOW)}, got {ov!r}", field=field("overflow"))
+    if cap is not None and ov == "reroute" and cap < 1:
+        raise MoecalcError(f"rerouting needs room for every token: a capacity factor of at least 1, got {cap:g}",
+                           field=field("capacity_factor"))
+    return parse_routing(routing, s, cap, ov, field=field("routing"))

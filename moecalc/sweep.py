@@ -26,6 +26,7 @@ from moecalc.engine.serve import BOUNDS, serve
 from moecalc.errors import MoecalcError
 from moecalc.estimate import Workload, dtype_bits, check_dtypes, estimate, model_numbers
 from moecalc.hardware import Catalog
+from moecalc.routing import Routing, engine_inputs
 
 CHUNK = 1 << 18            # configurations per evaluated block: bounds memory (~150 MB per block)
 OBJECTIVES = {             # objective -> (row key, best is smallest)
@@ -58,6 +59,7 @@ class Space:
     max_nodes_per_token: int | None = None
     scale_out: str | None = None
     price_per_hour: float | None = None
+    routing: Routing | None = None                   # None: uniform
 
 
 @dataclass(frozen=True)
@@ -167,6 +169,7 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
     for k in kvd:
         check_dtypes(None, k)
     layouts = enumerate_layouts(m, space, catalog)
+    routing = engine_inputs(space.routing, m, spec.name)
     ctx = np.asarray(space.context, dtype=np.float64)
     bat = np.asarray(space.batch, dtype=np.float64)
     bits = np.array([dtype_bits(w, assumptions) for w in wdt])
@@ -206,7 +209,7 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
                       runtime_overhead_bytes=assumptions.runtime_overhead_bytes, tp=col["tp"], dp=col["dp"],
                       pp=col["pp"], ep=col["ep"], redundant_experts=space.redundant_experts,
                       gpus_per_node=col["gpus_per_node"], comm_overlap=assumptions.comm_overlap, **hws,
-                      limits=False)
+                      limits=False, routing=routing)
             shape = (sl.stop - sl.start, bs.stop - bs.start) + inner[1:]
             valid = np.broadcast_to(prob == 0, shape)
             fits = valid & s["fits"]
@@ -243,7 +246,7 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
 
     def report(i) -> dict:
         d, w = _config(i, layouts, space, wdt, kvd, bat, ctx)
-        return estimate(spec, w, assumptions, label, d, catalog)
+        return estimate(spec, w, assumptions, label, d, catalog, routing=space.routing)
 
     top = [report(i) for i in best.index]
     shown = np.unique(np.linspace(0, len(pareto_index) - 1, min(pareto_n, len(pareto_index))).round().astype(int))
@@ -369,5 +372,23 @@ def estimate_command(r: dict, label: str | None) -> str:
         parts.append(f"--max-nodes-per-token {d['max_nodes_per_token']}")
     if r["hardware"]["price_source"] == "--price-per-hour":
         parts.append(f"--price-per-hour {r['hardware']['price_per_gpu_hour']}")
+    parts += routing_options(r.get("routing"))
     return " ".join(parts)
+
+
+def routing_options(section: dict | None) -> list[str]:
+    """The command-line options that give a result's routing model (none for plain uniform)."""
+    if not section:
+        return []
+    out = []
+    if section["model"] != "uniform":
+        value = section["file"] if section["model"] == "file" else f"{section['parameter']:g}"
+        out.append(f"--routing {section['model']}:{value}")
+        if section["model"] != "file" and section["seed"]:
+            out.append(f"--seed {section['seed']}")
+    if section["capacity_factor"] is not None:
+        out.append(f"--capacity-factor {section['capacity_factor']:g}")
+        if section["overflow"] != "drop":
+            out.append(f"--overflow {section['overflow']}")
+    return out
 

@@ -50,6 +50,10 @@ class SweepPlan(BaseModel):
     max_nodes_per_token: Optional[Union[int, str]] = None
     scale_out: Optional[str] = None
     price_per_hour: Number = None
+    routing: Optional[str] = None
+    capacity_factor: Number = None
+    overflow: Optional[str] = None
+    seed: Optional[Union[int, str]] = None
 
 
 @dataclass(frozen=True)
@@ -183,6 +187,17 @@ def build_request(options: dict, plan_path: str | None, catalog: Catalog) -> Req
                               min_tokens_per_s=positive("min_tokens_per_s"),
                               budget_usd_per_hour=positive("budget_usd_per_hour"))
 
+    def routing():
+        from moecalc.routing import from_options
+
+        names = {where(n)["field"]: n for n in ("routing", "capacity_factor", "overflow", "seed")}
+        try:
+            return from_options(get("routing"), get("capacity_factor"), get("overflow"), get("seed"),
+                                lambda name: where(name)["field"])
+        except MoecalcError as exc:        # an option from the plan file: add its file and line
+            loc = where(names.get(exc.field, "routing"))
+            raise exc.with_context(file=loc.get("file"), line=loc.get("line")) from None
+
     space = Space(
         gpu=gpu, gpus=axis("gpus", "1..64"), tp=axis("tp", "1,2,4,8"), pp=axis("pp", "1"),
         dp=auto("dp"), ep=auto("ep"),
@@ -190,7 +205,7 @@ def build_request(options: dict, plan_path: str | None, catalog: Catalog) -> Req
         batch=axis("batch", "1..256"), context=axis("context", "4096"),
         weights_dtype=located(weights_dtype), kv_dtype=located(kv_dtype),
         redundant_experts=located(redundant_experts), max_nodes_per_token=located(max_nodes_per_token),
-        scale_out=located(scale_out), price_per_hour=located(price_per_hour))
+        scale_out=located(scale_out), price_per_hour=located(price_per_hour), routing=routing())
     return Request(space, constraints, located(objective), located(top))
 
 

@@ -29,7 +29,7 @@ arrays out; no I/O.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -339,10 +339,10 @@ def touched_on_fullest(r: Router, pl: Placement, tokens) -> np.ndarray:
     return (per_rank.max(axis=1) / fullest)[back.ravel()].reshape(B.shape)
 
 
-def layout_factors(r: Router, ep, nodes, batch, redundant: int, capacity_factor=None,
-                   overflow: str = "drop") -> dict:
+def layout_factors(rt: "RoutingInputs", ep, nodes, batch, redundant: int) -> dict:
     """``rank_factors`` and ``touched_on_fullest`` over broadcast arrays of EP, nodes and batch
-    (each distinct (EP, nodes) pair is solved once)."""
+    (each distinct (EP, nodes, R) is solved once, and kept in ``rt.cache``)."""
+    r = rt.router
     shape = np.broadcast_shapes(np.shape(ep), np.shape(nodes), np.shape(batch))
     e = np.broadcast_to(np.asarray(ep, dtype=np.int64), shape).ravel()
     n = np.broadcast_to(np.asarray(nodes, dtype=np.int64), shape).ravel()
@@ -354,7 +354,10 @@ def layout_factors(r: Router, ep, nodes, batch, redundant: int, capacity_factor=
     which = which.ravel()
     for j, (ep_j, n_j) in enumerate(pairs):
         rows = which == j
-        f = rank_factors(r, int(ep_j), int(max(1, min(n_j, ep_j))), redundant, capacity_factor, overflow)
+        key = (int(ep_j), int(max(1, min(n_j, ep_j))), int(redundant))
+        if key not in rt.cache:
+            rt.cache[key] = rank_factors(r, *key, rt.capacity_factor, rt.overflow)
+        f = rt.cache[key]
         for key in keys[:-1]:
             out[key][rows] = f[key]
         out["touched_fraction"][rows] = touched_on_fullest(r, f["placement"], b[rows])
@@ -367,3 +370,4 @@ class RoutingInputs:
     router: Router
     capacity_factor: float | None = None
     overflow: str = "drop"
+    cache: dict = field(default_factory=dict, compare=False, hash=False, repr=False)

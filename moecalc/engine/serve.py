@@ -159,6 +159,8 @@ def serve(m: ModelNumbers, r: dict, *, context, batch, kv_bytes, tp, dp, pp, ep,
         "a2a_remote_ranks_per_token": np.where(moe_ep, remote_ranks, 0.0),
         "a2a_remote_nodes_per_token": np.where(moe_ep, remote_nodes, 0.0),
         "a2a_scaleup_transfers_per_token": np.where(moe_ep, up_transfers, 0.0),
+        "a2a_scaleup_peak": np.where(moe_ep, rt["scaleup_transfers_peak"], 0.0),
+        "a2a_remote_nodes_peak": np.where(moe_ep, rt["remote_nodes_peak"], 0.0),
         "a2a_bytes_per_token_layer": np.where(moe_ep, message * (remote_nodes + up_transfers), 0.0),
         "a2a_seconds_per_layer": a2a_layer,
         "a2a_scaleup_seconds_per_layer": np.where(moe_ep, a2a_up, 0.0),
@@ -192,7 +194,7 @@ def _routing_terms(m: ModelNumbers, routing, ep, nodes, batch, redundant, max_no
                 "dropped_share": 0.0, "rerouted_share": 0.0}
     from moecalc.engine.routing import layout_factors
 
-    f = layout_factors(routing.router, ep, nodes, batch, redundant, routing.capacity_factor, routing.overflow)
+    f = dict(layout_factors(routing, ep, nodes, batch, redundant))
     free = alltoall.destinations(E, k, ep, nodes, np.inf)
     ratio = [np.where(b > 0, a / np.where(b > 0, b, 1.0), 1.0) for a, b in zip((ranks, remote_nodes, up), free)]
     f["remote_ranks"] = f["remote_ranks"] * ratio[0]
