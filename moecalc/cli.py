@@ -340,6 +340,59 @@ def _progress():
 
 @app.command()
 @one_line_errors
+def route(
+    spec: str = typer.Argument(..., help="YAML spec, config.json (or its folder), or a bundled MoE model name"),
+    tokens: str = typer.Option("4096", "--tokens", "-t", help="tokens to route in the trace"),
+    gpu: str = typer.Option("h200", "--gpu", "-g", help="GPU type for the cost comparison"),
+    gpus: Optional[str] = typer.Option(None, "--gpus", "-n", help="GPUs (default: --ep if given, else the smallest that fits)"),
+    tp: Optional[str] = typer.Option(None, "--tp", help="tensor parallel size"),
+    ep: Optional[str] = typer.Option(None, "--ep", help="expert parallel ranks the experts spread over"),
+    dp: Optional[str] = typer.Option(None, "--dp", help="data parallel size"),
+    redundant_experts: str = typer.Option("0", "--redundant-experts", help="replicate the hottest experts into R extra slots (EPLB)"),
+    max_nodes: Optional[str] = typer.Option(None, "--max-nodes-per-token", help="node-limited routing: at most M nodes per token"),
+    batch: str = typer.Option("64", "--batch", "-b", help="concurrent sequences for the cost comparison"),
+    context: str = typer.Option("4096", "--context", "-c", help="context length for the cost comparison"),
+    price: Optional[str] = typer.Option(None, "--price-per-hour", help="USD per GPU-hour"),
+    hardware_file: Optional[str] = typer.Option(None, "--hardware-file", help="YAML with extra or overriding profiles"),
+    fmt: str = typer.Option("table", "--format", "-f", help="table or json"),
+    assume: List[str] = typer.Option([], "--assume", "-a", help="override an assumption: NAME=VALUE (repeatable)"),
+    routing: Optional[str] = typer.Option(None, "--routing", help="uniform (default), zipf:S, dirichlet:ALPHA or file:PATH (per-expert counts)"),
+    capacity_factor: Optional[str] = typer.Option(None, "--capacity-factor", help="expert capacity C: at most C x tokens x k / E per expert per step"),
+    overflow: Optional[str] = typer.Option(None, "--overflow", help="tokens over capacity: drop (default) or reroute to the next-preferred expert"),
+    seed: Optional[str] = typer.Option(None, "--seed", help="seed of the zipf placement, the Dirichlet draw and Monte Carlo traces (default 0)"),
+) -> None:
+    """A routing trace: per-expert and per-rank load, straggler, overflow, effective experts, and
+    the change in TPOT and $/Mtok against uniform routing."""
+    from moecalc.assumptions import Assumptions, with_overrides
+    from moecalc.estimate import Workload
+    from moecalc.hardware import load_catalog
+    from moecalc.route import trace
+    from moecalc.spec.load import load
+    from moecalc.units import parse_count
+
+    if fmt not in ("table", "json"):
+        raise MoecalcError(f"must be table or json, got {fmt!r}", field="--format")
+    n_tokens = parse_count(tokens, "--tokens")
+    workload = Workload(context=parse_count(context, "--context"), batch=parse_count(batch, "--batch"))
+    assumptions = with_overrides(Assumptions(), assume)
+    rt = _routing(routing, capacity_factor, overflow, seed)
+    catalog = load_catalog(hardware_file)
+    if ep is not None and gpus is None and tp is None and dp is None:
+        gpus = ep
+    deployment = _deployment(gpu, gpus=gpus, tp=tp, ep=ep, dp=dp, price=price, redundant_experts=redundant_experts,
+                             max_nodes=max_nodes)
+    model, label = load(spec)
+    result = trace(model, rt, n_tokens, deployment, workload, assumptions, catalog, label)
+    if fmt == "json":
+        import json
+        sys.stdout.write(json.dumps(result, indent=2) + "\n")
+    else:
+        from moecalc.render.route_view import print_route
+        print_route(result)
+
+
+@app.command()
+@one_line_errors
 def hardware(
     hardware_file: Optional[str] = typer.Option(None, "--hardware-file", help="YAML with extra or overriding profiles"),
     fmt: str = typer.Option("table", "--format", "-f", help="table, json or csv"),

@@ -302,6 +302,9 @@ def rank_factors(r: Router, ep: int, nodes: int, redundant: int, capacity_factor
                                                          source / landing GPU)
       busiest receiver   : (EP - n) max_r q_r over scale-up, (n - 1) max_n q_n over scale-out
     Uniform routing gives q_r equal, i.e. ``alltoall.destinations`` without a node limit.
+    ``imbalance`` = EP max_r L_r is the hottest rank's routed work over an even share of all
+    assignments (what step time scales with; dropped tokens lower it); ``straggler`` =
+    max_r L_r / mean_r L_r compares the ranks with each other (the same without a capacity).
     """
     k = r.top_k
     pl = place(r.pi, ep, redundant, balance=False)
@@ -317,6 +320,7 @@ def rank_factors(r: Router, ep: int, nodes: int, redundant: int, capacity_factor
     q_node = 1 - r.avoid(1 - held_node / pl.copies)
     return {
         "placement": pl, "rank_share": rank_share, "imbalance": ep * rank_share.max(),
+        "straggler": rank_share.max() / rank_share.mean() if rank_share.sum() > 0 else 1.0,
         "q_rank": q_rank, "q_node": q_node,
         "remote_ranks": (ep - 1) / ep * q_rank.sum(), "remote_nodes": (nodes - 1) / nodes * q_node.sum(),
         "scaleup_transfers": (ep - nodes) / ep * q_rank.sum(),

@@ -1,0 +1,115 @@
+"""``moecalc route``: a routing trace. N tokens routed by the chosen router (seeded Monte Carlo,
+``engine.routing.sample_sets``) next to the closed forms, on the EP layout of a deployment,
+and what the skew does to TPOT and $/Mtok against uniform routing (and with EPLB's redundant
+experts, when asked). Every cost is an ``estimate``; the trace only counts tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from moecalc.assumptions import Assumptions
+from moecalc.deployment import Deployment
+from moecalc.engine import routing as eng
+from moecalc.errors import MoecalcError
+from moecalc.estimate import Workload, estimate, model_numbers
+from moecalc.routing import Routing, router_for
+
+SAMPLE_CHUNK = 1 << 15          # tokens drawn at a time (bounds memory: chunk x E booleans)
+MAX_TOKENS = 1 << 24
+
+
+def expert_counts(r: eng.Router, tokens: int, rng: np.random.Generator) -> np.ndarray:
+    """Assignments per expert of ``tokens`` routed tokens (drawn in chunks)."""
+    counts = np.zeros(len(r.pi))
+    for start in range(0, tokens, SAMPLE_CHUNK):
+        counts += eng.sample_sets(r, min(SAMPLE_CHUNK, tokens - start), rng).sum(axis=0)
+    return counts
+
+
+def capped_counts(counts: np.ndarray, capacity_factor, overflow: str, tokens: int, k: int):
+    """Per-expert tokens actually served at capacity floor(C N k / E): (counts, over share)."""
+    if capacity_factor is None:
+        return counts, 0.0
+    cap = np.floor(capacity_factor * tokens * k / len(counts))
+    over = float(np.clip(counts - cap, 0, None).sum() / (tokens * k))
+    if overflow == "reroute":
+        return eng.water_fill(counts, counts.sum(), cap), over
+    return np.minimum(counts, cap), over
+
+
+def trace(spec, routing: Routing, tokens: int = 4096, deployment: Deployment | None = None,
+          workload: Workload = Workload(batch=64), assumptions: Assumptions = Assumptions(),
+          catalog=None, label: str | None = None) -> dict:
+    """Route ``tokens`` tokens; compare the counts with the closed forms; cost it on ``deployment``."""
+    m = model_numbers(spec)
+    if not m.num_experts:
+        raise MoecalcError(f"{spec.name} has no routed experts to route", field="MODEL")
+    if tokens > MAX_TOKENS:
+        raise MoecalcError(f"at most {MAX_TOKENS:,} tokens, got {tokens:,}", field="--tokens")
+    E, k = m.num_experts, m.top_k
+    deployment = deployment or Deployment(gpu="h200")
+    routed = estimate(spec, workload, assumptions, label, deployment, catalog, routing=routing)
+    d = routed["deployment"]
+    ep, R = d["ep"], d["redundant_experts"]
+    uniform = estimate(spec, workload, assumptions, label, replace(deployment, redundant_experts=0, tp=d["tp"],
+                       dp=d["dp"], pp=d["pp"], ep=ep, gpus=d["gpus"]), catalog, routing=replace(routing, kind="uniform",
+                       value=None, path=None, counts=None))
+    costs = {"uniform": uniform, "routed": routed}
+    if R:
+        costs["routed_no_redundant"] = estimate(spec, workload, assumptions, label,
+                                                replace(deployment, redundant_experts=0, tp=d["tp"], dp=d["dp"],
+                                                        pp=d["pp"], ep=ep, gpus=d["gpus"]), catalog, routing=routing)
+
+    rt = router_for(routing, E, k, spec.name)
+    rng = np.random.default_rng(routing.seed)
+    counts = expert_counts(rt, tokens, rng)
+    served, over_mc = capped_counts(counts, routing.capacity_factor, routing.overflow, tokens, k)
+    nodes = max(1, min(-(-d["tp"] * d["dp"] // d["gpus_per_node"]), ep))
+    f = eng.rank_factors(rt, ep, nodes, R, routing.capacity_factor, routing.overflow)
+    pl = f["placement"]
+    rank_tokens = pl.rank_load(served[pl.expert] / pl.copies[pl.expert])
+    share = rt.pi / k
+    mean_count = tokens * k / E
+    summary = {
+        "effective_experts": {"closed": eng.effective_experts(rt.pi), "monte_carlo": eng.effective_experts(counts),
+                              "uniform": float(E)},
+        "distinct_experts": {"closed": float(eng.distinct_experts(rt.pi, tokens)),
+                             "monte_carlo": float((counts > 0).sum()),
+                             "uniform": float(eng.distinct_experts(np.full(E, k / E), tokens))},
+        "hottest_expert_load": {"closed": float(share.max() * E), "monte_carlo": float(counts.max() / mean_count),
+                                "uniform": 1.0},
+        "straggler": {"closed": float(f["straggler"]),
+                      "monte_carlo": float(rank_tokens.max() / (rank_tokens.sum() / ep)) if rank_tokens.sum() else 1.0,
+                      "uniform": float(uniform["perf"]["expert_imbalance"])},
+    }
+    if routing.capacity_factor is not None:
+        summary["over_capacity"] = {
+            "closed": eng.overflow_tokens(rt.pi, tokens, routing.capacity_factor) / (tokens * k),
+            "monte_carlo": over_mc,
+            "uniform": eng.overflow_tokens(np.full(E, k / E), tokens, routing.capacity_factor) / (tokens * k),
+            "large_batch_limit": f["dropped_share"] + f["rerouted_share"]}
+    order = np.argsort(-counts, kind="stable")
+    return {
+        "model": {"name": spec.name, "spec": label, "num_experts": E, "top_k": k},
+        "routing": routing.as_dict(), "tokens": tokens, "ep": ep, "redundant_experts": R, "nodes": nodes,
+        "experts": {"counts": counts.tolist(), "expected_share": share.tolist(), "hottest": order[:8].tolist()},
+        "ranks": {"tokens": rank_tokens.tolist(), "expected_share": f["rank_share"].tolist(),
+                  "slots": np.bincount(pl.rank, minlength=ep).tolist()},
+        "summary": summary,
+        "cost": {name: _cost(r) for name, r in costs.items()},
+        "deployment": d, "workload": routed["workload"],
+    }
+
+
+def _cost(r: dict) -> dict:
+    p, c = r["perf"], r["cost"]
+    return {"tpot_seconds": p["tpot_seconds"], "ttft_seconds": p["ttft_seconds"],
+            "tokens_per_s_per_gpu": p["tokens_per_s_per_gpu"], "bound": p["bound"],
+            "usd_per_million_output_tokens": c["usd_per_million_output_tokens"],
+            "straggler": p["expert_imbalance"], "experts_touched_fraction": p["decode"]["experts_touched_fraction"],
+            "decode_compute_seconds": p["decode"]["compute_seconds"],
+            "decode_memory_seconds": p["decode"]["memory_seconds"],
+            "decode_comm_seconds": p["decode"]["comm_seconds"]}
