@@ -33,7 +33,7 @@ def capped_counts(counts: np.ndarray, capacity_factor, overflow: str, tokens: in
     """Per-expert tokens actually served at capacity floor(C N k / E): (counts, over share)."""
     if capacity_factor is None:
         return counts, 0.0
-    cap = np.floor(capacity_factor * tokens * k / len(counts))
+    cap = np.floor(capacity_factor * tokens * k / len(counts) + 1e-9)
     over = float(np.clip(counts - cap, 0, None).sum() / (tokens * k))
     if overflow == "reroute":
         return eng.water_fill(counts, counts.sum(), cap), over

@@ -244,8 +244,8 @@ def overflow_tokens(pi, tokens: int, capacity_factor: float) -> float:
     """
     pi = np.asarray(pi, dtype=np.float64)
     B = int(tokens)
-    k = pi.sum()
-    cap = int(np.floor(capacity_factor * B * k / len(pi)))
+    k = round(pi.sum())
+    cap = int(np.floor(capacity_factor * B * k / len(pi) + 1e-9))
     if cap >= B:
         return 0.0
     j = np.arange(cap)

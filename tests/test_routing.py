@@ -1,0 +1,286 @@
+"""Skewed routing: the closed forms by hand, against a seeded Monte Carlo (within 1% at 10^5
+tokens), their limits (uniform, full collapse), and what they do to a deployment's numbers."""
+
+from __future__ import annotations
+
+from math import comb
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from moecalc.deployment import Deployment
+from moecalc.engine import routing as R
+from moecalc.engine.alltoall import destinations
+from moecalc.engine.layout import expert_imbalance, experts_touched_fraction
+from moecalc.estimate import Workload, estimate
+from moecalc.routing import Routing, inclusion, parse_routing, router_for
+from moecalc.spec.load import load
+
+SAMPLES = 100_000
+
+
+def zipf_router(E=64, k=4, s=0.9, seed=0):
+    return router_for(Routing("zipf", value=s, seed=seed), E, k, "test")
+
+
+def dirichlet_router(E=64, k=4, alpha=0.5, seed=0):
+    return router_for(Routing("dirichlet", value=alpha, seed=seed), E, k, "test")
+
+
+@pytest.fixture(scope="module")
+def draws():
+    """10^5 tokens from each of three routers (uniform, Zipf 0.9, Dirichlet 0.5), E=64, k=4."""
+    rng = np.random.default_rng(12345)
+    routers = {"uniform": R.router(np.full(64, 4 / 64)), "zipf": zipf_router(), "dirichlet": dirichlet_router()}
+    return {name: (r, R.sample_sets(r, SAMPLES, rng)) for name, r in routers.items()}
+
+
+# ---- by hand -------------------------------------------------------------------------------
+def test_water_fill_by_hand():
+    """w = (4,1,1,1,1), total 2, cap 1: lam = 2/8, 4 lam = 1 is not over the cap -> (1, .25 x 4).
+    w = (9,1,1,1): lam = 2/12 gives 1.5 > 1, so saturate it: lam = (2-1)/3 -> (1, 1/3 x 3)."""
+    assert R.water_fill([4, 1, 1, 1, 1], 2) == pytest.approx([1, .25, .25, .25, .25])
+    assert R.water_fill([1, 9, 1, 1], 2) == pytest.approx([1 / 3, 1, 1 / 3, 1 / 3])
+
+
+def test_conditional_poisson_by_hand():
+    """E=3, k=2, odds w=(1,2,3): P({1,2}) = 2/11, P({1,3}) = 3/11, P({2,3}) = 6/11, so
+    pi = (5/11, 8/11, 9/11). Solving the odds from pi gives back w up to scale, and the
+    probability that a token misses expert 1 is P({2,3}) = 6/11."""
+    r = R.router([5 / 11, 8 / 11, 9 / 11])
+    assert r.w / r.w[0] == pytest.approx([1, 2, 3], rel=1e-9)
+    assert r.avoid([[0.0, 1.0, 1.0]])[0] == pytest.approx(6 / 11)
+    assert r.avoid([[0.5, 1.0, 1.0]])[0] == pytest.approx(6 / 11 + 0.5 * 5 / 11)
+
+
+def test_distinct_and_effective_by_hand():
+    """pi = (1, 0.5, 0.5), k = 2: two tokens touch 1 + 2 (1 - 0.5^2) = 2.5 experts;
+    shares (1/2, 1/4, 1/4): entropy 1.5 ln 2, effective experts 2^1.5."""
+    assert R.distinct_experts([1, .5, .5], 2) == pytest.approx(2.5)
+    assert R.effective_experts([1, .5, .5]) == pytest.approx(2 ** 1.5)
+
+
+def test_overflow_by_hand():
+    """E=2, k=1, pi = (1/2, 1/2), B = 2, C = 1: capacity floor(1 x 2 x 1 / 2) = 1 per expert.
+    X ~ Bin(2, 1/2): (X - 1)^+ is 1 with probability 1/4, so each expert overflows 1/4 and
+    the batch 1/2 an assignment in expectation."""
+    assert R.overflow_tokens([.5, .5], 2, 1.0) == pytest.approx(0.5)
+
+
+def test_capped_loads_by_hand():
+    """pi = (0.6, 0.2, 0.1, 0.1), k = 1, C = 2: capacity 2 x 1/4 = 0.5. Drop: 0.1 of 1 is
+    dropped. Reroute: the 0.1 goes to the others in proportion to their pi (0.2:0.1:0.1)."""
+    loads, dropped, rerouted = R.capped_loads([.6, .2, .1, .1], 2.0, "drop")
+    assert loads == pytest.approx([.5, .2, .1, .1]) and dropped == pytest.approx(.1) and rerouted == 0
+    loads, dropped, rerouted = R.capped_loads([.6, .2, .1, .1], 2.0, "reroute")
+    assert loads == pytest.approx([.5, .25, .125, .125]) and rerouted == pytest.approx(.1) and dropped == 0
+
+
+def test_balanced_placement_by_hand():
+    """Loads (0.5, 0.2, 0.2, 0.1) over EP2 with 2 redundant slots: the replicas go to expert 0
+    (0.5 -> 0.25 per copy) and then expert 0 again? No: after one replica expert 0 carries 0.25
+    per copy, less than 0.2? No, more, so it gets the second (0.167 per copy). Slots
+    (.167 x 3, .2, .2, .1) packed heaviest first onto the lighter rank, 3 slots each:
+    rank loads 0.2 + 0.167 + 0.1 = 0.467 and 0.2 + 0.167 + 0.167 = 0.533."""
+    pl = R.balanced_placement([.5, .2, .2, .1], 2, 2)
+    assert pl.copies.tolist() == [3, 1, 1, 1]
+    loads = sorted(pl.rank_load(pl.shares([.5, .2, .2, .1])))
+    assert loads == pytest.approx([0.2 + 0.5 / 3 + 0.1, 0.2 + 2 * 0.5 / 3])
+
+
+# ---- the uniform router is the closed form of engine.alltoall and engine.layout --------------
+@pytest.mark.parametrize("E, k, ep, nodes", [(256, 8, 8, 1), (256, 8, 64, 8), (64, 4, 16, 2), (8, 2, 8, 4)])
+def test_uniform_router_equals_uniform_closed_forms(E, k, ep, nodes):
+    r = R.router(np.full(E, k / E))
+    f = R.rank_factors(r, ep, nodes, 0)
+    ranks, remote_nodes, up = destinations(E, k, ep, nodes, np.inf)
+    assert (f["remote_ranks"], f["remote_nodes"], f["scaleup_transfers"]) == pytest.approx((ranks, remote_nodes, up))
+    assert f["scaleup_transfers_peak"] == pytest.approx(up)
+    assert f["imbalance"] == pytest.approx(float(expert_imbalance(E, 0, ep)))
+    B = np.array([1, 16, 64, 1024])
+    assert R.touched_on_fullest(r, f["placement"], B) == pytest.approx(experts_touched_fraction(E, k, B))
+    assert R.effective_experts(r.pi) == pytest.approx(E)
+
+
+# ---- closed forms against the Monte Carlo (10^5 tokens) ----------------------------------------
+@pytest.mark.parametrize("name", ["uniform", "zipf", "dirichlet"])
+def test_sampler_has_the_marginals_and_exactly_k(draws, name):
+    r, S = draws[name]
+    assert (S.sum(axis=1) == 4).all()
+    sigma = np.sqrt(r.pi * (1 - r.pi) / SAMPLES)
+    assert np.all(np.abs(S.mean(axis=0) - r.pi) <= 5 * sigma + 1e-12)
+
+
+@pytest.mark.parametrize("name", ["uniform", "zipf", "dirichlet"])
+@pytest.mark.parametrize("B", [8, 64])
+def test_distinct_experts_closed_form_vs_monte_carlo(draws, name, B):
+    r, S = draws[name]
+    batches = S[: SAMPLES // B * B].reshape(-1, B, S.shape[1])
+    measured = batches.any(axis=1).sum(axis=1).mean()
+    assert measured == pytest.approx(float(R.distinct_experts(r.pi, B)), rel=0.01)
+
+
+@pytest.mark.parametrize("name", ["uniform", "zipf", "dirichlet"])
+def test_effective_experts_closed_form_vs_monte_carlo(draws, name):
+    r, S = draws[name]
+    assert R.effective_experts(S.sum(axis=0)) == pytest.approx(R.effective_experts(r.pi), rel=0.01)
+
+
+@pytest.mark.parametrize("name", ["uniform", "zipf", "dirichlet"])
+@pytest.mark.parametrize("ep, nodes", [(8, 1), (16, 4)])
+def test_destinations_closed_form_vs_monte_carlo(draws, name, ep, nodes):
+    """Ranks and nodes a token reaches (contiguous placement): P(hit) per rank and node, the
+    mean remote count from a uniformly placed source, and the hottest receiver."""
+    r, S = draws[name]
+    f = R.rank_factors(r, ep, nodes, 0)
+    rank_of = f["placement"].rank
+    hit_rank = np.stack([S[:, rank_of == q].any(axis=1) for q in range(ep)], axis=1)
+    node_of = np.arange(ep) * nodes // ep
+    hit_node = np.stack([hit_rank[:, node_of == n].any(axis=1) for n in range(nodes)], axis=1)
+    assert hit_rank.mean(axis=0).max() == pytest.approx(f["q_rank"].max(), rel=0.01)
+    assert (ep - 1) / ep * hit_rank.sum(axis=1).mean() == pytest.approx(f["remote_ranks"], rel=0.01)
+    if nodes > 1:
+        assert (nodes - 1) / nodes * hit_node.sum(axis=1).mean() == pytest.approx(f["remote_nodes"], rel=0.01)
+
+
+@pytest.mark.parametrize("name", ["uniform", "zipf", "dirichlet"])
+def test_straggler_large_batch_closed_form_vs_monte_carlo(draws, name):
+    """One batch of 10^5 tokens: the hottest rank's load over the mean approaches EP max L_r."""
+    r, S = draws[name]
+    f = R.rank_factors(r, 8, 1, 0)
+    tokens = f["placement"].rank_load(S.sum(axis=0).astype(float))
+    assert tokens.max() / tokens.mean() == pytest.approx(f["straggler"], rel=0.01)
+
+
+@pytest.mark.parametrize("name, C", [("uniform", 1.0), ("zipf", 1.25), ("dirichlet", 1.5)])
+def test_overflow_closed_form_vs_monte_carlo(draws, name, C):
+    """Batches of 256 tokens at capacity floor(C x 256 x k / E): mean assignments over capacity."""
+    r, S = draws[name]
+    B = 256
+    counts = S[: SAMPLES // B * B].reshape(-1, B, S.shape[1]).sum(axis=1)
+    cap = np.floor(C * B * 4 / 64)
+    measured = np.clip(counts - cap, 0, None).sum(axis=1).mean()
+    assert measured == pytest.approx(R.overflow_tokens(r.pi, B, C), rel=0.01)
+
+
+# ---- limits ---------------------------------------------------------------------------------
+def test_uniform_router_straggler_near_one_for_large_batches():
+    rng = np.random.default_rng(7)
+    r = R.router(np.full(256, 8 / 256))
+    counts = R.sample_sets(r, SAMPLES, rng).sum(axis=0)
+    pl = R.contiguous_placement(256, 8)
+    tokens = pl.rank_load(counts.astype(float))
+    assert 1 <= tokens.max() / tokens.mean() < 1.01
+    small = R.sample_sets(r, 16, rng).sum(axis=0)     # a decode-sized batch is far from even
+    assert pl.rank_load(small.astype(float)).max() / (16 * 8 / 8) > 1.1
+
+
+def test_full_collapse_is_the_load_of_one_expert():
+    """zipf:100 sends every token to the same k experts: each carries every token; k experts
+    are touched at any batch; effective experts = k; with EP = E every token's hottest rank
+    carries 1/k of all assignments, i.e. EP/k times an even share."""
+    E, k = 64, 4
+    r = router_for(Routing("zipf", value=100.0), E, k, "test")
+    assert np.sort(r.pi)[-k:] == pytest.approx(np.ones(k), abs=1e-6)
+    S = R.sample_sets(r, 1000, np.random.default_rng(0))
+    assert S.sum(axis=0).max() == 1000
+    assert R.distinct_experts(r.pi, 1000) == pytest.approx(k, rel=1e-4)
+    assert R.effective_experts(r.pi) == pytest.approx(k, rel=1e-6)
+    assert R.rank_factors(r, E, 1, 0)["imbalance"] == pytest.approx(E / k, rel=1e-6)
+
+
+def test_redundant_experts_recover_the_straggler():
+    """EPLB on a Zipf 0.8 router over EP8: 32 replicas bring the hottest rank to within 2% of
+    even from well above it."""
+    r = router_for(Routing("zipf", value=0.8), 256, 8, "test")
+    before = R.rank_factors(r, 8, 1, 0)["imbalance"]
+    after = R.rank_factors(r, 8, 1, 32)["imbalance"]
+    assert before > 1.3 and after < 1.02
+
+
+# ---- identities -----------------------------------------------------------------------------
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.floats(0.01, 100.0), min_size=8, max_size=40), st.integers(1, 4),
+       st.sampled_from([1, 2, 4, 8]), st.integers(0, 8), st.integers(1, 512))
+def test_routing_identities(weights, k, ep, redundant, batch):
+    pi = R.inclusion_from_weights(np.array(weights), k)
+    assert pi.sum() == pytest.approx(k) and pi.max() <= 1 + 1e-12
+    r = R.router(pi)
+    f = R.rank_factors(r, ep, 1, redundant)
+    assert f["rank_share"].sum() == pytest.approx(1.0)
+    assert f["imbalance"] >= 1 - 1e-9
+    touched = R.touched_on_fullest(r, f["placement"], batch)
+    assert 0 < touched <= 1 + 1e-12
+    assert R.distinct_experts(pi, batch) <= min(len(pi), batch * k) + 1e-9
+    assert k - 1e-9 <= R.effective_experts(pi) <= len(pi) + 1e-9
+
+
+# ---- in a deployment ------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def v3():
+    return load("deepseek-v3")
+
+
+def _run(v3, routing=None, **dep):
+    spec, label = v3
+    return estimate(spec, Workload(batch=64), label=label, deployment=Deployment(gpu="h200", **dep), routing=routing)
+
+
+def test_uniform_routing_changes_nothing(v3):
+    plain, uniform = _run(v3), _run(v3, Routing())
+    assert plain["perf"] == uniform["perf"] and plain["comm"] == uniform["comm"]
+    assert uniform["routing"]["model"] == "uniform" and uniform["routing"]["effective_experts"] == pytest.approx(256)
+
+
+def test_skew_slows_compute_and_reads_fewer_experts(v3):
+    """Zipf 1.2 on 8 x H200: the hottest rank carries 2.2x an even share of the routed work, so
+    prefill (compute-bound) slows; a decode step of 64 touches fewer experts on the fullest GPU,
+    so its memory time falls."""
+    uniform, skew = _run(v3), _run(v3, parse_routing("zipf:1.2"))
+    assert skew["perf"]["expert_imbalance"] == pytest.approx(skew["routing"]["straggler"]) and \
+        skew["routing"]["straggler"] > 2
+    assert skew["perf"]["prefill"]["compute_seconds"] > 1.5 * uniform["perf"]["prefill"]["compute_seconds"]
+    # compute time is (dense + attention) + routed x imbalance: a capped run lies on the same line
+    capped = _run(v3, parse_routing("zipf:1.2", capacity_factor=2.0))
+    t = [x["perf"]["prefill"]["compute_seconds"] for x in (uniform, skew, capped)]
+    imb = [x["perf"]["expert_imbalance"] for x in (uniform, skew, capped)]
+    assert (t[2] - t[0]) / (t[1] - t[0]) == pytest.approx((imb[2] - imb[0]) / (imb[1] - imb[0]), rel=1e-9)
+    assert skew["perf"]["decode"]["experts_touched_fraction"] < uniform["perf"]["decode"]["experts_touched_fraction"]
+    assert skew["perf"]["decode"]["memory_seconds"] < uniform["perf"]["decode"]["memory_seconds"]
+    assert skew["comm"]["a2a_bytes_per_token_layer"] < uniform["comm"]["a2a_bytes_per_token_layer"]
+    assert skew["routing"]["a2a_peak_scaleup_transfers"] > uniform["routing"]["a2a_peak_scaleup_transfers"]
+
+
+def test_capacity_drop_reported_and_caps_the_straggler(v3):
+    rt = parse_routing("zipf:1.2", capacity_factor=1.25)
+    r = _run(v3, rt)
+    pi = inclusion(rt, 256, 8, "test")
+    _, dropped, _ = R.capped_loads(pi, 1.25, "drop")
+    assert r["routing"]["dropped_share"] == pytest.approx(dropped) and dropped > 0.3
+    assert r["perf"]["expert_imbalance"] < _run(v3, parse_routing("zipf:1.2"))["perf"]["expert_imbalance"]
+
+
+def test_sweep_rows_equal_estimates_under_skew(v3):
+    """Every feasible row of a small sweep with --routing equals its own estimate."""
+    from moecalc.hardware import load_catalog
+    from moecalc.sweep import Space, run_sweep
+
+    spec, label = v3
+    rt = parse_routing("dirichlet:0.3", seed=3)
+    space = Space(gpu=("h200", "h100"), gpus=(8, 16), tp=(1, 8), batch=(16, 128), routing=rt)
+    rows = []
+    result = run_sweep(spec, space, load_catalog(), on_rows=rows.append, label=label)
+    assert result.summary["feasible"] > 4
+    checked = 0
+    for block in rows:
+        for i in range(len(block["gpu"])):
+            d = Deployment(gpu=block["gpu"][i], gpus=int(block["gpus"][i]), tp=int(block["tp"][i]),
+                           ep=int(block["ep"][i]), dp=int(block["dp"][i]), pp=int(block["pp"][i]))
+            e = estimate(spec, Workload(batch=int(block["batch"][i]), context=int(block["context"][i])), label=label,
+                         deployment=d, routing=rt)
+            assert e["perf"]["tpot_seconds"] == pytest.approx(float(block["tpot_seconds"][i]), rel=1e-12)
+            checked += 1
+    assert checked == result.summary["feasible"]
+    assert "--routing dirichlet:0.3 --seed 3" in result.top_command
