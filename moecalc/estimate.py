@@ -238,6 +238,9 @@ def _add_deployment(out: dict, m: ModelNumbers, r: dict, workload: Workload, wei
         "remote_nodes_per_token": x["a2a_remote_nodes_per_token"],
         "scaleup_transfers_per_token": x["a2a_scaleup_transfers_per_token"],
         "dispatch_dtype": a.dispatch_dtype, "combine_dtype": a.combine_dtype,
+        "routing_limit": (f"at most {d.max_nodes_per_token} nodes per token" if d.max_nodes_per_token else
+                          f"group-limited to {m.groups_per_token} of {m.expert_groups} expert groups per token"
+                          if m.expert_groups else None),
         "decode_seconds_per_step": x["decode_comm_seconds"], "pp_seconds_per_step": x["pp_seconds"]}
     out["perf"] = {
         "ttft_seconds": x["ttft_seconds"], "tpot_seconds": x["tpot_seconds"],

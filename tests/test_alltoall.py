@@ -12,7 +12,8 @@ import pytest
 from conftest import merge
 from moecalc.assumptions import Assumptions
 from moecalc.deployment import Deployment
-from moecalc.engine.alltoall import alltoall_seconds, allreduce_seconds, destinations, miss_probability
+from moecalc.engine.alltoall import (alltoall_seconds, allreduce_seconds, destinations, group_miss_probability,
+                                     miss_probability)
 from moecalc.engine.layout import experts_touched_fraction
 from moecalc.estimate import Workload, estimate
 from moecalc.hardware import load_catalog
@@ -39,6 +40,58 @@ def test_destinations_by_hand_two_nodes():
     remote ranks = 3 x 1/2 = 1.5; remote nodes = 1 x 5/6; scale-up transfers = (4 - 2) x 1/2 = 1."""
     ranks, nodes, transfers = destinations(4, 2, 4, 2, np.inf)
     assert (ranks, nodes, transfers) == pytest.approx((1.5, 5 / 6, 1.0))
+
+
+def test_group_limited_destinations_by_hand():
+    """E=4, k=2 in G=2 groups of 2, M=1: a token takes both experts of one group. EP2 (a rank
+    per group): each rank is hit w.p. 1/2, so 0.5 remote ranks (uniform: 1 - C(2,2)/C(4,2) =
+    5/6). EP4 over 2 nodes (a node per group): each expert is still hit w.p. 1/2 (1.5 remote
+    ranks, as uniform), but the token reaches 0.5 remote nodes, not 5/6."""
+    assert destinations(4, 2, 2, 1, np.inf, 2, 1)[0] == pytest.approx(0.5)
+    ranks, nodes, _ = destinations(4, 2, 4, 2, np.inf, 2, 1)
+    assert (ranks, nodes) == pytest.approx((1.5, 0.5))
+    assert group_miss_probability(4, 2, 2, 1, [1, 2, 4]) == pytest.approx([0.5, 0.5, 0.0])
+
+
+def simulate_groups(E, k, G, M, ep, n, tokens=100_000, seed=0):
+    """Route tokens DeepSeek's way: M of G contiguous groups uniformly, then k distinct experts
+    uniformly among theirs; count distinct remote ranks and nodes from a uniformly placed source."""
+    rng = np.random.default_rng(seed)
+    g = E // G
+    groups = np.argsort(rng.random((tokens, G)), axis=1)[:, :M]
+    pool = (groups[:, :, None] * g + np.arange(g)).reshape(tokens, -1)
+    experts = np.take_along_axis(pool, np.argsort(rng.random((tokens, M * g)), axis=1)[:, :k], axis=1)
+    rank_hit = np.zeros((tokens, ep), bool)
+    np.put_along_axis(rank_hit, experts // (E // ep), True, axis=1)
+    node_hit = rank_hit.reshape(tokens, n, ep // n).any(axis=2)
+    src = rng.integers(0, ep, tokens)
+    rows = np.arange(tokens)
+    return ((rank_hit.sum(1) - rank_hit[rows, src]).mean(),
+            (node_hit.sum(1) - node_hit[rows, src // (ep // n)]).mean())
+
+
+@pytest.mark.parametrize("ep, n", [(8, 1), (4, 1), (16, 2), (64, 8), (32, 4), (256, 32)])
+def test_group_limited_closed_form_matches_monte_carlo(ep, n):
+    """DeepSeek-V3's router (8 groups, 4 per token) over ranks inside groups, ranks holding
+    several groups, and nodes holding one or several: within 1% of 10^5 routed tokens."""
+    ranks, nodes, _ = destinations(256, 8, ep, n, np.inf, 8, 4)
+    sim_ranks, sim_nodes = simulate_groups(256, 8, 8, 4, ep, n)
+    assert sim_ranks == pytest.approx(ranks, rel=0.01)
+    assert sim_nodes == pytest.approx(nodes, rel=0.01, abs=1e-12)
+
+
+def test_group_limit_cuts_deepseek_v3_traffic_on_one_node():
+    """On EP8 each GPU holds one of V3's 8 groups, so a token reaches at most 4 GPUs: 3.18
+    remote GPUs per token, not the 4.63 of an unlimited router."""
+    spec, _ = bundled_v3()
+    r = estimate(spec, Workload(batch=64), Assumptions(), "t", Deployment(gpu="h200", gpus=8, tp=8))
+    assert r["comm"]["remote_ranks_per_token"] == pytest.approx(3.1754, abs=1e-4)
+    assert r["comm"]["routing_limit"] == "group-limited to 4 of 8 expert groups per token"
+    assert destinations(256, 8, 8, 1, np.inf)[0] == pytest.approx(4.6328, abs=1e-4)
+
+
+def bundled_v3():
+    return validate_spec(parse_yaml(bundled_specs()["deepseek-v3"], "v3")[0], "v3"), "v3"
 
 
 def test_one_node_limit_keeps_a_token_in_one_node():

@@ -296,6 +296,16 @@ YAML_FIELD_CASES = [
      ["{f}:5:", "attention", "kv_lora_rank"]),
     ("sliding-without-window", "num_kv_heads: 2}", "num_kv_heads: 2, layer_types: [sliding, full]}",
      ["{f}:5:", "attention", "sliding", "sliding_window"]),
+    ("groups-not-dividing-experts", "expert_intermediate_size: 32}",
+     "expert_intermediate_size: 32, expert_groups: 3, groups_per_token: 1}", ["{f}:7:", "expert_groups", "3 groups"]),
+    ("groups-per-token-above-groups", "expert_intermediate_size: 32}",
+     "expert_intermediate_size: 32, expert_groups: 2, groups_per_token: 3}", ["{f}:7:", "groups_per_token", "exceeds"]),
+    ("groups-without-per-token", "expert_intermediate_size: 32}",
+     "expert_intermediate_size: 32, expert_groups: 2}", ["{f}:7:", "groups_per_token", "go together"]),
+    ("groups-too-few-for-top-k", "expert_intermediate_size: 32}",
+     "expert_intermediate_size: 32, expert_groups: 4, groups_per_token: 1}", ["{f}:7:", "fewer than top_k"]),
+    ("groups-zero", "expert_intermediate_size: 32}",
+     "expert_intermediate_size: 32, expert_groups: 0, groups_per_token: 1}", ["{f}:7:", "moe.expert_groups"]),
 ]
 
 

@@ -31,6 +31,16 @@ def test_deepseek_v3_quantization_and_router_bias():
     assert d["dtypes"]["weights"] == "fp8"
     assert d["dtypes"]["quantized_components"] == ["attention", "dense_ffn", "routed_experts", "shared_experts"]
     assert d["moe"]["router_bias"] is True and d["moe"]["first_k_dense"] == 3 and d["mtp_layers"] == 1
+    assert (d["moe"]["expert_groups"], d["moe"]["groups_per_token"]) == (8, 4)     # n_group, topk_group
+
+
+def test_group_limits_imported_only_where_they_limit():
+    """DeepSeek-V2 routes to 3 of 8 groups (group_limited_greedy); V2-Lite and Kimi K2 have
+    n_group 1, i.e. no limit, and get none."""
+    v2 = spec_dict_from_config(config("deepseek-v2"), "deepseek-v2.json")
+    assert (v2["moe"]["expert_groups"], v2["moe"]["groups_per_token"]) == (8, 3)
+    for name in ("deepseek-v2-lite", "kimi-k2"):
+        assert "expert_groups" not in spec_dict_from_config(config(name), f"{name}.json")["moe"]
 
 
 def test_gpt_oss_mxfp4_leaves_attention_in_bf16():

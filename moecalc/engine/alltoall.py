@@ -33,7 +33,36 @@ def miss_probability(pool, held, top_k: int):
     return out
 
 
-def destinations(num_experts, top_k: int, ep, nodes, max_nodes):
+def group_miss_probability(num_experts, top_k: int, groups: int, per_token: int, held):
+    """P(a token misses a set of ``held`` experts) under group-limited routing, uniform otherwise.
+
+    DeepSeek's router splits the E experts into G contiguous groups of g = E/G, picks M of them
+    (uniformly, for a uniform router), then its k experts among their M g. A set within one
+    group (held <= g, a rank inside a group):
+      P(miss) = 1 - M/G + (M/G) C(M g - held, k) / C(M g, k)
+    a set of s = held/g whole groups (a rank or node holding several), with j of them chosen
+    (hypergeometric: C(s, j) C(G - s, M - j) / C(G, M)):
+      P(miss) = sum_j P(j) C(M g - j g, k) / C(M g, k)
+    Sets that straddle groups are taken as the nearest whole number of groups.
+    """
+    from math import comb
+
+    E = float(num_experts)
+    g = E / groups
+    pool = per_token * g
+    held = np.asarray(held, dtype=np.float64)
+    inside = 1 - per_token / groups + per_token / groups * miss_probability(pool, np.minimum(held, g), top_k)
+    s = np.clip(np.rint(held / g), 1, groups).astype(np.int64)
+    whole = np.zeros(held.shape)
+    for j in range(0, per_token + 1):
+        c_s = np.asarray(np.frompyfunc(lambda n, j=j: comb(int(n), j), 1, 1)(s), dtype=np.float64)
+        c_rest = np.asarray(np.frompyfunc(lambda n, j=j: comb(int(groups - n), per_token - j), 1, 1)(s),
+                            dtype=np.float64)
+        whole = whole + c_s * c_rest / comb(groups, per_token) * miss_probability(pool, j * g, top_k)
+    return np.where(held < g, inside, whole)
+
+
+def destinations(num_experts, top_k: int, ep, nodes, max_nodes, groups: int = 0, groups_per_token: int = 0):
     """Expected per-token destinations of one MoE layer's dispatch, uniform routing.
 
     With n = nodes, c = E/n experts per node, m = E/ep per rank, M' = min(M, n):
@@ -44,6 +73,8 @@ def destinations(num_experts, top_k: int, ep, nodes, max_nodes):
       scale-up transfers = (ep - n) q_rank                 ((G - 1) ranks per node, n nodes: the
                                                           landing GPU of a remote node needs no hop)
     Returns (remote_ranks, remote_nodes, scaleup_transfers); ``max_nodes`` = inf means no limit.
+    A model with group-limited routing (``groups`` > 1, at most ``groups_per_token``) and no node
+    limit gets q_rank and q_node from ``group_miss_probability`` instead.
     """
     E = np.asarray(num_experts, dtype=np.float64)
     ep = np.asarray(ep, dtype=np.float64)
@@ -53,6 +84,9 @@ def destinations(num_experts, top_k: int, ep, nodes, max_nodes):
     pool = m_nodes * c
     q_node = (m_nodes / n) * (1 - miss_probability(pool, c, top_k))
     q_rank = (m_nodes / n) * (1 - miss_probability(pool, E / ep, top_k))
+    if groups > 1 and np.all(np.isinf(np.asarray(max_nodes, dtype=np.float64))):
+        q_node = 1 - group_miss_probability(num_experts, top_k, groups, groups_per_token, c)
+        q_rank = 1 - group_miss_probability(num_experts, top_k, groups, groups_per_token, E / ep)
     return (ep - 1) * q_rank, (n - 1) * q_node, (ep - n) * q_rank
 
 

@@ -62,6 +62,8 @@ class Arch:
     shared_expert_gate: bool = False
     router_bias: bool = False
     mtp_layers: int = 0
+    expert_groups: int = 0                  # group-limited routing: G groups, at most M per token (0: none)
+    groups_per_token: int = 0
 
     @property
     def num_moe_layers(self) -> int:

@@ -35,6 +35,8 @@ class ModelNumbers:
     num_moe_layers: int = 0
     num_kv_heads: int = 1           # GQA kv heads (TP splits them down to one per rank)
     is_mla: bool = False            # MLA: the latent cache is replicated under TP
+    expert_groups: int = 0          # group-limited routing (DeepSeek n_group / topk_group); 0: none
+    groups_per_token: int = 0
 
 
 def attention_shape(attention: str, num_heads, num_kv_heads, head_dim, v_head_dim, kv_lora_rank,
@@ -71,7 +73,8 @@ def from_arch(a: Arch, quantized: tuple[str, ...]) -> ModelNumbers:
         kv_elements=int(kv), **layer_groups(a.layer_span, a.layer_chunked),
         prefill_dims=prefill, decode_dims=decode, widest_intermediate=int(max(widths)),
         num_experts=a.num_experts, top_k=a.top_k, num_moe_layers=a.num_moe_layers,
-        num_kv_heads=a.num_kv_heads, is_mla=a.attention == "mla")
+        num_kv_heads=a.num_kv_heads, is_mla=a.attention == "mla", expert_groups=a.expert_groups,
+        groups_per_token=a.groups_per_token)
 
 
 def layer_groups(span: np.ndarray, chunked: np.ndarray) -> dict:

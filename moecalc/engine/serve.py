@@ -183,9 +183,11 @@ def serve(m: ModelNumbers, r: dict, *, context, batch, kv_bytes, tp, dp, pp, ep,
 def _routing_terms(m: ModelNumbers, routing, ep, nodes, batch, redundant, max_nodes) -> dict:
     """Straggler, experts touched and all-to-all destinations: the uniform closed forms, or the
     skewed router's (``engine.routing.layout_factors``). A node limit under a skewed router
-    scales its destinations by the limit's effect on a uniform one (an approximation)."""
+    scales its destinations by the limit's effect on a uniform one (an approximation); so does
+    the model's group limit."""
     E, k = m.num_experts, m.top_k
-    ranks, remote_nodes, up = alltoall.destinations(E, k, ep, nodes, max_nodes)
+    groups = (m.expert_groups, m.groups_per_token)
+    ranks, remote_nodes, up = alltoall.destinations(E, k, ep, nodes, max_nodes, *groups)
     if routing is None or E == 0:
         return {"imbalance": layout.expert_imbalance(E, redundant, ep),
                 "touched_fraction": layout.experts_touched_fraction(E, k, batch),

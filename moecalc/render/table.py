@@ -85,6 +85,8 @@ def estimate_view(r: dict) -> Group:
     at = _assumptions_table(r)
 
     parts = [head, pt, mt, ft, kvt, at, Text(tradeoff_line(r), style="bold")]
+    if r.get("routing") and r["routing"]["model"] != "uniform":
+        parts.append(Text(routing_line(r)))
     for w in r["warnings"]:
         parts.append(Text(f"warning: {w}", style="yellow"))
     return Group(*parts)
@@ -97,6 +99,26 @@ def _assumptions_table(r: dict) -> Table:
         shown = u.gib(value) if name.endswith("_bytes") and not name.startswith("activation") else str(value)
         at.add_row(name, shown, Text(DOCS.get(name, ""), style="dim"))
     return at
+
+
+def routing_line(r: dict) -> str:
+    """The router in one line: its model, how many experts it really uses, and (served) what the
+    hottest rank and the experts a step reads come to."""
+    rt, wl = r["routing"], r["workload"]
+    text = f"routing: {rt['describe']}"
+    limit = r.get("comm", {}).get("routing_limit")
+    if limit:
+        text += f", {limit}"
+    text += (f"; {rt['effective_experts']:,.1f} effective experts; a step of {wl['batch']:,} touches "
+             f"{rt['distinct_experts_per_step']:,.1f} experts per MoE layer"
+             + ("" if rt["model"] == "uniform" else f" (uniform: {rt['distinct_experts_per_step_uniform']:,.1f})"))
+    if "straggler" in rt:
+        text += (f"; hottest EP rank {rt['straggler']:.2f}x an even share, the fullest GPU reads "
+                 f"{rt['experts_touched_fraction']:.1%} of its experts")
+        if rt["dropped_share"] or rt["rerouted_share"]:
+            text += (f"; {rt['dropped_share'] + rt['rerouted_share']:.1%} of assignments over capacity "
+                     f"({rt['overflow']})")
+    return text
 
 
 def _bar(share: float, width: int = 24) -> str:
@@ -179,6 +201,8 @@ def deployment_view(r: dict) -> Group:
             + (f" on {a2a['remote_nodes_per_token']:.2f} remote nodes" if a2a["remote_nodes_per_token"] else "")
             + f"; {u.seconds(a2a['a2a_seconds_per_layer'])} (scale-up {u.seconds(a2a['a2a_scaleup_seconds_per_layer'])}, "
             f"scale-out {u.seconds(a2a['a2a_scaleout_seconds_per_layer'])})"))
+    if "routing" in r:
+        parts.append(Text(routing_line(r)))
     used = ", ".join(f"{k}={v}" for k, v in r["assumptions"].items()
                      if k in ("mfu", "hbm_efficiency", "scaleup_efficiency", "scaleout_efficiency", "comm_overlap"))
     parts.append(Text(f"assumptions: {used} (all in --format json; override with --assume)", style="dim"))

@@ -158,6 +158,9 @@ def _deepseek_moe(c: ConfigReader, *, score_bias: bool) -> dict:
     """DeepSeek-style MoE: dense first_k_dense_replace layers, then MoE every moe_layer_freq."""
     moe = _experts(c, "n_routed_experts", "num_experts_per_tok", "moe_intermediate_size")
     moe.update(num_shared_experts=c.int("n_shared_experts", 0, minimum=0), router_bias=score_bias)
+    groups = c.int("n_group", 1)
+    if groups > 1:          # V2's group_limited_greedy, V3's noaux_tc: experts from topk_group groups only
+        moe.update(expert_groups=groups, groups_per_token=c.int("topk_group", groups))
     first = c.int("first_k_dense_replace", 0, minimum=0)
     freq = c.int("moe_layer_freq", 1)
     if freq == 1:

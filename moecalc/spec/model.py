@@ -127,11 +127,27 @@ class MoESpec(_Strict):
     first_k_dense: NonNeg = Field(0, description="the first k layers use the dense FFN")
     every_n: Pos = Field(1, description="after those, layer i (0-based) is MoE when (i + 1) % every_n == 0")
     layers: Optional[list[NonNeg]] = Field(None, description="explicit 0-based MoE layers; overrides the two above")
+    expert_groups: Optional[Pos] = Field(None, description="group-limited routing: experts in G contiguous groups "
+                                                           "(DeepSeek n_group); none when absent or 1")
+    groups_per_token: Optional[Pos] = Field(None, description="... of which a token picks its experts from at most M "
+                                                              "(DeepSeek topk_group)")
 
     @model_validator(mode="after")
     def _check(self):
         if self.top_k > self.num_experts:
             raise SpecProblem("top_k", f"top_k ({self.top_k}) exceeds num_experts ({self.num_experts})")
+        G, M = self.expert_groups, self.groups_per_token
+        if (G is None) != (M is None):
+            raise SpecProblem("expert_groups" if G is None else "groups_per_token",
+                              "expert_groups and groups_per_token go together")
+        if G is not None:
+            if self.num_experts % G:
+                raise SpecProblem("expert_groups", f"{G} groups do not divide {self.num_experts} experts")
+            if M > G:
+                raise SpecProblem("groups_per_token", f"groups_per_token ({M}) exceeds expert_groups ({G})")
+            if M * (self.num_experts // G) < self.top_k:
+                raise SpecProblem("groups_per_token", f"{M} groups of {self.num_experts // G} experts hold fewer "
+                                                      f"than top_k ({self.top_k})")
         return self
 
 
@@ -235,7 +251,9 @@ class ArchitectureSpec(_Common):
             num_shared_experts=moe.num_shared_experts if moe else 0,
             shared_intermediate=(moe.shared_expert_intermediate_size or moe.expert_intermediate_size) if moe else 0,
             shared_expert_gate=moe.shared_expert_gate if moe else False,
-            router_bias=moe.router_bias if moe else False, mtp_layers=self.mtp_layers)
+            router_bias=moe.router_bias if moe else False, mtp_layers=self.mtp_layers,
+            expert_groups=(moe.expert_groups or 0) if moe and (moe.expert_groups or 1) > 1 else 0,
+            groups_per_token=(moe.groups_per_token or 0) if moe and (moe.expert_groups or 1) > 1 else 0)
 
 
 class SummarySpec(_Common):
