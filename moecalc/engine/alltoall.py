@@ -45,12 +45,18 @@ def group_miss_probability(num_experts, top_k: int, groups: int, per_token: int,
       P(miss) = sum_j P(j) C(M g - j g, k) / C(M g, k)
     Sets that straddle groups are taken as the nearest whole number of groups.
     """
-    from math import comb
-
     E = float(num_experts)
     g = E / groups
     pool = per_token * g
     held = np.asarray(held, dtype=np.float64)
+    values, back = np.unique(held, return_inverse=True)     # a sweep repeats a few set sizes
+    return _group_miss(g, pool, top_k, groups, per_token, values)[back.ravel()].reshape(held.shape)
+
+
+def _group_miss(g, pool, top_k, groups, per_token, held):
+    """``group_miss_probability`` on distinct set sizes (g experts per group, pool = M g)."""
+    from math import comb
+
     inside = 1 - per_token / groups + per_token / groups * miss_probability(pool, np.minimum(held, g), top_k)
     s = np.clip(np.rint(held / g), 1, groups).astype(np.int64)
     whole = np.zeros(held.shape)
