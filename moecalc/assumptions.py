@@ -24,6 +24,7 @@ class Assumptions:
     scaleout_efficiency: float = 0.8
     comm_buffer_bytes: float = 1 * GiB
     comm_overlap: bool = False
+    load_fluctuation: bool = True
     compute_dtype: str = "auto"
     dispatch_dtype: str = "fp8"
     combine_dtype: str = "bf16"
@@ -56,6 +57,9 @@ DOCS = {
     "comm_buffer_bytes": "per GPU when GPUs > 1: all-to-all and collective buffers (estimate)",
     "comm_overlap": "communication hidden behind compute (two micro-batches, as DeepSeek serves); "
                     "false adds it to the step",
+    "load_fluctuation": "the hottest EP rank of the step's own tokens sets its time: expected max over ranks "
+                        "of a batch's routed load and touched experts (decode at batch 1 on EP8 reads 2.5 "
+                        "experts on the slowest GPU, not 1); false: expected loads only (the large-batch limit)",
     "compute_dtype": "tensor-core dtype of the GEMMs; auto: the weight dtype's if the GPU has it, else bf16",
     "dispatch_dtype": "all-to-all dispatch payload: fp8 with one fp32 scale per 128 values (DeepEP), "
                       "fp8-noscale, bf16",
@@ -92,7 +96,7 @@ def parse_assumption(name: str, raw: str, field: str):
         return raw
     if name.endswith("_bytes"):
         return parse_bytes(raw, field)
-    if name == "comm_overlap":
+    if name in ("comm_overlap", "load_fluctuation"):
         if raw.lower() not in ("true", "false", "yes", "no", "1", "0"):
             raise MoecalcError(f"must be true or false, got {raw!r}", field=field)
         return raw.lower() in ("true", "yes", "1")

@@ -114,7 +114,8 @@ def check(m: ModelNumbers, d: Deployment, acc: Accelerator, has_scale_out: bool)
             fullest = math.ceil(slots / ep)
             notes.append(f"{slots} expert slots do not divide over EP{ep}: the fullest rank holds {fullest} "
                          f"(mean {slots / ep:.2f}) and sets memory and step time; --redundant-experts "
-                         f"{fullest * ep - slots} would even them out")
+                         f"{fullest * ep - slots} would even the slots out (a replica takes half its "
+                         f"expert's tokens, so the load evens out only as far as the halves allow)")
         if (tp * dp) // ep > 1:
             notes.append(f"each expert is split over {(tp * dp) // ep} GPUs (expert TP = tp x dp / ep)")
     if tp > g:
@@ -177,7 +178,7 @@ def hardware_inputs(acc: Accelerator, catalog: Catalog, weights_dtype: str, a: A
         dispatch_bytes=WIRE_DTYPES[a.dispatch_dtype].bytes, combine_bytes=WIRE_DTYPES[a.combine_dtype].bytes,
         comm_buffer_bytes=a.comm_buffer_bytes, mfu=a.mfu, hbm_efficiency=a.hbm_efficiency,
         scaleup_efficiency=a.scaleup_efficiency, scaleout_efficiency=a.scaleout_efficiency,
-        comm_overlap=a.comm_overlap)
+        comm_overlap=a.comm_overlap, load_fluctuation=a.load_fluctuation)
     hardware = {
         "name": acc.name, "memory_bytes": acc.memory_bytes,
         "memory_basis": "reported GiB" if acc.memory_gib_reported is not None else "vendor GB label",

@@ -251,10 +251,12 @@ def _add_deployment(out: dict, m: ModelNumbers, r: dict, workload: Workload, wei
                    "comm_seconds": x["decode_comm_seconds"], "weights_read_bytes": x["decode_weights_read_bytes"],
                    "experts_touched_fraction": x["experts_touched_fraction"]},
         "prefill": {"compute_seconds": x["prefill_compute_seconds"], "memory_seconds": x["prefill_memory_seconds"],
-                    "comm_seconds": x["prefill_comm_seconds"]},
+                    "comm_seconds": x["prefill_comm_seconds"], "expert_imbalance": x["prefill_expert_imbalance"]},
         "expert_imbalance": x["expert_imbalance"], "expert_slots_per_rank": int(x["expert_slots_per_rank"])}
     if "routing" in out:
-        out["routing"].update({"straggler": x["expert_imbalance"], "experts_touched_fraction": x["experts_touched_fraction"],
+        out["routing"].update({"straggler": x["expert_imbalance"], "straggler_prefill": x["prefill_expert_imbalance"],
+                               "load_fluctuation": a.load_fluctuation,
+                               "experts_touched_fraction": x["experts_touched_fraction"],
                                "dropped_share": x["dropped_share"], "rerouted_share": x["rerouted_share"],
                                "a2a_peak_scaleup_transfers": x["a2a_scaleup_peak"],
                                "a2a_peak_remote_nodes": x["a2a_remote_nodes_peak"]})

@@ -21,12 +21,13 @@ SAMPLE_CHUNK = 1 << 15          # tokens drawn at a time (bounds memory: chunk x
 MAX_TOKENS = 1 << 24
 
 
-def expert_counts(r: eng.Router, tokens: int, rng: np.random.Generator) -> np.ndarray:
-    """Assignments per expert of ``tokens`` routed tokens (drawn in chunks)."""
+def expert_counts(r: eng.Router, tokens: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Assignments per expert of ``tokens`` routed tokens (drawn in chunks), and which experts
+    they touched."""
     counts = np.zeros(len(r.pi))
     for start in range(0, tokens, SAMPLE_CHUNK):
         counts += eng.sample_sets(r, min(SAMPLE_CHUNK, tokens - start), rng).sum(axis=0)
-    return counts
+    return counts, counts > 0
 
 
 def capped_counts(counts: np.ndarray, capacity_factor, overflow: str, tokens: int, k: int):
@@ -65,12 +66,18 @@ def trace(spec, routing: Routing, tokens: int = 4096, deployment: Deployment | N
 
     rt = router_for(routing, E, k, spec.name)
     rng = np.random.default_rng(routing.seed)
-    counts = expert_counts(rt, tokens, rng)
+    counts, touched_mc = expert_counts(rt, tokens, rng)
     served, over_mc = capped_counts(counts, routing.capacity_factor, routing.overflow, tokens, k)
     nodes = max(1, min(-(-d["tp"] * d["dp"] // d["gpus_per_node"]), ep))
     f = eng.rank_factors(rt, ep, nodes, R, routing.capacity_factor, routing.overflow)
     pl = f["placement"]
     rank_tokens = pl.rank_load(served[pl.expert] / pl.copies[pl.expert])
+    slots_max = int(np.bincount(pl.rank, minlength=ep).max())
+    inputs = eng.RoutingInputs(rt, routing.capacity_factor, routing.overflow)
+    fluct = {key: v.item() for key, v in eng.layout_factors(inputs, ep, nodes, tokens, R, True).items()}
+    fluct_uniform = {key: v.item() for key, v in eng.layout_factors(
+        eng.RoutingInputs(eng.router(np.full(E, k / E)), routing.capacity_factor, routing.overflow),
+        ep, nodes, tokens, R, True).items()}
     share = rt.pi / k
     mean_count = tokens * k / E
     summary = {
@@ -81,9 +88,13 @@ def trace(spec, routing: Routing, tokens: int = 4096, deployment: Deployment | N
                              "uniform": float(eng.distinct_experts(np.full(E, k / E), tokens))},
         "hottest_expert_load": {"closed": float(share.max() * E), "monte_carlo": float(counts.max() / mean_count),
                                 "uniform": 1.0},
-        "straggler": {"closed": float(f["straggler"]),
-                      "monte_carlo": float(rank_tokens.max() / (rank_tokens.sum() / ep)) if rank_tokens.sum() else 1.0,
-                      "uniform": float(uniform["perf"]["expert_imbalance"])},
+        "straggler": {"closed": float(fluct["imbalance"]), "large_batch_limit": float(f["imbalance"]),
+                      "monte_carlo": float(rank_tokens.max() / (tokens * k / ep)),
+                      "uniform": float(fluct_uniform["imbalance"])},
+        "hottest_rank_touched": {
+            "closed": float(fluct["touched_fraction"]) * slots_max,
+            "monte_carlo": float(pl.rank_load(touched_mc[pl.expert].astype(float)).max()),
+            "uniform": float(fluct_uniform["touched_fraction"]) * slots_max},
     }
     if routing.capacity_factor is not None:
         summary["over_capacity"] = {

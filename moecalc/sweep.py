@@ -208,7 +208,8 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
                       activation_bytes=assumptions.activation_bytes, logits_bytes=assumptions.logits_bytes,
                       runtime_overhead_bytes=assumptions.runtime_overhead_bytes, tp=col["tp"], dp=col["dp"],
                       pp=col["pp"], ep=col["ep"], redundant_experts=space.redundant_experts,
-                      gpus_per_node=col["gpus_per_node"], comm_overlap=assumptions.comm_overlap, **hws,
+                      gpus_per_node=col["gpus_per_node"], comm_overlap=assumptions.comm_overlap,
+                      load_fluctuation=assumptions.load_fluctuation, **hws,
                       limits=False, routing=routing)
             shape = (sl.stop - sl.start, bs.stop - bs.start) + inner[1:]
             valid = np.broadcast_to(prob == 0, shape)
@@ -320,13 +321,13 @@ def _why_none(layouts: Layouts, closest: dict, c: Constraints, catalog: Catalog)
 
 def _hardware_columns(layouts: Layouts, space: Space, catalog: Catalog, wdt, a: Assumptions) -> dict:
     """Per layout row: the serve() hardware keywords; peak FLOPs per (row, weight dtype).
-    ``comm_overlap`` is one value for the whole sweep and is passed as is."""
+    ``comm_overlap`` and ``load_fluctuation`` are one value for the whole sweep, passed as is."""
     per_gpu = {}
     for key in dict.fromkeys(layouts.gpu):
         _, acc = catalog.gpu(key)
         per_dtype = [hardware_inputs(acc, catalog, w, a, space.scale_out, space.price_per_hour,
                                      space.max_nodes_per_token)[0] for w in wdt]
-        cols = {k: v for k, v in per_dtype[0].items() if k != "comm_overlap"}
+        cols = {k: v for k, v in per_dtype[0].items() if k not in ("comm_overlap", "load_fluctuation")}
         cols["peak_flops"] = [kw["peak_flops"] for kw in per_dtype]
         per_gpu[key] = cols
     return {name: np.asarray([per_gpu[g][name] for g in layouts.gpu], dtype=np.float64)

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from moecalc.assumptions import Assumptions
 from moecalc.deployment import Deployment
 from moecalc.engine import routing as R
 from moecalc.engine.alltoall import destinations
@@ -245,7 +246,7 @@ def test_skew_slows_compute_and_reads_fewer_experts(v3):
     # compute time is (dense + attention) + routed x imbalance: a capped run lies on the same line
     capped = _run(v3, parse_routing("zipf:1.2", capacity_factor=2.0))
     t = [x["perf"]["prefill"]["compute_seconds"] for x in (uniform, skew, capped)]
-    imb = [x["perf"]["expert_imbalance"] for x in (uniform, skew, capped)]
+    imb = [x["perf"]["prefill"]["expert_imbalance"] for x in (uniform, skew, capped)]
     assert (t[2] - t[0]) / (t[1] - t[0]) == pytest.approx((imb[2] - imb[0]) / (imb[1] - imb[0]), rel=1e-9)
     assert skew["perf"]["decode"]["experts_touched_fraction"] < uniform["perf"]["decode"]["experts_touched_fraction"]
     assert skew["perf"]["decode"]["memory_seconds"] < uniform["perf"]["decode"]["memory_seconds"]
@@ -284,3 +285,121 @@ def test_sweep_rows_equal_estimates_under_skew(v3):
             checked += 1
     assert checked == result.summary["feasible"]
     assert "--routing dirichlet:0.3 --seed 3" in result.top_command
+
+
+# ---- a finite batch: the hottest rank of the step's own tokens --------------------------------
+def test_rank_count_law_by_hand():
+    """E=4, k=2 uniform over EP2 (experts {0,1} and {2,3}): a token puts 0 assignments on rank 0
+    when it picks {2,3} (1 of 6 pairs), 2 when it picks {0,1} (1 of 6), else 1."""
+    r = R.router(np.full(4, 0.5))
+    law = R.rank_count_pmf(r, R.contiguous_placement(4, 2))
+    assert law == pytest.approx(np.array([[1, 4, 1], [1, 4, 1]]) / 6)
+
+
+def _rank_counts(S, pl, rng):
+    """Assignments per rank for each token of S, a replicated expert's going to a random copy."""
+    counts = np.zeros((S.shape[0], pl.ep))
+    for i in range(S.shape[1]):
+        slots = np.nonzero(pl.expert == i)[0]
+        pick = slots[rng.integers(0, len(slots), S.shape[0])]
+        np.add.at(counts, (np.arange(S.shape[0]), pl.rank[pick]), S[:, i])
+    return counts
+
+
+@pytest.mark.parametrize("name", ["uniform", "zipf", "dirichlet"])
+@pytest.mark.parametrize("redundant", [0, 8])
+def test_rank_count_law_vs_monte_carlo(draws, name, redundant):
+    r, S = draws[name]
+    pl = R.place(r.pi, 8, redundant, False)
+    law = R.rank_count_pmf(r, pl)
+    assert law.sum(axis=1) == pytest.approx(np.ones(8))
+    counts = _rank_counts(S, pl, np.random.default_rng(5))
+    for q in range(8):
+        seen = np.bincount(counts[:, q].astype(int), minlength=law.shape[1]) / SAMPLES
+        sigma = np.sqrt(law[q] * (1 - law[q]) / SAMPLES)
+        assert np.all(np.abs(seen - law[q]) <= 5 * sigma + 1e-9)
+
+
+def test_windowed_law_equals_the_full_convolution():
+    """The windowed FFT (14 sd around the mean) gives the full B-fold convolution's E[max]."""
+    r = router_for(Routing("zipf", value=0.6), 64, 4, "test")
+    law = R.rank_count_pmf(r, R.contiguous_placement(64, 4))
+    for B in (300, 700):
+        laws = []
+        for row in law:
+            p = np.fft.irfft(np.fft.rfft(row, 4096) ** B, 4096)[: B * 4 + 1]
+            laws.append(np.cumsum(np.clip(p, 0, None)))
+        F = np.prod(np.clip(np.array(laws), 0, 1), axis=0)
+        brute = (1 - F[:-1]).sum()
+        assert float(R.expected_max_load(law, B)) == pytest.approx(brute, rel=1e-9)
+        alike = float(R.expected_max_load(np.repeat(law[:1], 4, axis=0), B))     # one law, vectorized path
+        F1 = np.cumsum(np.clip(np.fft.irfft(np.fft.rfft(law[0], 4096) ** B, 4096)[: B * 4 + 1], 0, None))
+        assert alike == pytest.approx((1 - np.clip(F1[:-1], 0, 1) ** 4).sum(), rel=1e-9)
+
+
+TOLERANCE = {1: 0.08, 8: 0.04, 64: 0.015, 512: 0.01}     # measured: -6.6%, -3.6%, -1.4%, -0.6% at worst
+
+
+@pytest.mark.parametrize("name", ["uniform", "zipf", "dirichlet"])
+@pytest.mark.parametrize("ep", [8, 32])
+@pytest.mark.parametrize("B", [1, 8, 64, 512])
+def test_expected_max_load_vs_monte_carlo(draws, name, ep, B):
+    """The hottest rank of a batch: the closed form (ranks independent) against batches cut
+    from 10^5 routed tokens; it may only understate (ranks are negatively correlated)."""
+    r, S = draws[name]
+    pl = R.contiguous_placement(64, ep)
+    counts = _rank_counts(S[: SAMPLES // B * B], pl, np.random.default_rng(1)).reshape(-1, B, ep).sum(axis=1)
+    measured = counts.max(axis=1).mean()
+    closed = float(R.expected_max_load(R.rank_count_pmf(r, pl), B))
+    assert closed == pytest.approx(measured, rel=TOLERANCE[B])
+    assert closed <= measured * 1.01
+
+
+@pytest.mark.parametrize("name", ["uniform", "zipf", "dirichlet"])
+@pytest.mark.parametrize("ep", [8, 32])
+@pytest.mark.parametrize("B", [1, 8, 64])
+def test_expected_max_touched_vs_monte_carlo(draws, name, ep, B):
+    r, S = draws[name]
+    pl = R.contiguous_placement(64, ep)
+    hit = S[: SAMPLES // B * B].reshape(-1, B, 64).any(axis=1)
+    touched = np.stack([hit[:, pl.rank == q].sum(axis=1) for q in range(ep)], axis=1)
+    measured = touched.max(axis=1).mean()
+    assert float(R.expected_max_touched(r, pl, B)) == pytest.approx(measured, rel=0.015)
+
+
+@pytest.mark.parametrize("name", ["uniform", "zipf", "dirichlet"])
+def test_finite_batch_straggler_tends_to_the_large_batch_limit(draws, name):
+    """At 10^6 tokens the expected hottest rank is the rank with the highest expected load
+    (within 1%); for a uniform router that is 1: straggler near 1 for large batches."""
+    r, _ = draws[name]
+    pl = R.contiguous_placement(64, 8)
+    f = R.rank_factors(r, 8, 1, 0)
+    big = 8 * float(R.expected_max_load(R.rank_count_pmf(r, pl), 10 ** 6)) / (10 ** 6 * 4)
+    assert big == pytest.approx(f["imbalance"], rel=0.01)
+    if name == "uniform":
+        assert 1 <= big < 1.01
+
+
+def test_normal_stand_in_is_continuous_with_the_exact_law():
+    """A mildly skewed router on EP64 (many distinct ranks) switches to normal laws past
+    B k = NORMAL_FROM: either side of the switch agrees within 0.3%."""
+    r = router_for(Routing("zipf", value=0.3), 256, 8, "test")
+    law = R.rank_count_pmf(r, R.contiguous_placement(256, 64))
+    B = R.NORMAL_FROM // 8
+    below, above = (float(R.expected_max_load(law, b)) / b for b in (B, B + 1))
+    assert above == pytest.approx(below, rel=0.003)
+
+
+def test_decode_at_batch_one_reads_the_hottest_gpus_experts(v3):
+    """DeepSeek-V3 at batch 1 on 8 x H200: the token's 8 experts land on 8 of the 256 at random,
+    so the slowest GPU reads E[max_r touched_r] = 2.54 of its 32 experts, not the mean 1 (the
+    expected-load model's 8/256 = 3.1%); the assumption off gives the expected-load numbers."""
+    spec, label = v3
+    d = Deployment(gpu="h200")
+    on = estimate(spec, Workload(batch=1), label=label, deployment=d)
+    off = estimate(spec, Workload(batch=1), Assumptions(load_fluctuation=False), label=label, deployment=d)
+    assert on["perf"]["decode"]["experts_touched_fraction"] == pytest.approx(2.54 / 32, rel=0.01)
+    assert off["perf"]["decode"]["experts_touched_fraction"] == pytest.approx(8 / 256)
+    assert on["perf"]["tpot_seconds"] > 1.3 * off["perf"]["tpot_seconds"]
+    assert on["perf"]["expert_imbalance"] == pytest.approx(2.41, rel=0.01)
+    assert on["perf"]["prefill"]["expert_imbalance"] < 1.05

@@ -33,13 +33,15 @@ def serve(m: ModelNumbers, r: dict, *, context, batch, kv_bytes, tp, dp, pp, ep,
           scaleup_bandwidth, scaleup_latency, scaleout_bandwidth, scaleout_latency, price_per_hour,
           dispatch_bytes, combine_bytes, prefill_chunk_tokens, activation_bytes, logits_bytes,
           runtime_overhead_bytes, comm_buffer_bytes, mfu, hbm_efficiency, scaleup_efficiency,
-          scaleout_efficiency, comm_overlap, limits: bool = True, routing=None):
+          scaleout_efficiency, comm_overlap, load_fluctuation=False, limits: bool = True, routing=None):
     """Every deployment quantity for the broadcast of all arguments after ``r``.
 
     ``limits=False`` skips the largest-batch and longest-context search (NaN instead), which a
     sweep computes only for the rows it reports. ``routing`` (``engine.routing.RoutingInputs``)
     replaces uniform routing: the straggler rank, the experts a step touches and the
-    all-to-all destinations then follow the skewed router.
+    all-to-all destinations then follow the skewed router. ``load_fluctuation`` (one value per
+    call) takes the hottest EP rank of the step's actual tokens (decode: the batch; prefill: the
+    prompt) instead of the rank with the highest expected load.
     """
     f64 = lambda x: np.asarray(x, dtype=np.float64)  # noqa: E731
     B, L = f64(batch), f64(context)
@@ -86,15 +88,15 @@ def serve(m: ModelNumbers, r: dict, *, context, batch, kv_bytes, tp, dp, pp, ep,
     routed_flops = 2.0 * m.params.active_by_component.get("routed_experts", 0)
     dense_flops = r["decode_matmul_flops"] - routed_flops
 
-    def compute_seconds(tokens_replica, tokens_group, attention_flops):
+    def compute_seconds(tokens_replica, tokens_group, attention_flops, imbalance):
         flops = frac * (tokens_replica * (dense_flops + attention_flops) / tp
                         + tokens_group * routed_flops * imbalance / stage)
         return flops / (peak_flops * mfu)
 
     # ---- communication of one stage
     nodes = np.minimum(layout.ceil_div(stage, gpus_per_node), ep)
-    rt = _routing_terms(m, routing, ep, nodes, B, redundant_experts, max_nodes)
-    imbalance, touched = rt["imbalance"], rt["touched_fraction"]
+    rt = _routing_terms(m, routing, ep, nodes, B, L, redundant_experts, max_nodes, bool(load_fluctuation))
+    touched = rt["touched_fraction"]
     remote_ranks, remote_nodes, up_transfers = rt["remote_ranks"], rt["remote_nodes"], rt["scaleup_transfers"]
     message = (f64(dispatch_bytes) + combine_bytes) * h * etp
     moe_ep = (ep > 1) & (E > 0)
@@ -130,7 +132,7 @@ def serve(m: ModelNumbers, r: dict, *, context, batch, kv_bytes, tp, dp, pp, ep,
 
     # ---- decode step
     weights_read = weights_gpu - w_gpu.get("routed_experts", 0.0) * (1 - touched)
-    t_compute = compute_seconds(b, B, r["decode_attention_flops"])
+    t_compute = compute_seconds(b, B, r["decode_attention_flops"], rt["imbalance"])
     t_memory = (weights_read + kv_gpu) / (hbm_bandwidth * hbm_efficiency)
     a2a_layer, t_comm, t_pp, a2a_up, a2a_out = comm_seconds(b)
     apart, hidden, chosen = steps(t_compute, t_memory, t_comm)
@@ -139,7 +141,7 @@ def serve(m: ModelNumbers, r: dict, *, context, batch, kv_bytes, tp, dp, pp, ep,
     bound = np.where((t_comm > t_compute) & (t_comm > t_memory), 2, np.where(t_memory > t_compute, 1, 0))
 
     # ---- prefill of one prompt of `context` tokens on an idle replica
-    p_compute = compute_seconds(L, L, r["prefill_attention_flops"])
+    p_compute = compute_seconds(L, L, r["prefill_attention_flops"], rt["imbalance_prefill"])
     p_memory = weights_gpu / (hbm_bandwidth * hbm_efficiency)
     _, p_comm, p_pp, _, _ = comm_seconds(L)
     ttft = pp * steps(p_compute, p_memory, p_comm)[2] + p_pp
@@ -154,7 +156,8 @@ def serve(m: ModelNumbers, r: dict, *, context, batch, kv_bytes, tp, dp, pp, ep,
         "comm_buffer_bytes": buffers, "per_gpu_bytes": per_gpu, "capacity_bytes": f64(memory_capacity) + 0 * gpus,
         "fits": fits, "max_batch": max_batch, "max_context": max_context,
         "expert_slots_per_rank": layout.expert_slots_per_rank(E, redundant_experts, ep),
-        "expert_imbalance": imbalance, "experts_touched_fraction": touched,
+        "expert_imbalance": rt["imbalance"], "prefill_expert_imbalance": rt["imbalance_prefill"],
+        "experts_touched_fraction": touched,
         "dropped_share": rt["dropped_share"], "rerouted_share": rt["rerouted_share"],
         "a2a_remote_ranks_per_token": np.where(moe_ep, remote_ranks, 0.0),
         "a2a_remote_nodes_per_token": np.where(moe_ep, remote_nodes, 0.0),
@@ -180,23 +183,29 @@ def serve(m: ModelNumbers, r: dict, *, context, batch, kv_bytes, tp, dp, pp, ep,
     }
 
 
-def _routing_terms(m: ModelNumbers, routing, ep, nodes, batch, redundant, max_nodes) -> dict:
+def _routing_terms(m: ModelNumbers, routing, ep, nodes, batch, prompt, redundant, max_nodes, fluctuation) -> dict:
     """Straggler, experts touched and all-to-all destinations: the uniform closed forms, or the
-    skewed router's (``engine.routing.layout_factors``). A node limit under a skewed router
-    scales its destinations by the limit's effect on a uniform one (an approximation); so does
-    the model's group limit."""
+    router's (``engine.routing.layout_factors``: a skewed router, or any router when the batch's
+    fluctuation is asked for or redundant slots split experts: a replica takes an even share of
+    its expert's tokens, as DeepSeek's EPLB assumes). A node limit under a skewed router scales its destinations by the
+    limit's effect on a uniform one (an approximation); so does the model's group limit."""
     E, k = m.num_experts, m.top_k
     groups = (m.expert_groups, m.groups_per_token)
     ranks, remote_nodes, up = alltoall.destinations(E, k, ep, nodes, max_nodes, *groups)
-    if routing is None or E == 0:
-        return {"imbalance": layout.expert_imbalance(E, redundant, ep),
+    if E == 0 or (routing is None and not fluctuation and not np.any(redundant)):
+        imbalance = layout.expert_imbalance(E, redundant, ep)
+        return {"imbalance": imbalance, "imbalance_prefill": imbalance,
                 "touched_fraction": layout.experts_touched_fraction(E, k, batch),
                 "remote_ranks": ranks, "remote_nodes": remote_nodes, "scaleup_transfers": up,
                 "scaleup_transfers_peak": up, "remote_nodes_peak": remote_nodes,
                 "dropped_share": 0.0, "rerouted_share": 0.0}
-    from moecalc.engine.routing import layout_factors
+    from moecalc.engine.routing import layout_factors, uniform_inputs
 
-    f = dict(layout_factors(routing, ep, nodes, batch, redundant))
+    f = dict(layout_factors(routing or uniform_inputs(E, k), ep, nodes, batch, redundant, fluctuation, prompt))
+    if routing is None:              # uniform: the closed-form destinations (group and node limits exact)
+        f.update(remote_ranks=ranks, remote_nodes=remote_nodes, scaleup_transfers=up, scaleup_transfers_peak=up,
+                 remote_nodes_peak=remote_nodes)
+        return f
     free = alltoall.destinations(E, k, ep, nodes, np.inf)
     ratio = [np.where(b > 0, a / np.where(b > 0, b, 1.0), 1.0) for a, b in zip((ranks, remote_nodes, up), free)]
     f["remote_ranks"] = f["remote_ranks"] * ratio[0]

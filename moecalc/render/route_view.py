@@ -65,14 +65,16 @@ def route_view(r: dict) -> Group:
 
     t = Table(title=f"Closed form vs Monte Carlo of the {r['tokens']:,} tokens", title_justify="left",
               title_style="bold", box=box.SIMPLE_HEAD, pad_edge=False,
-              caption="closed-form straggler: the large-batch limit, which the cost below uses",
+              caption=f"closed forms at {r['tokens']:,} tokens; hottest rank as the cost below takes it "
+                      f"(large-batch limit {s['straggler']['large_batch_limit']:.3f}x)",
               caption_justify="left", caption_style="dim")
     for c, j in (("quantity", "left"), ("closed form", "right"), ("Monte Carlo", "right"), ("uniform", "right")):
         t.add_column(c, justify=j)
     rows = [("effective experts, exp(entropy)", "effective_experts", "{:,.1f}"),
             ("distinct experts touched", "distinct_experts", "{:,.1f}"),
             ("hottest expert / mean", "hottest_expert_load", "{:,.2f}x"),
-            ("hottest rank / mean (straggler)", "straggler", "{:,.3f}x")]
+            ("hottest rank's load / even share", "straggler", "{:,.3f}x"),
+            ("experts touched on the hottest rank", "hottest_rank_touched", "{:,.1f}")]
     if "over_capacity" in s:
         verb = "rerouted" if rt["overflow"] == "reroute" else "dropped"
         rows.append((f"over capacity C={rt['capacity_factor']:g} ({verb})", "over_capacity", "{:.2%}"))
