@@ -180,3 +180,29 @@ def test_routing_a_dense_model(capsys):
 def test_route_option_errors(capsys, args, needles):
     code, out, err = run_main(["route", "deepseek-v3", *args], capsys)
     check_error(code, out, err, *needles)
+
+
+def test_tables_show_the_routing(capsys):
+    code, out, err = run_main(["compare", "mixtral-8x7b", "mistral-7b", "--gpu", "h100", "--routing", "zipf:1"], capsys)
+    assert code == 0, err
+    assert "routing" in out and "zipf:1" in out and "hottest EP rank" in out
+    code, out, err = run_main(["sweep", "mixtral-8x7b", "--gpu", "h100", "--gpus", "2,4", "--routing", "zipf:1"], capsys)
+    assert code == 0, err
+    assert "routing: zipf:1" in out and "--routing zipf:1" in out
+    code, out, err = run_main(["estimate", "deepseek-v3", "--gpu", "h200", "--batch", "8"], capsys)
+    assert code == 0, err
+    assert "routing: uniform, group-limited to 4 of 8 expert groups per token" in out
+
+
+def test_load_fluctuation_is_an_assumption(capsys):
+    outs = []
+    for value in ("true", "false"):
+        code, out, err = run_main(["estimate", "deepseek-v3", "--gpu", "h200", "--batch", "1", "--assume",
+                                   f"load_fluctuation={value}", "-f", "json"], capsys)
+        assert code == 0, err
+        outs.append(json.loads(out))
+    on, off = outs
+    assert on["assumptions"]["load_fluctuation"] is True and off["assumptions"]["load_fluctuation"] is False
+    assert on["perf"]["tpot_seconds"] > off["perf"]["tpot_seconds"]
+    code, out, err = run_main(["estimate", "deepseek-v3", "--gpu", "h200", "--assume", "load_fluctuation=maybe"], capsys)
+    check_error(code, out, err, "load_fluctuation", "true or false")

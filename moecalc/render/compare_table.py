@@ -44,6 +44,12 @@ def side_by_side(models: list[dict]) -> Table:
             ("$ per million tokens", lambda m: _cell(m, "usd_per_million_output_tokens",
                                                      u.usd(m["cost"]["usd_per_million_output_tokens"]))),
         ]
+    if any("routing" in m for m in models):
+        rows.append(("routing", lambda m: m["routing"]["describe"] if "routing" in m else "-"))
+        rows.append(("effective experts", lambda m: f"{m['routing']['effective_experts']:,.1f}" if "routing" in m else "-"))
+        if "perf" in models[0]:
+            rows.append(("hottest EP rank", lambda m: f"{m['routing']['straggler']:.2f}x even, reads "
+                         f"{m['routing']['experts_touched_fraction']:.0%}" if "routing" in m else "-"))
     for label, fn in rows:
         t.add_row(label, *[fn(m) for m in models])
     return t

@@ -45,6 +45,10 @@ def sweep_view(result) -> Group:
                       f"in {s['seconds']:.2f} s ({s['configs_per_s'] or 0:,.0f} per second)", style="bold"))
     if result.why_none:
         parts.append(Text(f"nothing feasible: {result.why_none}", style="yellow"))
+    routing = (result.top or [{}])[0].get("routing")
+    if routing and routing["model"] != "uniform" or routing and routing["capacity_factor"] is not None:
+        parts.append(Text(f"routing: {routing['describe']} ({routing['effective_experts']:,.1f} effective "
+                          f"experts); every row's step time follows it"))
     if result.top_command:
         parts.append(Text(f"reproduce the top row: {result.top_command}", style="dim"))
     return Group(*parts)
