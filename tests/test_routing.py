@@ -310,7 +310,7 @@ def _rank_counts(S, pl, rng):
 @pytest.mark.parametrize("redundant", [0, 8])
 def test_rank_count_law_vs_monte_carlo(draws, name, redundant):
     r, S = draws[name]
-    pl = R.place(r.pi, 8, redundant, False)
+    pl = R.place(r.pi, 8, redundant)
     law = R.rank_count_pmf(r, pl)
     assert law.sum(axis=1) == pytest.approx(np.ones(8))
     counts = _rank_counts(S, pl, np.random.default_rng(5))

@@ -22,9 +22,12 @@ exactly the uniform router of ``engine.alltoall``. Closed forms (load share p_i 
     tokens over capacity (exact mean)      sum_i E[(X_i - cap)^+],  X_i ~ Binomial(B, pi_i),
                                            cap = floor(C B k / E)        (GShard / Switch)
 
-``sample_sets`` draws exact conditional-Poisson subsets (sequential method), for the Monte
-Carlo of what has no closed form: the expected *maximum* load of a finite batch. Arrays in,
-arrays out; no I/O.
+A finite batch (``rank_count_pmf``, ``expected_max_load``, ``expected_max_touched``): the step
+waits for its hottest rank, E[max_r X_r] for the B tokens' assignments X_r to rank r, exact per
+rank (a token's law on r has pgf e_k(w (1 - x + x z)) / e_k(w); B tokens convolve it) and
+combined as if ranks were independent, sum_m 1 - prod_r F_r(m): an approximation, checked
+against the Monte Carlo. ``sample_sets`` draws exact conditional-Poisson subsets (sequential
+method) for those checks and for ``moecalc route``. Arrays in, arrays out; no I/O.
 """
 
 from __future__ import annotations
@@ -210,9 +213,9 @@ def balanced_placement(pi, ep: int, redundant: int) -> Placement:
     return Placement(expert, rank, copies, int(ep))
 
 
-def place(pi, ep: int, redundant: int, balance: bool) -> Placement:
-    """Balanced (EPLB) when redundant slots are given or ``balance``; else contiguous."""
-    if redundant or balance:
+def place(pi, ep: int, redundant: int) -> Placement:
+    """Balanced (EPLB) when redundant slots are given; else contiguous."""
+    if redundant:
         return balanced_placement(pi, ep, redundant)
     return contiguous_placement(len(pi), ep)
 
@@ -309,7 +312,7 @@ def rank_factors(r: Router, ep: int, nodes: int, redundant: int, capacity_factor
     max_r L_r / mean_r L_r compares the ranks with each other (the same without a capacity).
     """
     k = r.top_k
-    pl = place(r.pi, ep, redundant, balance=False)
+    pl = place(r.pi, ep, redundant)
     loads, dropped, rerouted = capped_loads(r.pi, capacity_factor, overflow)
     rank_share = pl.rank_load(loads[pl.expert] / pl.copies[pl.expert]) / k
     E = len(r.pi)
@@ -426,7 +429,8 @@ def uniform_inputs(num_experts: int, top_k: int) -> "RoutingInputs":
 
 @dataclass(frozen=True)
 class RoutingInputs:
-    """What ``engine.serve`` needs of a non-uniform router: its law, and the capacity policy."""
+    """What ``engine.serve`` needs of a router: its law, the capacity policy, and a cache of what
+    each EP layout (and each batch of it) has already solved."""
     router: Router
     capacity_factor: float | None = None
     overflow: str = "drop"
