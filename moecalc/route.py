@@ -74,10 +74,12 @@ def trace(spec, routing: Routing, tokens: int = 4096, deployment: Deployment | N
     rank_tokens = pl.rank_load(served[pl.expert] / pl.copies[pl.expert])
     slots_max = int(np.bincount(pl.rank, minlength=ep).max())
     inputs = eng.RoutingInputs(rt, routing.capacity_factor, routing.overflow)
-    fluct = {key: v.item() for key, v in eng.layout_factors(inputs, ep, nodes, tokens, R, True).items()}
+    # the hottest rank at N tokens as the cost takes it (the batch's fluctuation unless assumed away)
+    fluctuation = assumptions.load_fluctuation
+    fluct = {key: v.item() for key, v in eng.layout_factors(inputs, ep, nodes, tokens, R, fluctuation).items()}
     fluct_uniform = {key: v.item() for key, v in eng.layout_factors(
         eng.RoutingInputs(eng.router(np.full(E, k / E)), routing.capacity_factor, routing.overflow),
-        ep, nodes, tokens, R, True).items()}
+        ep, nodes, tokens, 0, fluctuation).items()}
     share = rt.pi / k
     mean_count = tokens * k / E
     summary = {
