@@ -92,6 +92,7 @@ def estimate(
     capacity_factor: Optional[str] = typer.Option(None, "--capacity-factor", help="expert capacity C: at most C x tokens x k / E per expert per step"),
     overflow: Optional[str] = typer.Option(None, "--overflow", help="tokens over capacity: drop (default) or reroute to the next-preferred expert"),
     seed: Optional[str] = typer.Option(None, "--seed", help="seed of the zipf placement, the Dirichlet draw and Monte Carlo traces (default 0)"),
+    groups: Optional[str] = typer.Option(None, "--groups", help="group-limited routing G:M (a token's experts from M of G groups; DeepSeek-V3 8:4) or none; default: the model's"),
 ) -> None:
     """Params (total vs active), weights, KV cache, FLOPs per token and VRAM floor of one model;
     with --gpu, per-GPU memory, all-to-all, TTFT/TPOT, throughput and $ per million tokens."""
@@ -137,7 +138,7 @@ def estimate(
                                  scale_out=scale_out)
     elif hardware_file is not None:
         raise MoecalcError("--hardware-file needs --gpu", field="--gpu")
-    rt = _routing(routing, capacity_factor, overflow, seed)
+    rt = _routing(routing, capacity_factor, overflow, seed, groups)
     model, label = load(spec)
     result = run(model, workload, assumptions, label=label, deployment=deployment, catalog=catalog, routing=rt)
     _warn(result["warnings"])
@@ -152,10 +153,10 @@ def estimate(
         print_view(estimate_view(result))
 
 
-def _routing(routing, capacity_factor, overflow, seed):
+def _routing(routing, capacity_factor, overflow, seed, groups=None):
     from moecalc.routing import from_options
 
-    return from_options(routing, capacity_factor, overflow, seed)
+    return from_options(routing, capacity_factor, overflow, seed, groups=groups)
 
 
 def _deployment(gpu: str, *, gpus=None, gpus_per_node=None, tp=None, ep=None, dp=None, pp=None, price=None,
@@ -198,6 +199,7 @@ def compare(
     capacity_factor: Optional[str] = typer.Option(None, "--capacity-factor", help="expert capacity C: at most C x tokens x k / E per expert per step"),
     overflow: Optional[str] = typer.Option(None, "--overflow", help="tokens over capacity: drop (default) or reroute to the next-preferred expert"),
     seed: Optional[str] = typer.Option(None, "--seed", help="seed of the zipf placement, the Dirichlet draw and Monte Carlo traces (default 0)"),
+    groups: Optional[str] = typer.Option(None, "--groups", help="group-limited routing G:M (a token's experts from M of G groups; DeepSeek-V3 8:4) or none; default: the model's"),
 ) -> None:
     """Models side by side (MoE vs dense, MoE vs MoE): params, memory, KV, FLOPs, GPUs and cost."""
     from moecalc.assumptions import Assumptions, with_overrides
@@ -218,7 +220,7 @@ def compare(
     catalog = load_catalog(hardware_file)
     deployment = None if gpu is None else _deployment(gpu, gpus=gpus, gpus_per_node=gpus_per_node, tp=tp,
                                                       ep=ep, dp=dp, pp=pp, price=price)
-    rt = _routing(routing, capacity_factor, overflow, seed)
+    rt = _routing(routing, capacity_factor, overflow, seed, groups)
     models = [load(s) for s in specs]
     result = run(models, workload, assumptions, deployment, dense_equivalents, catalog, routing=rt)
     for m in result["models"]:
@@ -269,6 +271,7 @@ def sweep(
     capacity_factor: Optional[str] = typer.Option(None, "--capacity-factor", help="expert capacity C: at most C x tokens x k / E per expert per step"),
     overflow: Optional[str] = typer.Option(None, "--overflow", help="tokens over capacity: drop (default) or reroute to the next-preferred expert"),
     seed: Optional[str] = typer.Option(None, "--seed", help="seed of the zipf placement, the Dirichlet draw and Monte Carlo traces (default 0)"),
+    groups: Optional[str] = typer.Option(None, "--groups", help="group-limited routing G:M (a token's experts from M of G groups; DeepSeek-V3 8:4) or none; default: the model's"),
 ) -> None:
     """Search GPU types x counts x layouts x batch x context x dtypes; rank, filter, frontier."""
     from moecalc.assumptions import Assumptions, with_overrides
@@ -282,7 +285,7 @@ def sweep(
                    max_tpot_ms=max_tpot_ms, max_ttft_ms=max_ttft_ms, min_tokens_per_s=min_tokens_per_s,
                    budget_usd_per_hour=budget, top=top, redundant_experts=redundant_experts,
                    max_nodes_per_token=max_nodes, scale_out=scale_out, price_per_hour=price, routing=routing,
-                   capacity_factor=capacity_factor, overflow=overflow, seed=seed)
+                   capacity_factor=capacity_factor, overflow=overflow, seed=seed, groups=groups)
     catalog = load_catalog(hardware_file)
     req = build_request(options, plan, catalog)
     assumptions = with_overrides(Assumptions(), assume)
@@ -360,6 +363,7 @@ def route(
     capacity_factor: Optional[str] = typer.Option(None, "--capacity-factor", help="expert capacity C: at most C x tokens x k / E per expert per step"),
     overflow: Optional[str] = typer.Option(None, "--overflow", help="tokens over capacity: drop (default) or reroute to the next-preferred expert"),
     seed: Optional[str] = typer.Option(None, "--seed", help="seed of the zipf placement, the Dirichlet draw and Monte Carlo traces (default 0)"),
+    groups: Optional[str] = typer.Option(None, "--groups", help="group-limited routing G:M (a token's experts from M of G groups; DeepSeek-V3 8:4) or none; default: the model's"),
 ) -> None:
     """A routing trace: per-expert and per-rank load, straggler, overflow, effective experts, and
     the change in TPOT and $/Mtok against uniform routing."""
@@ -375,7 +379,7 @@ def route(
     n_tokens = parse_count(tokens, "--tokens")
     workload = Workload(context=parse_count(context, "--context"), batch=parse_count(batch, "--batch"))
     assumptions = with_overrides(Assumptions(), assume)
-    rt = _routing(routing, capacity_factor, overflow, seed)
+    rt = _routing(routing, capacity_factor, overflow, seed, groups)
     catalog = load_catalog(hardware_file)
     if ep is not None and gpus is None and tp is None and dp is None:
         gpus = ep

@@ -111,6 +111,10 @@ def estimate(spec: ModelSpec, workload: Workload = Workload(), assumptions: Assu
     weights_dtype = workload.weights_dtype or spec.dtypes.weights
     kv_dtype = workload.kv_dtype or spec.dtypes.kv_cache
     m = model_numbers(spec)
+    if routing is not None:
+        from moecalc.routing import apply_groups
+
+        m = apply_groups(m, routing, spec.name)
     quant_bits, base_bits = dtype_bits(weights_dtype, assumptions)
     r = evaluate(m, context=workload.context, batch=workload.batch, quant_bits=quant_bits,
                  base_bits=base_bits, kv_bytes=KV_DTYPES[kv_dtype].bytes,

@@ -47,6 +47,7 @@ class Routing:
     seed: int = 0
     capacity_factor: float | None = None       # tokens per expert per step at most C B k / E
     overflow: str = "drop"                     # what happens to tokens over capacity
+    groups: tuple[int, int] | None = None      # group limit (G, M) overriding the model's; (0, 0): none
 
     @property
     def is_uniform(self) -> bool:
@@ -57,11 +58,15 @@ class Routing:
                 f"file:{self.path}" if self.kind == "file" else self.kind)
         if self.capacity_factor is not None:
             text += f", capacity factor {self.capacity_factor:g} ({self.overflow})"
+        if self.groups is not None:
+            text += ", no group limit" if self.groups == (0, 0) else f", groups {self.groups[0]}:{self.groups[1]}"
         return text
 
     def as_dict(self) -> dict:
+        groups = None if self.groups is None else ("none" if self.groups == (0, 0) else f"{self.groups[0]}:{self.groups[1]}")
         return {"model": self.kind, "parameter": self.value, "file": self.path, "seed": self.seed,
-                "capacity_factor": self.capacity_factor, "overflow": self.overflow, "describe": self.describe()}
+                "capacity_factor": self.capacity_factor, "overflow": self.overflow, "groups": groups,
+                "describe": self.describe()}
 
 
 def parse_routing(text: str | None, seed: int = 0, capacity_factor: float | None = None,
@@ -225,8 +230,42 @@ def engine_inputs(r: Routing | None, m, model: str):
     return eng.RoutingInputs(router_for(r, m.num_experts, m.top_k, model), r.capacity_factor, r.overflow)
 
 
+def parse_groups(text: str | None, field: str) -> tuple[int, int] | None:
+    """``G:M`` (a token's experts from at most M of G expert groups) or ``none``."""
+    if text is None:
+        return None
+    raw = str(text).strip().lower()
+    if raw == "none":
+        return (0, 0)
+    g, sep, m = raw.partition(":")
+    try:
+        groups, per_token = int(g), int(m)
+    except ValueError:
+        raise MoecalcError(f"expected G:M (DeepSeek-V3: 8:4) or none, got {text!r}", field=field) from None
+    if not sep or groups < 1 or per_token < 1 or per_token > groups:
+        raise MoecalcError(f"expected G:M with 1 <= M <= G (DeepSeek-V3: 8:4) or none, got {text!r}", field=field)
+    return (groups, per_token)
+
+
+def apply_groups(m, r: Routing | None, model: str, field: str = "--groups"):
+    """Model numbers with the routing's group limit in place of the model's (unchanged if none given)."""
+    from dataclasses import replace
+
+    if r is None or r.groups is None:
+        return m
+    G, M = r.groups
+    if G and not m.num_experts:
+        raise MoecalcError(f"{model} has no routed experts to group", field=field)
+    if G and (m.num_experts % G or M * (m.num_experts // G) < m.top_k):
+        raise MoecalcError(f"{G}:{M} does not suit {model}'s {m.num_experts} experts at top-{m.top_k}: G must "
+                           f"divide the experts and M groups hold at least top-k of them", field=field)
+    if G == 1:
+        G = M = 0
+    return replace(m, expert_groups=G, groups_per_token=M)
+
+
 def from_options(routing: str | None, capacity_factor: str | None, overflow: str | None, seed: str | None,
-                 field=lambda name: "--" + name.replace("_", "-")) -> Routing:
+                 field=lambda name: "--" + name.replace("_", "-"), groups: str | None = None) -> Routing:
     """A Routing from command-line texts; errors name ``field(option)``."""
     from moecalc.units import parse_count, parse_positive
 
@@ -238,4 +277,6 @@ def from_options(routing: str | None, capacity_factor: str | None, overflow: str
     if cap is not None and ov == "reroute" and cap < 1:
         raise MoecalcError(f"rerouting needs room for every token: a capacity factor of at least 1, got {cap:g}",
                            field=field("capacity_factor"))
-    return parse_routing(routing, s, cap, ov, field=field("routing"))
+    from dataclasses import replace
+
+    return replace(parse_routing(routing, s, cap, ov, field=field("routing")), groups=parse_groups(groups, field("groups")))

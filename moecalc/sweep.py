@@ -26,7 +26,7 @@ from moecalc.engine.serve import BOUNDS, serve
 from moecalc.errors import MoecalcError
 from moecalc.estimate import Workload, dtype_bits, check_dtypes, estimate, model_numbers
 from moecalc.hardware import Catalog
-from moecalc.routing import Routing, engine_inputs
+from moecalc.routing import Routing, apply_groups, engine_inputs
 
 CHUNK = 1 << 18            # configurations per evaluated block: bounds memory (~150 MB per block)
 OBJECTIVES = {             # objective -> (row key, best is smallest)
@@ -161,7 +161,7 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
     if objective not in OBJECTIVES:
         raise MoecalcError(f"must be one of {', '.join(OBJECTIVES)}, got {objective!r}", field="--objective")
     constraints.check()
-    m = model_numbers(spec)
+    m = apply_groups(model_numbers(spec), space.routing, spec.name)
     wdt = space.weights_dtype or (spec.dtypes.weights,)
     kvd = space.kv_dtype or (spec.dtypes.kv_cache,)
     for w in wdt:
@@ -391,5 +391,7 @@ def routing_options(section: dict | None) -> list[str]:
         out.append(f"--capacity-factor {section['capacity_factor']:g}")
         if section["overflow"] != "drop":
             out.append(f"--overflow {section['overflow']}")
+    if section.get("groups") is not None:
+        out.append(f"--groups {section['groups']}")
     return out
 

@@ -54,6 +54,7 @@ class SweepPlan(BaseModel):
     capacity_factor: Number = None
     overflow: Optional[str] = None
     seed: Optional[Union[int, str]] = None
+    groups: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -190,10 +191,10 @@ def build_request(options: dict, plan_path: str | None, catalog: Catalog) -> Req
     def routing():
         from moecalc.routing import from_options
 
-        names = {where(n)["field"]: n for n in ("routing", "capacity_factor", "overflow", "seed")}
+        names = {where(n)["field"]: n for n in ("routing", "capacity_factor", "overflow", "seed", "groups")}
         try:
             return from_options(get("routing"), get("capacity_factor"), get("overflow"), get("seed"),
-                                lambda name: where(name)["field"])
+                                lambda name: where(name)["field"], groups=get("groups"))
         except MoecalcError as exc:        # an option from the plan file: add its file and line
             loc = where(names.get(exc.field, "routing"))
             raise exc.with_context(file=loc.get("file"), line=loc.get("line")) from None
