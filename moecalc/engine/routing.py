@@ -349,7 +349,7 @@ def touched_on_fullest(r: Router, pl: Placement, tokens) -> np.ndarray:
 
 
 def layout_factors(rt: "RoutingInputs", ep, nodes, batch, redundant: int, fluctuation: bool = False,
-                   prefill_tokens=None) -> dict:
+                   prefill_tokens=None, groups: tuple[int, int] = (0, 0)) -> dict:
     """``rank_factors`` and the per-batch terms over broadcast arrays of EP, nodes and batch
     (each distinct (EP, nodes, R), and each distinct batch of it, is solved once and kept in
     ``rt.cache``).
@@ -360,6 +360,9 @@ def layout_factors(rt: "RoutingInputs", ep, nodes, batch, redundant: int, fluctu
     ``touched_fraction`` = E[max_r touched_r] / fullest slots (``expected_max_touched``); with a
     capacity factor the hottest rank carries at most its slots' capacity, EP C sum_r x / E.
     ``imbalance_prefill`` is the same at ``prefill_tokens`` tokens (default: the batch).
+    ``groups`` = (G, M), a group-limited model: a uniform router without replicas takes the
+    exact group-aware per-rank laws (``group_rank_count_pmf``, ``group_expected_max_touched``);
+    other routers keep the ungrouped ones (an approximation: the limit only concentrates them).
     """
     r = rt.router
     k = r.top_k
@@ -379,9 +382,9 @@ def layout_factors(rt: "RoutingInputs", ep, nodes, batch, redundant: int, fluctu
     per_prompt = np.zeros((len(pairs), len(prompts)))
     for j, (ep_j, n_j) in enumerate(pairs):
         key = (int(ep_j), int(max(1, min(n_j, ep_j))), int(redundant))
-        if key not in rt.cache:
-            rt.cache[key] = rank_factors(r, *key, rt.capacity_factor, rt.overflow)
-        f = rt.cache[key]
+        if key + tuple(groups) not in rt.cache:
+            rt.cache[key + tuple(groups)] = rank_factors(r, *key, rt.capacity_factor, rt.overflow)
+        f = rt.cache[key + tuple(groups)]
         pl = f["placement"]
         for name in fixed:
             table[name][j] = f[name]
@@ -389,8 +392,9 @@ def layout_factors(rt: "RoutingInputs", ep, nodes, batch, redundant: int, fluctu
             per_batch["imbalance"][j] = per_prompt[j] = f["imbalance"]
             per_batch["touched_fraction"][j] = touched_on_fullest(r, pl, batches)
             continue
+        grouped = groups[0] > 1 and not redundant and r.k_free == r.top_k and np.allclose(r.pi, r.pi[0])
         if "pmf" not in f:
-            f["pmf"] = rank_count_pmf(r, pl)
+            f["pmf"] = group_rank_count_pmf(k, *groups, pl) if grouped else rank_count_pmf(r, pl)
             held = np.zeros((pl.ep, len(r.pi)))
             np.add.at(held, (pl.rank, pl.expert), 1.0)
             f["cap"] = np.inf if rt.capacity_factor is None else (
@@ -402,8 +406,10 @@ def layout_factors(rt: "RoutingInputs", ep, nodes, batch, redundant: int, fluctu
             todo = [v for v in values.tolist() if (what, v) not in memo]
             if todo:
                 arr = np.array(todo)
+                touched = (group_expected_max_touched(k, *groups, pl, arr) if grouped else
+                           expected_max_touched(r, pl, arr)) if what == "touched" else None
                 got = (pl.ep * expected_max_load(f["pmf"], arr) / (arr * k) if what == "load" else
-                       expected_max_touched(r, pl, arr) / np.bincount(pl.rank, minlength=pl.ep).max())
+                       touched / np.bincount(pl.rank, minlength=pl.ep).max())
                 memo.update({(what, v): float(g) for v, g in zip(todo, got)})
             return np.array([memo[(what, v)] for v in values.tolist()])
 
@@ -597,5 +603,119 @@ def expected_max_touched(r: Router, pl: Placement, tokens) -> np.ndarray:
             law[:, 1:] = law[:, 1:] * (1 - p) + law[:, :-1] * p
             law[:, 0] *= 1 - p[:, 0]
         cdf[i] = np.cumsum(law, axis=1)
+    emax = _expected_max(cdf[:, :, :-1], count=count)
+    return emax[back.ravel()].reshape(B.shape)
+
+
+# ---- group-limited routing (DeepSeek's n_group / topk_group) under a uniform router ----------------
+def _group_share(pl: Placement, groups: int) -> np.ndarray:
+    """Experts of each group on each rank: (EP, G), contiguous groups of E/G expert ids."""
+    E = len(pl.copies)
+    out = np.zeros((pl.ep, groups))
+    np.add.at(out, (pl.rank, pl.expert // (E // groups)), 1.0)
+    return out
+
+
+def _log_comb(n, j):
+    from math import lgamma
+
+    f = np.vectorize(lambda a, b: lgamma(a + 1) - lgamma(b + 1) - lgamma(a - b + 1) if 0 <= b <= a else -np.inf)
+    return f(np.asarray(n, dtype=np.float64), np.asarray(j, dtype=np.float64))
+
+
+def group_rank_count_pmf(top_k: int, groups: int, per_token: int, pl: Placement) -> np.ndarray:
+    """One token's assignments on each rank, uniform router limited to M of G groups: (EP, k+1).
+
+    The token takes M groups uniformly, then k experts uniformly among their pool of M g; a rank
+    holding a_gamma experts of group gamma gets Y ~ Hypergeometric(M g, A, k) with A = the sum of
+    a_gamma over the chosen groups, whose law is a DP over the groups (subsets of size M). Exact.
+    """
+    from math import comb
+
+    E = len(pl.copies)
+    g = E // groups
+    pool, k = per_token * g, int(top_k)
+    share = _group_share(pl, groups).astype(np.int64)
+    top = int(share.sum(axis=1).max())
+    hyper = np.array([[comb(a, y) * comb(pool - a, k - y) / comb(pool, k) if a <= pool else 0.0
+                       for y in range(k + 1)] for a in range(top + 1)])
+    out = np.zeros((pl.ep, k + 1))
+    for r in range(pl.ep):
+        ways = np.zeros((per_token + 1, top + 1))          # ways[c, a]: subsets of c groups holding a
+        ways[0, 0] = 1.0
+        for a_g in share[r]:
+            ways[1:, a_g:] = ways[1:, a_g:] + ways[:-1, : top + 1 - a_g]
+        law_a = ways[per_token] / comb(groups, per_token)
+        out[r] = law_a @ hyper
+    return out
+
+
+def _touched_chain(pick_law: np.ndarray, a: int, batches: np.ndarray) -> np.ndarray:
+    """Law of how many of a part's ``a`` experts B tokens touch, for each B: (batches, a + 1).
+
+    A token puts y of its picks on the part (``pick_law``), uniformly among its a experts, so
+    with t already touched n ~ Hypergeometric(a, a - t, y) are new: a Markov chain over tokens,
+    T[t, t + n] = sum_y P(y) C(a - t, n) C(t, y - n) / C(a, y), run from t = 0 (exact)."""
+    from math import comb
+
+    T = np.zeros((a + 1, a + 1))
+    for t in range(a + 1):
+        for y, p in enumerate(pick_law):
+            if p == 0 or y > a:
+                continue
+            for n in range(0, min(y, a - t) + 1):
+                if y - n <= t:
+                    T[t, t + n] += p * comb(a - t, n) * comb(t, y - n) / comb(a, y)
+    out = np.zeros((len(batches), a + 1))
+    law = np.zeros(a + 1)
+    law[0] = 1.0
+    done = 0
+    for i in np.argsort(batches):
+        b = int(batches[i])
+        steps = b - done
+        if steps > 64:                          # far apart: square the chain instead of walking it
+            law = law @ np.linalg.matrix_power(T, steps)
+        else:
+            for _ in range(steps):
+                law = law @ T
+        done = b
+        out[i] = law
+    return out
+
+
+def group_expected_max_touched(top_k: int, groups: int, per_token: int, pl: Placement, tokens) -> np.ndarray:
+    """E[max over ranks of the experts B tokens touch on them], uniform group-limited router.
+
+    A rank's experts split into parts, one per group it holds experts of; a token puts
+    y ~ (1 - M/G) delta_0 + (M/G) Hypergeometric(M g, a, k) of its picks on a part of a experts,
+    and the part's touched count follows ``_touched_chain`` (exact for a rank inside one group,
+    the usual case; parts of one rank taken as independent); ranks as in ``expected_max_load``.
+    """
+    from math import comb
+
+    E = len(pl.copies)
+    g = E // groups
+    pool, k = per_token * g, int(top_k)
+    share = _group_share(pl, groups).astype(np.int64)
+    kinds, count = np.unique(np.sort(share, axis=1), axis=0, return_counts=True)
+    B = np.asarray(tokens, dtype=np.float64)
+    values, back = np.unique(B.ravel(), return_inverse=True)
+    width = int(share.sum(axis=1).max()) + 1
+    chains: dict = {}
+    for a in np.unique(kinds[kinds > 0]):
+        a = int(a)
+        pick = np.array([comb(a, y) * comb(pool - a, k - y) / comb(pool, k) for y in range(k + 1)])
+        pick = per_token / groups * pick
+        pick[0] += 1 - per_token / groups
+        chains[a] = _touched_chain(pick, a, values)
+    cdf = np.zeros((len(kinds), len(values), width))
+    for i, kind in enumerate(kinds):
+        law = np.zeros((len(values), 1))
+        law[:, 0] = 1.0
+        for a in kind[kind > 0]:
+            law = np.stack([np.convolve(law[j], chains[int(a)][j]) for j in range(len(values))])
+        padded = np.zeros((len(values), width))
+        padded[:, : law.shape[1]] = law[:, :width]
+        cdf[i] = np.cumsum(padded, axis=1)
     emax = _expected_max(cdf[:, :, :-1], count=count)
     return emax[back.ravel()].reshape(B.shape)

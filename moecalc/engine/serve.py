@@ -201,7 +201,8 @@ def _routing_terms(m: ModelNumbers, routing, ep, nodes, batch, prompt, redundant
                 "dropped_share": 0.0, "rerouted_share": 0.0}
     from moecalc.engine.routing import layout_factors, uniform_inputs
 
-    f = dict(layout_factors(routing or uniform_inputs(E, k), ep, nodes, batch, redundant, fluctuation, prompt))
+    f = dict(layout_factors(routing or uniform_inputs(E, k), ep, nodes, batch, redundant, fluctuation, prompt,
+                            groups if groups[0] > 1 else (0, 0)))
     if routing is None:              # uniform: the closed-form destinations (group and node limits exact)
         f.update(remote_ranks=ranks, remote_nodes=remote_nodes, scaleup_transfers=up, scaleup_transfers_peak=up,
                  remote_nodes_peak=remote_nodes)
