@@ -400,6 +400,11 @@ def layout_factors(rt: "RoutingInputs", ep, nodes, batch, redundant: int, fluctu
             f["cap"] = np.inf if rt.capacity_factor is None else (
                 pl.ep * rt.capacity_factor / len(r.pi) * (held / pl.copies).sum(axis=1).max())
             f["memo"] = {}
+            # one token: the exact law (it touches what it is assigned), where one is known
+            single = single_token_expected_max(r, pl, groups if grouped else (0, 0))
+            if single is not None:
+                f["memo"][("load", 1.0)] = pl.ep * single / k
+                f["memo"][("touched", 1.0)] = single / np.bincount(pl.rank, minlength=pl.ep).max()
         memo = f["memo"]
 
         def solved(values, what):
@@ -719,3 +724,75 @@ def group_expected_max_touched(top_k: int, groups: int, per_token: int, pl: Plac
         cdf[i] = np.cumsum(padded, axis=1)
     emax = _expected_max(cdf[:, :, :-1], count=count)
     return emax[back.ravel()].reshape(B.shape)
+
+
+def single_token_expected_max(r: Router, pl: Placement, groups: tuple[int, int] = (0, 0)) -> float | None:
+    """E[max over ranks of one token's assignments on them], exactly, or None where no exact
+    form is known here (replicated experts; a group limit under a skewed router, or with ranks
+    that straddle groups). One token touches what it is assigned, so this is also the experts
+    a batch of one reads on the slowest GPU.
+
+    No group limit (conditional Poisson): P(max <= m) = [z^k] prod_r sum_{j <= m} e_j(w_r) z^j / e_k(w),
+    w_r the odds of rank r's experts (forced experts fixed in). Uniform router limited to M of G
+    groups: P(max <= m) = [u^M z^k] prod_units U(u, z) / (C(G, M) C(M g, k)), a unit being a group
+    (U = 1 + u prod_{ranks in it} sum_{j <= m} C(a_r, j) z^j) when ranks lie within groups, or a
+    rank holding s groups (U = sum_j C(s, j) u^j sum_{i <= m} C(j g, i) z^i).
+    """
+    from math import comb
+
+    if np.any(pl.copies > 1):
+        return None
+    E, k = len(r.pi), r.top_k
+    G, M = groups
+    if G > 1:
+        if r.k_free != k or not np.allclose(r.pi, r.pi[0]):
+            return None
+        g = E // G
+        share = _group_share(pl, G).astype(np.int64)
+        inside = (share > 0).sum(axis=1) == 1                      # each rank within one group
+        whole = np.all((share == 0) | (share == g), axis=1)        # each rank holding whole groups
+        if not (inside.all() or whole.all()):
+            return None
+        total = comb(G, M) * comb(M * g, k)
+
+        def trunc(n, m):
+            return np.array([comb(n, j) if j <= m else 0 for j in range(k + 1)], dtype=np.float64)
+
+        def cdf(m):
+            poly = np.zeros((M + 1, k + 1))                        # poly[c, d]: coefficient of u^c z^d
+            poly[0, 0] = 1.0
+            units = ([np.nonzero(share[:, gamma])[0] for gamma in range(G)] if inside.all() else
+                     [int(s) for s in (share // g).sum(axis=1)])
+            for unit in units:
+                if inside.all():
+                    q = np.array([1.0])
+                    for rank in unit:
+                        q = np.convolve(q, trunc(int(share[rank].sum()), m))[: k + 1]
+                    factor = [np.eye(1, k + 1)[0], np.pad(q, (0, k + 1 - len(q)))]
+                else:
+                    factor = [comb(unit, j) * trunc(j * g, m) for j in range(unit + 1)]
+                new = np.zeros_like(poly)
+                for j, f in enumerate(factor):
+                    if j > M:
+                        break
+                    for c in range(M + 1 - j):
+                        new[c + j] += np.convolve(poly[c], f)[: k + 1]
+                poly = new
+            return poly[M, k] / total
+    else:
+        w_all = np.zeros(E)
+        w_all[r.free] = r.w
+        forced = r.forced
+
+        def cdf(m):
+            poly = np.array([1.0])
+            for rank in range(pl.ep):
+                mine = pl.expert[pl.rank == rank]
+                n_forced = int(forced[mine].sum())
+                e = _esp(w_all[mine][None, ~forced[mine]], k)[0]            # e_0..e_k of the free odds
+                law = np.zeros(k + 1)
+                for j in range(n_forced, min(m, k) + 1):
+                    law[j] = e[j - n_forced]
+                poly = np.convolve(poly, law)[: k + 1]
+            return poly[k] / _esp(r.w[None, :], r.k_free)[0, -1]
+    return float(sum(1.0 - cdf(m) for m in range(k)))
