@@ -15,18 +15,22 @@ from moecalc.deployment import Deployment
 from moecalc.engine import routing as eng
 from moecalc.errors import MoecalcError
 from moecalc.estimate import Workload, estimate, model_numbers
-from moecalc.routing import Routing, router_for
+from moecalc.routing import Routing, apply_groups, router_for
 
 SAMPLE_CHUNK = 1 << 15          # tokens drawn at a time (bounds memory: chunk x E booleans)
 MAX_TOKENS = 1 << 24
 
 
-def expert_counts(r: eng.Router, tokens: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def expert_counts(r: eng.Router, tokens: int, rng: np.random.Generator,
+                  groups: tuple[int, int] = (0, 0)) -> tuple[np.ndarray, np.ndarray]:
     """Assignments per expert of ``tokens`` routed tokens (drawn in chunks), and which experts
-    they touched."""
+    they touched. ``groups``: a uniform router limited to M of G groups (a skewed router is
+    drawn without its group limit, as its closed forms are)."""
     counts = np.zeros(len(r.pi))
     for start in range(0, tokens, SAMPLE_CHUNK):
-        counts += eng.sample_sets(r, min(SAMPLE_CHUNK, tokens - start), rng).sum(axis=0)
+        n = min(SAMPLE_CHUNK, tokens - start)
+        counts += (eng.sample_grouped_sets(len(r.pi), r.top_k, *groups, n, rng) if groups[0] > 1
+                   else eng.sample_sets(r, n, rng)).sum(axis=0)
     return counts, counts > 0
 
 
@@ -45,7 +49,7 @@ def trace(spec, routing: Routing, tokens: int = 4096, deployment: Deployment | N
           workload: Workload = Workload(batch=64), assumptions: Assumptions = Assumptions(),
           catalog=None, label: str | None = None) -> dict:
     """Route ``tokens`` tokens; compare the counts with the closed forms; cost it on ``deployment``."""
-    m = model_numbers(spec)
+    m = apply_groups(model_numbers(spec), routing, spec.name)
     if not m.num_experts:
         raise MoecalcError(f"{spec.name} has no routed experts to route", field="MODEL")
     if tokens > MAX_TOKENS:
@@ -66,7 +70,9 @@ def trace(spec, routing: Routing, tokens: int = 4096, deployment: Deployment | N
 
     rt = router_for(routing, E, k, spec.name)
     rng = np.random.default_rng(routing.seed)
-    counts, touched_mc = expert_counts(rt, tokens, rng)
+    groups = (m.expert_groups, m.groups_per_token) if m.expert_groups > 1 else (0, 0)
+    uniform_router = rt.k_free == k and np.allclose(rt.pi, rt.pi[0])
+    counts, touched_mc = expert_counts(rt, tokens, rng, groups if uniform_router else (0, 0))
     served, over_mc = capped_counts(counts, routing.capacity_factor, routing.overflow, tokens, k)
     nodes = max(1, min(-(-d["tp"] * d["dp"] // d["gpus_per_node"]), ep))
     f = eng.rank_factors(rt, ep, nodes, R, routing.capacity_factor, routing.overflow)
@@ -76,10 +82,11 @@ def trace(spec, routing: Routing, tokens: int = 4096, deployment: Deployment | N
     inputs = eng.RoutingInputs(rt, routing.capacity_factor, routing.overflow)
     # the hottest rank at N tokens as the cost takes it (the batch's fluctuation unless assumed away)
     fluctuation = assumptions.load_fluctuation
-    fluct = {key: v.item() for key, v in eng.layout_factors(inputs, ep, nodes, tokens, R, fluctuation).items()}
+    fluct = {key: v.item() for key, v in eng.layout_factors(inputs, ep, nodes, tokens, R, fluctuation,
+                                                             groups=groups).items()}
     fluct_uniform = {key: v.item() for key, v in eng.layout_factors(
         eng.RoutingInputs(eng.router(np.full(E, k / E)), routing.capacity_factor, routing.overflow),
-        ep, nodes, tokens, 0, fluctuation).items()}
+        ep, nodes, tokens, 0, fluctuation, groups=groups).items()}
     share = rt.pi / k
     mean_count = tokens * k / E
     summary = {

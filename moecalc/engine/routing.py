@@ -796,3 +796,16 @@ def single_token_expected_max(r: Router, pl: Placement, groups: tuple[int, int] 
                 poly = np.convolve(poly, law)[: k + 1]
             return poly[k] / _esp(r.w[None, :], r.k_free)[0, -1]
     return float(sum(1.0 - cdf(m) for m in range(k)))
+
+
+def sample_grouped_sets(num_experts: int, top_k: int, groups: int, per_token: int, tokens: int,
+                        rng: np.random.Generator) -> np.ndarray:
+    """Tokens of a uniform router limited to M of G contiguous groups: M groups uniformly, then
+    k distinct experts uniformly among theirs: (tokens x E) booleans."""
+    E, g = int(num_experts), int(num_experts) // groups
+    chosen = np.argsort(rng.random((tokens, groups)), axis=1)[:, :per_token]
+    pool = (chosen[:, :, None] * g + np.arange(g)).reshape(tokens, -1)
+    picks = np.take_along_axis(pool, np.argsort(rng.random((tokens, per_token * g)), axis=1)[:, :top_k], axis=1)
+    out = np.zeros((tokens, E), dtype=bool)
+    np.put_along_axis(out, picks, True, axis=1)
+    return out
