@@ -124,10 +124,12 @@ def read_profile(path: str) -> list[float]:
     except OSError:
         pass                                          # read_text names what is wrong
     text = read_text(p, path)
-    if p.suffix.lower() == ".csv":
-        values = _csv_counts(text, path)
-    else:
+    data = None
+    if p.suffix.lower() != ".csv":
         data, _ = parse_yaml(text, path)
+    if p.suffix.lower() == ".csv" or isinstance(data, (str, int, float)) and not isinstance(data, bool):
+        values = _csv_counts(text, path)          # CSV, or a plain column of numbers under any name
+    else:
         if isinstance(data, dict):
             if "counts" not in data:
                 raise MoecalcError("expected a list of per-expert counts, or a mapping with 'counts'", file=path,

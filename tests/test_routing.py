@@ -501,3 +501,14 @@ def test_single_token_maximum_under_groups_vs_monte_carlo(grouped_draws, ep):
     measured = np.stack([grouped_draws[:, pl.rank == q].sum(axis=1) for q in range(ep)], axis=1).max(axis=1).mean()
     r = R.router(np.full(256, 8 / 256))
     assert R.single_token_expected_max(r, pl, (8, 4)) == pytest.approx(measured, rel=0.01)
+
+
+@pytest.mark.parametrize("name", ["uniform", "zipf", "dirichlet"])
+@pytest.mark.parametrize("B", [16, 256])
+def test_hottest_expert_of_a_batch_vs_monte_carlo(draws, name, B):
+    """E[max_i X_i], X_i ~ Binomial(B, pi_i) taken independently (``expected_max_load`` on
+    per-expert Bernoulli laws): the hottest expert of a batch, within 2% of the Monte Carlo."""
+    r, S = draws[name]
+    counts = S[: SAMPLES // B * B].reshape(-1, B, 64).sum(axis=1)
+    closed = float(R.expected_max_load(np.stack([1 - r.pi, r.pi], axis=1), B))
+    assert closed == pytest.approx(counts.max(axis=1).mean(), rel=0.02)

@@ -325,6 +325,7 @@ def rank_factors(r: Router, ep: int, nodes: int, redundant: int, capacity_factor
     q_node = 1 - r.avoid(1 - held_node / pl.copies)
     return {
         "placement": pl, "rank_share": rank_share, "imbalance": ep * rank_share.max(),
+        "imbalance_uncapped": ep * pl.rank_load(r.pi[pl.expert] / pl.copies[pl.expert]).max() / k,
         "straggler": rank_share.max() / rank_share.mean() if rank_share.sum() > 0 else 1.0,
         "q_rank": q_rank, "q_node": q_node,
         "remote_ranks": (ep - 1) / ep * q_rank.sum(), "remote_nodes": (nodes - 1) / nodes * q_node.sum(),
@@ -358,7 +359,9 @@ def layout_factors(rt: "RoutingInputs", ep, nodes, batch, redundant: int, fluctu
     ``touched_fraction`` = ``touched_on_fullest``. fluctuation=True: the expected hottest rank
     of a batch of B tokens, ``imbalance`` = EP E[max_r X_r] / (B k) (``expected_max_load``), and
     ``touched_fraction`` = E[max_r touched_r] / fullest slots (``expected_max_touched``); with a
-    capacity factor the hottest rank carries at most its slots' capacity, EP C sum_r x / E.
+    capacity factor the fluctuation scales the capped large-batch load (EP max_r L_r with loads
+    cut at capacity, over the same without the cut), and the hottest rank carries at most its
+    slots' capacity, EP C sum_r x / E.
     ``imbalance_prefill`` is the same at ``prefill_tokens`` tokens (default: the batch).
     ``groups`` = (G, M), a group-limited model: a uniform router without replicas takes the
     exact group-aware per-rank laws (``group_rank_count_pmf``, ``group_expected_max_touched``);
@@ -418,8 +421,11 @@ def layout_factors(rt: "RoutingInputs", ep, nodes, batch, redundant: int, fluctu
                 memo.update({(what, v): float(g) for v, g in zip(todo, got)})
             return np.array([memo[(what, v)] for v in values.tolist()])
 
-        per_batch["imbalance"][j] = np.minimum(solved(batches, "load"), f["cap"])
-        per_prompt[j] = np.minimum(solved(prompts, "load"), f["cap"])
+        # under a capacity the batch's fluctuation scales the capped expected load (a cut
+        # expert cannot exceed its capacity, however the batch falls), at most the rank's capacity
+        scale = f["imbalance"] / f["imbalance_uncapped"] if rt.capacity_factor is not None else 1.0
+        per_batch["imbalance"][j] = np.minimum(solved(batches, "load") * scale, f["cap"])
+        per_prompt[j] = np.minimum(solved(prompts, "load") * scale, f["cap"])
         per_batch["touched_fraction"][j] = solved(batches, "touched")
     out = {key: v[which] for key, v in table.items()}
     out.update({key: v[which, batch_at] for key, v in per_batch.items()})
