@@ -204,7 +204,8 @@ def deployment_view(r: dict) -> Group:
     if "routing" in r:
         parts.append(Text(routing_line(r)))
     used = ", ".join(f"{k}={v}" for k, v in r["assumptions"].items()
-                     if k in ("mfu", "hbm_efficiency", "scaleup_efficiency", "scaleout_efficiency", "comm_overlap"))
+                     if k in ("mfu", "hbm_efficiency", "scaleup_efficiency", "scaleout_efficiency", "comm_overlap",
+                              "load_fluctuation"))
     parts.append(Text(f"assumptions: {used} (all in --format json; override with --assume)", style="dim"))
     for note in d["notes"]:
         parts.append(Text(f"note: {note}", style="yellow"))
