@@ -104,8 +104,9 @@ def estimate(spec: ModelSpec, workload: Workload = Workload(), assumptions: Assu
 
     With a ``deployment`` (a GPU type and optionally a layout) the result adds the
     ``deployment``, ``hardware``, ``comm``, ``perf`` and ``cost`` sections and per-GPU memory.
-    With a non-uniform ``routing`` (``moecalc.routing.Routing``) the result adds ``routing``,
-    and the deployment's step time, weights read and all-to-all follow the skewed router.
+    MoE models get a ``routing`` section; with a ``routing`` (``moecalc.routing.Routing``; None:
+    uniform, the model's group limit) the deployment's step time, weights read and all-to-all
+    follow that router.
     """
     check_dtypes(workload.weights_dtype, workload.kv_dtype)
     weights_dtype = workload.weights_dtype or spec.dtypes.weights

@@ -37,9 +37,9 @@ def serve(m: ModelNumbers, r: dict, *, context, batch, kv_bytes, tp, dp, pp, ep,
     """Every deployment quantity for the broadcast of all arguments after ``r``.
 
     ``limits=False`` skips the largest-batch and longest-context search (NaN instead), which a
-    sweep computes only for the rows it reports. ``routing`` (``engine.routing.RoutingInputs``)
-    replaces uniform routing: the straggler rank, the experts a step touches and the
-    all-to-all destinations then follow the skewed router. ``load_fluctuation`` (one value per
+    sweep computes only for the rows it reports. ``routing`` (``engine.routing.RoutingInputs``;
+    None: uniform) sets the router: the straggler rank, the experts a step touches and the
+    all-to-all destinations follow it. ``load_fluctuation`` (one value per
     call) takes the hottest EP rank of the step's actual tokens (decode: the batch; prefill: the
     prompt) instead of the rank with the highest expected load.
     """
@@ -187,8 +187,9 @@ def _routing_terms(m: ModelNumbers, routing, ep, nodes, batch, prompt, redundant
     """Straggler, experts touched and all-to-all destinations: the uniform closed forms, or the
     router's (``engine.routing.layout_factors``: a skewed router, or any router when the batch's
     fluctuation is asked for or redundant slots split experts: a replica takes an even share of
-    its expert's tokens, as DeepSeek's EPLB assumes). A node limit under a skewed router scales its destinations by the
-    limit's effect on a uniform one (an approximation); so does the model's group limit."""
+    its expert's tokens, as DeepSeek's EPLB assumes). A node limit under a skewed router scales
+    its destinations by the limit's effect on a uniform one (an approximation); so does the
+    model's group limit."""
     E, k = m.num_experts, m.top_k
     groups = (m.expert_groups, m.groups_per_token)
     ranks, remote_nodes, up = alltoall.destinations(E, k, ep, nodes, max_nodes, *groups)
