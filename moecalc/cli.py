@@ -19,6 +19,15 @@ app = typer.Typer(add_completion=False, invoke_without_command=True, pretty_exce
 FORMATS = ("table", "json", "csv")
 
 
+# The router options estimate, compare, sweep and route share (one declaration each).
+ROUTING = typer.Option(None, "--routing", help="uniform (default), zipf:S, dirichlet:ALPHA or file:PATH (per-expert counts)")
+CAPACITY_FACTOR = typer.Option(None, "--capacity-factor", help="expert capacity C: at most C x tokens x k / E per expert per step")
+OVERFLOW = typer.Option(None, "--overflow", help="tokens over capacity: drop (default) or reroute to the next-preferred expert")
+SEED = typer.Option(None, "--seed", help="seed of the zipf placement, the Dirichlet draw and Monte Carlo traces (default 0)")
+GROUPS = typer.Option(None, "--groups", help="group-limited routing G:M (a token's experts from M of G groups; "
+                                             "DeepSeek-V3 8:4) or none; default: the model's")
+
+
 def fail(message: str) -> None:
     typer.echo(f"moecalc: error: {message}", err=True)
     raise typer.Exit(2)
@@ -88,11 +97,11 @@ def estimate(
     dispatch_dtype: Optional[str] = typer.Option(None, "--dispatch-dtype", help="all-to-all dispatch payload: fp8, fp8-noscale, bf16"),
     combine_dtype: Optional[str] = typer.Option(None, "--combine-dtype", help="all-to-all combine payload: bf16, fp8, ..."),
     link_efficiency: Optional[str] = typer.Option(None, "--link-efficiency", help="share of link bandwidth achieved, scale-up and scale-out"),
-    routing: Optional[str] = typer.Option(None, "--routing", help="uniform (default), zipf:S, dirichlet:ALPHA or file:PATH (per-expert counts)"),
-    capacity_factor: Optional[str] = typer.Option(None, "--capacity-factor", help="expert capacity C: at most C x tokens x k / E per expert per step"),
-    overflow: Optional[str] = typer.Option(None, "--overflow", help="tokens over capacity: drop (default) or reroute to the next-preferred expert"),
-    seed: Optional[str] = typer.Option(None, "--seed", help="seed of the zipf placement, the Dirichlet draw and Monte Carlo traces (default 0)"),
-    groups: Optional[str] = typer.Option(None, "--groups", help="group-limited routing G:M (a token's experts from M of G groups; DeepSeek-V3 8:4) or none; default: the model's"),
+    routing: Optional[str] = ROUTING,
+    capacity_factor: Optional[str] = CAPACITY_FACTOR,
+    overflow: Optional[str] = OVERFLOW,
+    seed: Optional[str] = SEED,
+    groups: Optional[str] = GROUPS,
 ) -> None:
     """Params (total vs active), weights, KV cache, FLOPs per token and VRAM floor of one model;
     with --gpu, per-GPU memory, all-to-all, TTFT/TPOT, throughput and $ per million tokens."""
@@ -195,11 +204,11 @@ def compare(
     hardware_file: Optional[str] = typer.Option(None, "--hardware-file", help="YAML with extra or overriding profiles"),
     fmt: str = typer.Option("table", "--format", "-f", help="table, json or csv"),
     assume: List[str] = typer.Option([], "--assume", "-a", help="override an assumption: NAME=VALUE (repeatable)"),
-    routing: Optional[str] = typer.Option(None, "--routing", help="uniform (default), zipf:S, dirichlet:ALPHA or file:PATH (per-expert counts)"),
-    capacity_factor: Optional[str] = typer.Option(None, "--capacity-factor", help="expert capacity C: at most C x tokens x k / E per expert per step"),
-    overflow: Optional[str] = typer.Option(None, "--overflow", help="tokens over capacity: drop (default) or reroute to the next-preferred expert"),
-    seed: Optional[str] = typer.Option(None, "--seed", help="seed of the zipf placement, the Dirichlet draw and Monte Carlo traces (default 0)"),
-    groups: Optional[str] = typer.Option(None, "--groups", help="group-limited routing G:M (a token's experts from M of G groups; DeepSeek-V3 8:4) or none; default: the model's"),
+    routing: Optional[str] = ROUTING,
+    capacity_factor: Optional[str] = CAPACITY_FACTOR,
+    overflow: Optional[str] = OVERFLOW,
+    seed: Optional[str] = SEED,
+    groups: Optional[str] = GROUPS,
 ) -> None:
     """Models side by side (MoE vs dense, MoE vs MoE): params, memory, KV, FLOPs, GPUs and cost."""
     from moecalc.assumptions import Assumptions, with_overrides
@@ -267,11 +276,11 @@ def sweep(
     price: Optional[str] = typer.Option(None, "--price-per-hour", help="USD per GPU-hour for every GPU type"),
     hardware_file: Optional[str] = typer.Option(None, "--hardware-file", help="YAML with extra or overriding profiles"),
     assume: List[str] = typer.Option([], "--assume", "-a", help="override an assumption: NAME=VALUE (repeatable)"),
-    routing: Optional[str] = typer.Option(None, "--routing", help="uniform (default), zipf:S, dirichlet:ALPHA or file:PATH (per-expert counts)"),
-    capacity_factor: Optional[str] = typer.Option(None, "--capacity-factor", help="expert capacity C: at most C x tokens x k / E per expert per step"),
-    overflow: Optional[str] = typer.Option(None, "--overflow", help="tokens over capacity: drop (default) or reroute to the next-preferred expert"),
-    seed: Optional[str] = typer.Option(None, "--seed", help="seed of the zipf placement, the Dirichlet draw and Monte Carlo traces (default 0)"),
-    groups: Optional[str] = typer.Option(None, "--groups", help="group-limited routing G:M (a token's experts from M of G groups; DeepSeek-V3 8:4) or none; default: the model's"),
+    routing: Optional[str] = ROUTING,
+    capacity_factor: Optional[str] = CAPACITY_FACTOR,
+    overflow: Optional[str] = OVERFLOW,
+    seed: Optional[str] = SEED,
+    groups: Optional[str] = GROUPS,
 ) -> None:
     """Search GPU types x counts x layouts x batch x context x dtypes; rank, filter, frontier."""
     from moecalc.assumptions import Assumptions, with_overrides
@@ -359,11 +368,11 @@ def route(
     hardware_file: Optional[str] = typer.Option(None, "--hardware-file", help="YAML with extra or overriding profiles"),
     fmt: str = typer.Option("table", "--format", "-f", help="table or json"),
     assume: List[str] = typer.Option([], "--assume", "-a", help="override an assumption: NAME=VALUE (repeatable)"),
-    routing: Optional[str] = typer.Option(None, "--routing", help="uniform (default), zipf:S, dirichlet:ALPHA or file:PATH (per-expert counts)"),
-    capacity_factor: Optional[str] = typer.Option(None, "--capacity-factor", help="expert capacity C: at most C x tokens x k / E per expert per step"),
-    overflow: Optional[str] = typer.Option(None, "--overflow", help="tokens over capacity: drop (default) or reroute to the next-preferred expert"),
-    seed: Optional[str] = typer.Option(None, "--seed", help="seed of the zipf placement, the Dirichlet draw and Monte Carlo traces (default 0)"),
-    groups: Optional[str] = typer.Option(None, "--groups", help="group-limited routing G:M (a token's experts from M of G groups; DeepSeek-V3 8:4) or none; default: the model's"),
+    routing: Optional[str] = ROUTING,
+    capacity_factor: Optional[str] = CAPACITY_FACTOR,
+    overflow: Optional[str] = OVERFLOW,
+    seed: Optional[str] = SEED,
+    groups: Optional[str] = GROUPS,
 ) -> None:
     """A routing trace: per-expert and per-rank load, straggler, overflow, effective experts, and
     the change in TPOT and $/Mtok against uniform routing."""

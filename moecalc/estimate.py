@@ -221,6 +221,7 @@ def _add_deployment(out: dict, m: ModelNumbers, r: dict, workload: Workload, wei
         "gpu": key, "gpus": d.gpus, "gpus_per_node": d.gpus_per_node, "tp": d.tp, "ep": d.ep, "dp": d.dp,
         "pp": d.pp, "expert_tp": int(x["expert_tensor_parallel"]) if m.num_experts else None, "redundant_experts": d.redundant_experts,
         "max_nodes_per_token": d.max_nodes_per_token, "nodes": math.ceil(d.gpus / d.gpus_per_node),
+        "ep_nodes": int(x["ep_nodes"]),
         "layout_chosen": chosen, "notes": notes}
     out["hardware"] = hardware
     out["memory"].update({

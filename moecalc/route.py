@@ -35,14 +35,11 @@ def expert_counts(r: eng.Router, tokens: int, rng: np.random.Generator,
 
 
 def capped_counts(counts: np.ndarray, capacity_factor, overflow: str, tokens: int, k: int):
-    """Per-expert tokens actually served at capacity floor(C N k / E): (counts, over share)."""
+    """Per-expert tokens actually served at capacity floor(C N k / E): (counts, share over it)."""
     if capacity_factor is None:
         return counts, 0.0
-    cap = np.floor(capacity_factor * tokens * k / len(counts) + 1e-9)
-    over = float(np.clip(counts - cap, 0, None).sum() / (tokens * k))
-    if overflow == "reroute":
-        return eng.water_fill(counts, counts.sum(), cap), over
-    return np.minimum(counts, cap), over
+    served, over = eng.cap_loads(counts, eng.capacity_tokens(capacity_factor, tokens, k, len(counts)), overflow)
+    return served, over / (tokens * k)
 
 
 def trace(spec, routing: Routing, tokens: int = 4096, deployment: Deployment | None = None,
@@ -59,14 +56,13 @@ def trace(spec, routing: Routing, tokens: int = 4096, deployment: Deployment | N
     routed = estimate(spec, workload, assumptions, label, deployment, catalog, routing=routing)
     d = routed["deployment"]
     ep, R = d["ep"], d["redundant_experts"]
-    uniform = estimate(spec, workload, assumptions, label, replace(deployment, redundant_experts=0, tp=d["tp"],
-                       dp=d["dp"], pp=d["pp"], ep=ep, gpus=d["gpus"]), catalog, routing=replace(routing, kind="uniform",
-                       value=None, path=None, counts=None))
-    costs = {"uniform": uniform, "routed": routed}
+    plain = replace(deployment, redundant_experts=0, tp=d["tp"], dp=d["dp"], pp=d["pp"], ep=ep, gpus=d["gpus"])
+    uniform_routing = replace(routing, kind="uniform", value=None, path=None, counts=None)
+    costs = {"uniform": estimate(spec, workload, assumptions, label, plain, catalog, routing=uniform_routing),
+             "routed": routed}
     if R:
-        costs["routed_no_redundant"] = estimate(spec, workload, assumptions, label,
-                                                replace(deployment, redundant_experts=0, tp=d["tp"], dp=d["dp"],
-                                                        pp=d["pp"], ep=ep, gpus=d["gpus"]), catalog, routing=routing)
+        costs["routed_no_redundant"] = estimate(spec, workload, assumptions, label, plain, catalog, routing=routing)
+    uniform = costs["uniform"]
 
     rt = router_for(routing, E, k, spec.name)
     rng = np.random.default_rng(routing.seed)
@@ -74,31 +70,35 @@ def trace(spec, routing: Routing, tokens: int = 4096, deployment: Deployment | N
     uniform_router = rt.k_free == k and np.allclose(rt.pi, rt.pi[0])
     counts, touched_mc = expert_counts(rt, tokens, rng, groups if uniform_router else (0, 0))
     served, over_mc = capped_counts(counts, routing.capacity_factor, routing.overflow, tokens, k)
-    nodes = max(1, min(-(-d["tp"] * d["dp"] // d["gpus_per_node"]), ep))
+    nodes = d["ep_nodes"]
     f = eng.rank_factors(rt, ep, nodes, R, routing.capacity_factor, routing.overflow)
     pl = f["placement"]
     rank_tokens = pl.rank_load(served[pl.expert] / pl.copies[pl.expert])
-    slots_max = int(np.bincount(pl.rank, minlength=ep).max())
+    slots_max = int(pl.slots.max())
     inputs = eng.RoutingInputs(rt, routing.capacity_factor, routing.overflow)
     # the hottest rank at N tokens as the cost takes it (the batch's fluctuation unless assumed away)
     fluctuation = assumptions.load_fluctuation
     fluct = {key: v.item() for key, v in eng.layout_factors(inputs, ep, nodes, tokens, R, fluctuation,
                                                              groups=groups).items()}
+    even = eng.uniform_inputs(E, k).router
     fluct_uniform = {key: v.item() for key, v in eng.layout_factors(
-        eng.RoutingInputs(eng.router(np.full(E, k / E)), routing.capacity_factor, routing.overflow),
+        eng.RoutingInputs(even, routing.capacity_factor, routing.overflow),
         ep, nodes, tokens, 0, fluctuation, groups=groups).items()}
     share = rt.pi / k
     mean_count = tokens * k / E
+
+    def hottest_expert(pi):
+        """E[max_i X_i] / mean, X_i ~ Binomial(N, pi_i) taken as independent."""
+        return float(eng.expected_max_load(np.stack([1 - pi, pi], axis=1), tokens)) / mean_count
+
     summary = {
         "effective_experts": {"closed": eng.effective_experts(rt.pi), "monte_carlo": eng.effective_experts(counts),
                               "uniform": float(E)},
         "distinct_experts": {"closed": float(eng.distinct_experts(rt.pi, tokens)),
                              "monte_carlo": float((counts > 0).sum()),
-                             "uniform": float(eng.distinct_experts(np.full(E, k / E), tokens))},
-        "hottest_expert_load": {"closed": float(eng.expected_max_load(np.stack([1 - rt.pi, rt.pi], 1), tokens)) / mean_count,
-                                "large_batch_limit": float(share.max() * E),
-                                "monte_carlo": float(counts.max() / mean_count),
-                                "uniform": float(eng.expected_max_load(np.array([[1 - k / E, k / E]]).repeat(E, 0), tokens)) / mean_count},
+                             "uniform": float(eng.distinct_experts(even.pi, tokens))},
+        "hottest_expert_load": {"closed": hottest_expert(rt.pi), "large_batch_limit": float(share.max() * E),
+                                "monte_carlo": float(counts.max() / mean_count), "uniform": hottest_expert(even.pi)},
         "straggler": {"closed": float(fluct["imbalance"]), "large_batch_limit": float(f["imbalance"]),
                       "monte_carlo": float(rank_tokens.max() / (tokens * k / ep)),
                       "uniform": float(fluct_uniform["imbalance"])},
@@ -111,7 +111,7 @@ def trace(spec, routing: Routing, tokens: int = 4096, deployment: Deployment | N
         summary["over_capacity"] = {
             "closed": eng.overflow_tokens(rt.pi, tokens, routing.capacity_factor) / (tokens * k),
             "monte_carlo": over_mc,
-            "uniform": eng.overflow_tokens(np.full(E, k / E), tokens, routing.capacity_factor) / (tokens * k),
+            "uniform": eng.overflow_tokens(even.pi, tokens, routing.capacity_factor) / (tokens * k),
             "large_batch_limit": f["dropped_share"] + f["rerouted_share"]}
     order = np.argsort(-counts, kind="stable")
     return {
@@ -119,7 +119,7 @@ def trace(spec, routing: Routing, tokens: int = 4096, deployment: Deployment | N
         "routing": routing.as_dict(), "tokens": tokens, "ep": ep, "redundant_experts": R, "nodes": nodes,
         "experts": {"counts": counts.tolist(), "expected_share": share.tolist(), "hottest": order[:8].tolist()},
         "ranks": {"tokens": rank_tokens.tolist(), "expected_share": f["rank_share"].tolist(),
-                  "slots": np.bincount(pl.rank, minlength=ep).tolist()},
+                  "slots": pl.slots.tolist()},
         "summary": summary,
         "cost": {name: _cost(r) for name, r in costs.items()},
         "deployment": d, "workload": routed["workload"],

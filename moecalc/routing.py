@@ -69,19 +69,26 @@ class Routing:
                 "describe": self.describe()}
 
 
+def option(name: str) -> str:
+    """The command-line option of a Routing field: ``capacity_factor`` -> ``--capacity-factor``."""
+    return "--" + name.replace("_", "-")
+
+
 def parse_routing(text: str | None, seed: int = 0, capacity_factor: float | None = None,
-                  overflow: str = "drop", field: str = "--routing") -> Routing:
-    """A Routing from the option text ``uniform``, ``zipf:S``, ``dirichlet:ALPHA``, ``file:PATH``."""
+                  overflow: str = "drop", field=option) -> Routing:
+    """A Routing from the option text ``uniform``, ``zipf:S``, ``dirichlet:ALPHA``, ``file:PATH``
+    and the capacity policy; errors name ``field(name)`` (the option, or a plan file's key)."""
     if overflow not in OVERFLOW:
-        raise MoecalcError(f"must be one of {', '.join(OVERFLOW)}, got {overflow!r}", field="--overflow")
+        raise MoecalcError(f"must be one of {', '.join(OVERFLOW)}, got {overflow!r}", field=field("overflow"))
     if capacity_factor is not None:
         if not (math.isfinite(capacity_factor) and capacity_factor > 0):
-            raise MoecalcError(f"must be a positive number, got {capacity_factor!r}", field="--capacity-factor")
+            raise MoecalcError(f"must be a positive number, got {capacity_factor!r}", field=field("capacity_factor"))
         if overflow == "reroute" and capacity_factor < 1:
             raise MoecalcError(f"rerouting needs room for every token: a capacity factor of at least 1, got "
-                               f"{capacity_factor:g}", field="--capacity-factor")
+                               f"{capacity_factor:g}", field=field("capacity_factor"))
     if seed < 0:
-        raise MoecalcError(f"must be a whole number >= 0, got {seed}", field="--seed")
+        raise MoecalcError(f"must be a whole number >= 0, got {seed}", field=field("seed"))
+    field = field("routing")
     raw = (text or "uniform").strip()
     kind, sep, arg = raw.partition(":")
     kind = kind.strip().lower()
@@ -267,18 +274,14 @@ def apply_groups(m, r: Routing | None, model: str, field: str = "--groups"):
 
 
 def from_options(routing: str | None, capacity_factor: str | None, overflow: str | None, seed: str | None,
-                 field=lambda name: "--" + name.replace("_", "-"), groups: str | None = None) -> Routing:
-    """A Routing from command-line texts; errors name ``field(option)``."""
+                 field=option, groups: str | None = None) -> Routing:
+    """A Routing from command-line texts (numbers parsed here, checked by ``parse_routing``);
+    errors name ``field(name)``."""
+    from dataclasses import replace
+
     from moecalc.units import parse_count, parse_positive
 
     cap = None if capacity_factor is None else parse_positive(capacity_factor, field("capacity_factor"))
     s = 0 if seed is None else parse_count(seed, field("seed"), minimum=0)
-    ov = (overflow or "drop").strip()
-    if ov not in OVERFLOW:
-        raise MoecalcError(f"must be one of {', '.join(OVERFLOW)}, got {ov!r}", field=field("overflow"))
-    if cap is not None and ov == "reroute" and cap < 1:
-        raise MoecalcError(f"rerouting needs room for every token: a capacity factor of at least 1, got {cap:g}",
-                           field=field("capacity_factor"))
-    from dataclasses import replace
-
-    return replace(parse_routing(routing, s, cap, ov, field=field("routing")), groups=parse_groups(groups, field("groups")))
+    parsed = parse_routing(routing, s, cap, (overflow or "drop").strip(), field)
+    return replace(parsed, groups=parse_groups(groups, field("groups")))

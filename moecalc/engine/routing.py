@@ -179,6 +179,11 @@ class Placement:
         """Sum of a per-slot quantity on each rank (shape ep)."""
         return np.bincount(self.rank, weights=load_per_slot, minlength=self.ep)
 
+    @property
+    def slots(self) -> np.ndarray:
+        """Slots on each rank (shape ep)."""
+        return np.bincount(self.rank, minlength=self.ep)
+
 
 def contiguous_placement(num_experts: int, ep: int) -> Placement:
     """Experts in id order over EP ranks, the first E mod EP ranks holding one more (vLLM's
@@ -220,24 +225,34 @@ def place(pi, ep: int, redundant: int) -> Placement:
     return contiguous_placement(len(pi), ep)
 
 
-def capped_loads(pi, capacity_factor, overflow: str) -> tuple[np.ndarray, float, float]:
-    """Per-expert load per token with a capacity of C k / E per token (the large-batch limit).
+def capacity_tokens(capacity_factor: float, tokens: int, top_k: int, num_experts: int) -> int:
+    """Tokens one expert may take in a step of B tokens: floor(C B k / E) (GShard / Switch)."""
+    return int(np.floor(capacity_factor * tokens * top_k / num_experts + 1e-9))
 
-    drop:    l_i = min(pi_i, C k/E); dropped share = sum (pi_i - l_i) / k
-    reroute: l = water_fill(pi, k, C k/E): overflow goes to the next-preferred experts with
-             room, in proportion to their preference; rerouted share = sum (pi_i - l_i)^+ / k
-    Returns (loads, dropped share, rerouted share); C = None: no capacity limit.
+
+def cap_loads(loads, cap, overflow: str) -> tuple[np.ndarray, float]:
+    """Per-expert loads served under a capacity ``cap`` each, and the load over it.
+
+    drop:    l_i = min(x_i, cap)
+    reroute: l = water_fill(x, sum x, cap): the overflow goes to the next-preferred experts with
+             room, in proportion to their preference (needs sum x <= E cap)
+    """
+    x = np.asarray(loads, dtype=np.float64)
+    served = water_fill(x, x.sum(), cap) if overflow == "reroute" else np.minimum(x, cap)
+    return served, float(np.clip(x - served, 0, None).sum())
+
+
+def capped_loads(pi, capacity_factor, overflow: str) -> tuple[np.ndarray, float, float]:
+    """Per-expert load per token with a capacity of C k / E per token (the large-batch limit):
+    ``cap_loads`` of pi. Returns (loads, dropped share, rerouted share) of the k assignments;
+    C = None: no capacity limit.
     """
     pi = np.asarray(pi, dtype=np.float64)
     if capacity_factor is None:
         return pi, 0.0, 0.0
     k = pi.sum()
-    cap = capacity_factor * k / len(pi)
-    if overflow == "reroute":
-        loads = water_fill(pi, k, cap)
-        return loads, 0.0, float(np.clip(pi - loads, 0, None).sum() / k)
-    loads = np.minimum(pi, cap)
-    return loads, float((pi - loads).sum() / k), 0.0
+    loads, over = cap_loads(pi, capacity_factor * k / len(pi), overflow)
+    return (loads, 0.0, over / k) if overflow == "reroute" else (loads, over / k, 0.0)
 
 
 def overflow_tokens(pi, tokens: int, capacity_factor: float) -> float:
@@ -249,8 +264,7 @@ def overflow_tokens(pi, tokens: int, capacity_factor: float) -> float:
     """
     pi = np.asarray(pi, dtype=np.float64)
     B = int(tokens)
-    k = round(pi.sum())
-    cap = int(np.floor(capacity_factor * B * k / len(pi) + 1e-9))
+    cap = capacity_tokens(capacity_factor, B, round(pi.sum()), len(pi))
     if cap >= B:
         return 0.0
     j = np.arange(cap)
@@ -345,7 +359,7 @@ def touched_on_fullest(r: Router, pl: Placement, tokens) -> np.ndarray:
     values, back = np.unique(B.ravel(), return_inverse=True)
     hit = 1 - (1 - share) ** values[:, None]                         # (distinct batches, slots)
     per_rank = hit @ (pl.rank[:, None] == np.arange(pl.ep)[None, :])  # (distinct batches, ranks)
-    fullest = np.bincount(pl.rank, minlength=pl.ep).max()
+    fullest = pl.slots.max()
     return (per_rank.max(axis=1) / fullest)[back.ravel()].reshape(B.shape)
 
 
@@ -407,7 +421,7 @@ def layout_factors(rt: "RoutingInputs", ep, nodes, batch, redundant: int, fluctu
             single = single_token_expected_max(r, pl, groups if grouped else (0, 0))
             if single is not None:
                 f["memo"][("load", 1.0)] = pl.ep * single / k
-                f["memo"][("touched", 1.0)] = single / np.bincount(pl.rank, minlength=pl.ep).max()
+                f["memo"][("touched", 1.0)] = single / pl.slots.max()
         memo = f["memo"]
 
         def solved(values, what):
@@ -417,7 +431,7 @@ def layout_factors(rt: "RoutingInputs", ep, nodes, batch, redundant: int, fluctu
                 touched = (group_expected_max_touched(k, *groups, pl, arr) if grouped else
                            expected_max_touched(r, pl, arr)) if what == "touched" else None
                 got = (pl.ep * expected_max_load(f["pmf"], arr) / (arr * k) if what == "load" else
-                       touched / np.bincount(pl.rank, minlength=pl.ep).max())
+                       touched / pl.slots.max())
                 memo.update({(what, v): float(g) for v, g in zip(todo, got)})
             return np.array([memo[(what, v)] for v in values.tolist()])
 
@@ -599,7 +613,7 @@ def expected_max_touched(r: Router, pl: Placement, tokens) -> np.ndarray:
     share = pl.shares(r.pi)
     B = np.asarray(tokens, dtype=np.float64)
     values, back = np.unique(B.ravel(), return_inverse=True)
-    width = int(np.bincount(pl.rank, minlength=pl.ep).max()) + 1
+    width = int(pl.slots.max()) + 1
     per_rank = np.full((pl.ep, width - 1), -1.0)                 # slot shares per rank, padded
     for rank in range(pl.ep):
         mine = np.sort(share[pl.rank == rank])[::-1]
@@ -625,13 +639,6 @@ def _group_share(pl: Placement, groups: int) -> np.ndarray:
     out = np.zeros((pl.ep, groups))
     np.add.at(out, (pl.rank, pl.expert // (E // groups)), 1.0)
     return out
-
-
-def _log_comb(n, j):
-    from math import lgamma
-
-    f = np.vectorize(lambda a, b: lgamma(a + 1) - lgamma(b + 1) - lgamma(a - b + 1) if 0 <= b <= a else -np.inf)
-    return f(np.asarray(n, dtype=np.float64), np.asarray(j, dtype=np.float64))
 
 
 def group_rank_count_pmf(top_k: int, groups: int, per_token: int, pl: Placement) -> np.ndarray:
