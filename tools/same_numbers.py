@@ -53,7 +53,7 @@ objective: throughput
 max_tpot_ms: 80
 """
 
-PROFILE = "\n".join(str(c) for c in [900, 50, 40, 30, 20, 10, 5, 5])
+PROFILE = "\n".join(str(c) for c in [300, 250, 40, 30, 20, 10, 5, 5])
 
 
 def representative(tmp: Path) -> list[list[str]]:
