@@ -11,15 +11,16 @@ import time
 import numpy as np
 
 from moecalc.assumptions import Assumptions
+from moecalc.engine import records as rec
 from moecalc.engine.dtypes import KV_DTYPES
 from moecalc.engine.evaluate import evaluate
-from moecalc.estimate import Workload, estimate, model_numbers
+from moecalc.estimate import Workload, estimate
 from moecalc.spec.load import load
 
 
 def main() -> None:
     spec, _ = load("deepseek-v3")
-    m = model_numbers(spec)
+    m = spec.numbers()
     a = Assumptions()
     contexts = np.array([2 ** i for i in range(8, 21)], dtype=np.float64)          # 256 .. 1M
     batches = np.arange(1, 1025, dtype=np.float64)
@@ -27,9 +28,7 @@ def main() -> None:
     grid = np.meshgrid(contexts, batches, kv_bytes, indexing="ij")
     n = grid[0].size
     t0 = time.perf_counter()
-    evaluate(m, context=grid[0], batch=grid[1], quant_bits=8.002, base_bits=16, kv_bytes=grid[2],
-             prefill_chunk_tokens=a.prefill_chunk_tokens, activation_bytes=a.activation_bytes,
-             logits_bytes=a.logits_bytes, runtime_overhead_bytes=a.runtime_overhead_bytes)
+    evaluate(m, rec.Workload(context=grid[0], batch=grid[1]), rec.Precision(8.002, 16, grid[2]), a.runtime())
     vec = time.perf_counter() - t0
     loop_n = 300
     t0 = time.perf_counter()

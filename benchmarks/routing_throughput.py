@@ -14,9 +14,9 @@ import time
 
 import numpy as np
 
-from moecalc.engine import routing as R
+from moecalc.engine.routing.law import sample_sets, solve
 from moecalc.hardware import load_catalog
-from moecalc.routing import Routing, inclusion
+from moecalc.routers import Routing, inclusion
 from moecalc.spec.load import load
 from moecalc.sweep import Space, run_sweep
 
@@ -25,10 +25,10 @@ def main() -> None:
     for E, k in ((256, 8), (384, 8)):
         pi = inclusion(Routing("zipf", value=1.2), E, k, "bench")
         t0 = time.perf_counter()
-        r = R.router(pi)
+        r = solve(pi)
         print(f"router solve, E={E} k={k} zipf:1.2: {time.perf_counter() - t0:.3f} s")
     t0 = time.perf_counter()
-    R.sample_sets(r, 100_000, np.random.default_rng(0))
+    sample_sets(r, 100_000, np.random.default_rng(0))
     dt = time.perf_counter() - t0
     print(f"sampler: 100,000 tokens x top-8 of 384 in {dt:.2f} s = {100_000 / dt:,.0f} tokens/s")
 

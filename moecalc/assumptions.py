@@ -1,106 +1,131 @@
-"""Named, overridable assumptions with documented defaults; every output lists the ones used."""
+"""Named, overridable assumptions with documented defaults; every output lists the ones used.
+
+Each assumption is declared once, as a field of ``Assumptions`` whose metadata says what kind
+of value it is (how ``--assume NAME=VALUE`` parses it and how a table shows it), whether the
+model-only numbers use it, and what it means with its source. ``Assumptions.runtime()`` and
+``Assumptions.precision()`` turn them into the engine's records.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 
-from moecalc.engine.dtypes import WEIGHT_DTYPES
+from moecalc.engine.dtypes import KV_DTYPES, WEIGHT_DTYPES, WIRE_DTYPES
+from moecalc.engine.records import Precision, Runtime
 from moecalc.errors import MoecalcError
-from moecalc.units import parse_bytes, parse_count
+from moecalc.parsing import parse_bytes, parse_count
+from moecalc.spec.hardware import COMPUTE_DTYPES
 
 GiB = 1 << 30
+KINDS = ("count", "size", "fraction", "flag", "choice")
+
+
+def assumption(default, kind: str, doc: str, model_only: bool = False, choices: tuple[str, ...] = ()):
+    """One assumption: its default, kind (count: a whole number; size: bytes, ``2GiB``;
+    fraction: (0, 1]; flag: true/false; choice: one of ``choices``) and meaning."""
+    return field(default=default, metadata={"kind": kind, "doc": doc, "model_only": model_only,
+                                            "choices": choices})
 
 
 @dataclass(frozen=True)
 class Assumptions:
-    prefill_chunk_tokens: int = 8192
-    activation_bytes: int = 2
-    logits_bytes: int = 4
-    runtime_overhead_bytes: float = 2 * GiB
-    unquantized_dtype: str = "bf16"
-    mfu: float = 0.4
-    hbm_efficiency: float = 0.85
-    scaleup_efficiency: float = 0.7
-    scaleout_efficiency: float = 0.8
-    comm_buffer_bytes: float = 1 * GiB
-    comm_overlap: bool = False
-    load_fluctuation: bool = True
-    compute_dtype: str = "auto"
-    dispatch_dtype: str = "fp8"
-    combine_dtype: str = "bf16"
+    prefill_chunk_tokens: int = assumption(
+        8192, "count", "tokens in the largest forward step (vLLM's default max_num_batched_tokens with "
+                       "chunked prefill); sizes the activation workspace", model_only=True)
+    activation_bytes: int = assumption(2, "count", "bytes per activation value (bf16 compute)", model_only=True)
+    logits_bytes: int = assumption(4, "count", "bytes per logit (fp32 for sampling), one vocab row per sequence",
+                                   model_only=True)
+    runtime_overhead_bytes: float = assumption(
+        2 * GiB, "size", "per GPU: CUDA context, CUDA graphs, library workspaces, allocator slack", model_only=True)
+    unquantized_dtype: str = assumption(
+        "bf16", "choice", "storage of embeddings, lm_head, router, norms and biases, and of components a "
+                          "quantized checkpoint leaves unquantized", model_only=True,
+        choices=tuple(d for d, t in WEIGHT_DTYPES.items() if not t.quantized))
+    mfu: float = assumption(0.4, "fraction", "achieved share of the dense peak FLOPs (Llama 3 405B pre-training: "
+                                             "38-43% BF16 MFU, arXiv 2407.21783 table 4; PaLM 540B: 46.2%)")
+    hbm_efficiency: float = assumption(0.85, "fraction", "achieved share of peak HBM bandwidth (BabelStream triad: "
+                                                         "H100 0.89, H200 0.86, A100 0.83; FlashMLA decode 3000 of "
+                                                         "3350 GB/s on H800)")
+    scaleup_efficiency: float = assumption(0.7, "fraction", "achieved share of the scale-up link rate per direction "
+                                                            "(nccl-tests alltoall bus bandwidth on 8-GPU HGX: "
+                                                            "0.63-0.71)")
+    scaleout_efficiency: float = assumption(0.8, "fraction", "achieved share of the NIC line rate (DeepEP low-latency "
+                                                             "all-to-all at EP32-256: 39-48 GB/s on a 50 GB/s CX7, "
+                                                             "0.78-0.96)")
+    comm_buffer_bytes: float = assumption(GiB, "size", "per GPU when GPUs > 1: all-to-all and collective buffers "
+                                                       "(estimate)")
+    comm_overlap: bool = assumption(False, "flag", "communication hidden behind compute (two micro-batches, as "
+                                                   "DeepSeek serves); false adds it to the step")
+    load_fluctuation: bool = assumption(
+        True, "flag", "the hottest EP rank of the step's own tokens sets its time: expected max over ranks of a "
+                      "batch's routed load and touched experts (decode at batch 1 on EP8 reads 2.5 experts on the "
+                      "slowest GPU, not 1); false: expected loads only (the large-batch limit)")
+    compute_dtype: str = assumption("auto", "choice", "tensor-core dtype of the GEMMs; auto: the weight dtype's if "
+                                                      "the GPU has it, else bf16", choices=("auto", *COMPUTE_DTYPES))
+    dispatch_dtype: str = assumption("fp8", "choice", "all-to-all dispatch payload: fp8 with one fp32 scale per 128 "
+                                                      "values (DeepEP), fp8-noscale, bf16", choices=tuple(WIRE_DTYPES))
+    combine_dtype: str = assumption("bf16", "choice", "all-to-all combine payload (bf16 in DeepEP)",
+                                    choices=tuple(WIRE_DTYPES))
 
     def as_dict(self, deployment: bool = True) -> dict:
         """All assumptions; without a deployment only those the model-only numbers use."""
         d = asdict(self)
         return d if deployment else {k: d[k] for k in MODEL_ONLY}
 
+    def runtime(self) -> Runtime:
+        """The engine's view: numbers and flags (link efficiencies go with the links)."""
+        return Runtime(prefill_chunk_tokens=self.prefill_chunk_tokens, activation_bytes=self.activation_bytes,
+                       logits_bytes=self.logits_bytes, runtime_overhead_bytes=self.runtime_overhead_bytes,
+                       comm_buffer_bytes=self.comm_buffer_bytes, mfu=self.mfu, hbm_efficiency=self.hbm_efficiency,
+                       comm_overlap=self.comm_overlap, load_fluctuation=self.load_fluctuation,
+                       dispatch_bytes=WIRE_DTYPES[self.dispatch_dtype].bytes,
+                       combine_bytes=WIRE_DTYPES[self.combine_dtype].bytes)
 
-MODEL_ONLY = ("prefill_chunk_tokens", "activation_bytes", "logits_bytes", "runtime_overhead_bytes",
-              "unquantized_dtype")
+    def precision(self, weights_dtype: str, kv_dtype: str) -> Precision:
+        """Bits per quantized matrix parameter and per other parameter, bytes per cached value.
 
-DOCS = {
-    "prefill_chunk_tokens": "tokens in the largest forward step (vLLM's default max_num_batched_tokens "
-                            "with chunked prefill); sizes the activation workspace",
-    "activation_bytes": "bytes per activation value (bf16 compute)",
-    "logits_bytes": "bytes per logit (fp32 for sampling), one vocab row per sequence",
-    "runtime_overhead_bytes": "per GPU: CUDA context, CUDA graphs, library workspaces, allocator slack",
-    "unquantized_dtype": "storage of embeddings, lm_head, router, norms and biases, and of components "
-                         "a quantized checkpoint leaves unquantized",
-    "mfu": "achieved share of the dense peak FLOPs (Llama 3 405B pre-training: 38-43% BF16 MFU, "
-           "arXiv 2407.21783 table 4; PaLM 540B: 46.2%)",
-    "hbm_efficiency": "achieved share of peak HBM bandwidth (BabelStream triad: H100 0.89, H200 0.86, "
-                      "A100 0.83; FlashMLA decode 3000 of 3350 GB/s on H800)",
-    "scaleup_efficiency": "achieved share of the scale-up link rate per direction (nccl-tests alltoall "
-                          "bus bandwidth on 8-GPU HGX: 0.63-0.71)",
-    "scaleout_efficiency": "achieved share of the NIC line rate (DeepEP low-latency all-to-all at "
-                           "EP32-256: 39-48 GB/s on a 50 GB/s CX7, 0.78-0.96)",
-    "comm_buffer_bytes": "per GPU when GPUs > 1: all-to-all and collective buffers (estimate)",
-    "comm_overlap": "communication hidden behind compute (two micro-batches, as DeepSeek serves); "
-                    "false adds it to the step",
-    "load_fluctuation": "the hottest EP rank of the step's own tokens sets its time: expected max over ranks "
-                        "of a batch's routed load and touched experts (decode at batch 1 on EP8 reads 2.5 "
-                        "experts on the slowest GPU, not 1); false: expected loads only (the large-batch limit)",
-    "compute_dtype": "tensor-core dtype of the GEMMs; auto: the weight dtype's if the GPU has it, else bf16",
-    "dispatch_dtype": "all-to-all dispatch payload: fp8 with one fp32 scale per 128 values (DeepEP), "
-                      "fp8-noscale, bf16",
-    "combine_dtype": "all-to-all combine payload (bf16 in DeepEP)",
-}
+        A quantized dtype leaves every other parameter in ``unquantized_dtype``; an unquantized
+        one stores everything in itself.
+        """
+        d = WEIGHT_DTYPES[weights_dtype]
+        base = WEIGHT_DTYPES[self.unquantized_dtype].bits if d.quantized else d.bits
+        return Precision(quantized_bits=d.bits, unquantized_bits=base, kv_bytes=KV_DTYPES[kv_dtype].bytes)
+
+
+DECLARED = {f.name: f.metadata for f in fields(Assumptions)}
+"""name -> {kind, doc, model_only, choices}: the one declaration of every assumption."""
+MODEL_ONLY = tuple(name for name, meta in DECLARED.items() if meta["model_only"])
+DOCS = {name: meta["doc"] for name, meta in DECLARED.items()}
 
 
 def with_overrides(base: Assumptions, pairs: list[str]) -> Assumptions:
     """Apply ``name=value`` overrides (``--assume``); unknown names and bad values are errors."""
-    known = {f.name: f for f in fields(Assumptions)}
     values = {}
     for pair in pairs:
         name, sep, raw = pair.partition("=")
         name = name.strip().replace("-", "_")
-        field = f"--assume {name}"
-        if not sep or name not in known:
-            raise MoecalcError(f"expected NAME=VALUE with NAME one of {', '.join(known)}; got {pair!r}",
+        if not sep or name not in DECLARED:
+            raise MoecalcError(f"expected NAME=VALUE with NAME one of {', '.join(DECLARED)}; got {pair!r}",
                                field="--assume")
-        values[name] = parse_assumption(name, raw.strip(), field)
+        values[name] = parse_assumption(name, raw.strip(), f"--assume {name}")
     return Assumptions(**{**base.as_dict(), **values})
 
 
 def parse_assumption(name: str, raw: str, field: str):
-    """One assumption's value from text; errors name ``field`` (the option the user typed)."""
-    from moecalc.engine.dtypes import WIRE_DTYPES
-    from moecalc.spec.hardware import COMPUTE_DTYPES
-
-    choices = {"unquantized_dtype": [d for d, t in WEIGHT_DTYPES.items() if not t.quantized],
-               "compute_dtype": ["auto", *COMPUTE_DTYPES],
-               "dispatch_dtype": list(WIRE_DTYPES), "combine_dtype": list(WIRE_DTYPES)}
-    if name in choices:
-        if raw not in choices[name]:
-            raise MoecalcError(f"must be one of {', '.join(choices[name])}, got {raw!r}", field=field)
+    """One assumption's value from text, by its kind; errors name ``field`` (the option typed)."""
+    meta = DECLARED[name]
+    kind = meta["kind"]
+    if kind == "choice":
+        if raw not in meta["choices"]:
+            raise MoecalcError(f"must be one of {', '.join(meta['choices'])}, got {raw!r}", field=field)
         return raw
-    if name.endswith("_bytes"):
+    if kind == "size":
         return parse_bytes(raw, field)
-    if name in ("comm_overlap", "load_fluctuation"):
+    if kind == "flag":
         if raw.lower() not in ("true", "false", "yes", "no", "1", "0"):
             raise MoecalcError(f"must be true or false, got {raw!r}", field=field)
         return raw.lower() in ("true", "yes", "1")
-    if name == "mfu" or name.endswith("_efficiency"):
+    if kind == "fraction":
         try:
             value = float(raw)
         except ValueError:

@@ -111,7 +111,7 @@ def estimate(
     from moecalc.estimate import Workload
     from moecalc.estimate import estimate as run
     from moecalc.spec.load import load
-    from moecalc.units import parse_count
+    from moecalc.parsing import parse_count
 
     fmt = _format(fmt)
     workload = Workload(context=parse_count(context, "--context"), batch=parse_count(batch, "--batch"),
@@ -163,7 +163,7 @@ def estimate(
 
 
 def _routing(routing, capacity_factor, overflow, seed, groups=None):
-    from moecalc.routing import from_options
+    from moecalc.routing_options import from_options
 
     return from_options(routing, capacity_factor, overflow, seed, groups=groups)
 
@@ -172,7 +172,7 @@ def _deployment(gpu: str, *, gpus=None, gpus_per_node=None, tp=None, ep=None, dp
                 redundant_experts="0", max_nodes=None, scale_out=None):
     """A Deployment from the command-line texts of the layout options (errors name the option)."""
     from moecalc.deployment import Deployment
-    from moecalc.units import parse_count, parse_price
+    from moecalc.parsing import parse_count, parse_price
 
     count = lambda v, f: None if v is None else parse_count(v, f)  # noqa: E731
     return Deployment(
@@ -216,7 +216,7 @@ def compare(
     from moecalc.estimate import Workload
     from moecalc.hardware import load_catalog
     from moecalc.spec.load import load
-    from moecalc.units import parse_count
+    from moecalc.parsing import parse_count
 
     fmt = _format(fmt)
     workload = Workload(context=parse_count(context, "--context"), batch=parse_count(batch, "--batch"),
@@ -379,9 +379,9 @@ def route(
     from moecalc.assumptions import Assumptions, with_overrides
     from moecalc.estimate import Workload
     from moecalc.hardware import load_catalog
-    from moecalc.route import trace
+    from moecalc.trace import trace
     from moecalc.spec.load import load
-    from moecalc.units import parse_count
+    from moecalc.parsing import parse_count
 
     if fmt not in ("table", "json"):
         raise MoecalcError(f"must be table or json, got {fmt!r}", field="--format")
@@ -412,7 +412,7 @@ def hardware(
     interconnects: bool = typer.Option(False, "--interconnects", help="list interconnect profiles instead"),
 ) -> None:
     """Known GPUs (or interconnects) with memory, bandwidth, dense peak FLOPs, links and price."""
-    from moecalc.catalog import hardware_rows, interconnect_rows
+    from moecalc.listings import hardware_rows, interconnect_rows
     from moecalc.hardware import load_catalog
 
     fmt = _format(fmt)
@@ -461,7 +461,7 @@ def import_config(
 @one_line_errors
 def models(fmt: str = typer.Option("table", "--format", "-f", help="table, json or csv")) -> None:
     """Bundled model specs with family, total and active parameters, and source."""
-    from moecalc.catalog import bundled_summary
+    from moecalc.listings import bundled_summary
 
     fmt = _format(fmt)
     rows = bundled_summary()

@@ -10,7 +10,7 @@ from dataclasses import replace
 from moecalc.assumptions import Assumptions
 from moecalc.deployment import Deployment
 from moecalc.errors import MoecalcError
-from moecalc.estimate import Workload, estimate, model_numbers
+from moecalc.estimate import Workload, estimate
 from moecalc.spec.load import validate_spec
 from moecalc.spec.model import ArchitectureSpec
 
@@ -20,7 +20,7 @@ REFERENCE_GPU = "h100"          # "minimum GPUs to fit" is counted on this GPU u
 
 
 def _total(spec) -> int:
-    return model_numbers(spec).params.total
+    return spec.numbers().params.total
 
 
 def dense_twin(spec: ArchitectureSpec, target: str) -> tuple[ArchitectureSpec, str]:
@@ -35,7 +35,7 @@ def dense_twin(spec: ArchitectureSpec, target: str) -> tuple[ArchitectureSpec, s
                            field="--dense-equivalents")
     if spec.moe is None:
         raise MoecalcError("is already dense", file=spec.name, field="--dense-equivalents")
-    p = model_numbers(spec).params
+    p = spec.numbers().params
     goal = p.total if target == "total" else p.active
     data = spec.model_dump(exclude_none=True)
     data.update(moe=None, mtp_layers=0, stated=None, form="architecture")
@@ -62,7 +62,7 @@ def compare(models: list[tuple], workload: Workload = Workload(), assumptions: A
     """``models``: (spec, label) pairs. Returns {"models": [...]} with ratios to the first column."""
     entries = []
     for spec, label in models:
-        moe = model_numbers(spec).num_experts > 0
+        moe = spec.numbers().num_experts > 0
         entries.append((spec, label, "moe" if moe else "dense", None))
         if dense_equivalents and moe:
             for target, kind in (("total", "dense-equal-total"), ("active", "dense-equal-active")):

@@ -1,8 +1,8 @@
 """Deployments: a GPU type, a parallel layout and the checks that keep the layout honest.
 
 ``resolve`` fills what the user left out (the smallest layout that fits, when only ``--gpu``
-is given), ``check`` rejects inconsistent layouts with one line, and ``serve_inputs`` turns the
-profile and assumptions into the plain numbers ``moecalc.engine.serve`` reads.
+is given), ``check`` rejects inconsistent layouts with one line, and ``layout_record`` gives the
+engine's ``Layout`` of the result.
 """
 
 from __future__ import annotations
@@ -12,12 +12,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from moecalc.assumptions import Assumptions
-from moecalc.engine.dtypes import WIRE_DTYPES
 from moecalc.engine.layout import LAYOUT_RULES, layout_problem
 from moecalc.engine.model import ModelNumbers
+from moecalc.engine.records import Layout
 from moecalc.errors import MoecalcError
-from moecalc.hardware import Catalog, compute_dtype_for
 from moecalc.spec.hardware import Accelerator
 
 DEFAULT_MAX_TP = 8          # default layouts split attention by TP up to 8 (one HGX board), DP beyond
@@ -52,9 +50,8 @@ def default_tp(m: ModelNumbers, limit: int) -> int:
 
 
 def _tp_ok(m: ModelNumbers, tp: int) -> bool:
-    if m.num_heads % tp:
-        return False
-    return m.is_mla or m.num_kv_heads % tp == 0 or tp % m.num_kv_heads == 0
+    heads, kv_heads = m.tp_problems(tp)
+    return not (heads or kv_heads)
 
 
 def _fill(m: ModelNumbers, d: Deployment, gpus: int) -> Deployment:
@@ -87,8 +84,7 @@ def check(m: ModelNumbers, d: Deployment, acc: Accelerator, has_scale_out: bool)
     arrays); this turns the first broken one into a sentence.
     """
     tp, dp, pp, ep, n, g = d.tp, d.dp, d.pp, d.ep, d.gpus, d.gpus_per_node
-    code = int(layout_problem(n, tp, dp, pp, ep, d.redundant_experts, g, acc.scale_up_domain, has_scale_out,
-                              m.num_heads, m.num_kv_heads, m.is_mla, m.num_layers, m.num_experts))
+    code = int(layout_problem(layout_record(d), m, n, acc.scale_up_domain, has_scale_out))
     if code:
         field, message = {
             "gpus": ("--gpus", f"tp x dp x pp = {tp} x {dp} x {pp} = {tp * dp * pp} does not match --gpus {n}"),
@@ -155,50 +151,8 @@ def resolve(m: ModelNumbers, d: Deployment, acc: Accelerator, has_scale_out: boo
                        f"--gpus and a layout, a smaller --context/--batch or a lower-bit dtype", field="--gpu")
 
 
-def hardware_inputs(acc: Accelerator, catalog: Catalog, weights_dtype: str, a: Assumptions,
-                    scale_out: str | None = None, price_per_hour: float | None = None,
-                    max_nodes_per_token: int | None = None) -> tuple[dict, dict]:
-    """(the hardware and assumption keywords of engine.serve, description of the hardware used).
-
-    Layout-free, so a sweep evaluates it once per GPU type and dtype.
-    """
-    compute = compute_dtype_for(acc, weights_dtype, a.compute_dtype)
-    up = catalog.link(acc.scale_up, "scale_up")
-    out_name = scale_out or acc.scale_out
-    out = catalog.link(out_name, kind="scale-out") if out_name else None
-    price = price_per_hour if price_per_hour is not None else acc.price_usd_per_hour
-    kwargs = dict(
-        max_nodes=np.inf if max_nodes_per_token is None else max_nodes_per_token,
-        memory_capacity=acc.memory_bytes, hbm_bandwidth=acc.hbm_tbps * 1e12,
-        peak_flops=getattr(acc.dense_tflops, compute) * 1e12,
-        scaleup_bandwidth=up.bandwidth_gbps * 1e9, scaleup_latency=up.latency_us * 1e-6,
-        scaleout_bandwidth=(out.bandwidth_gbps if out else up.bandwidth_gbps) * 1e9,
-        scaleout_latency=(out.latency_us if out else up.latency_us) * 1e-6,
-        price_per_hour=np.nan if price is None else price,
-        dispatch_bytes=WIRE_DTYPES[a.dispatch_dtype].bytes, combine_bytes=WIRE_DTYPES[a.combine_dtype].bytes,
-        comm_buffer_bytes=a.comm_buffer_bytes, mfu=a.mfu, hbm_efficiency=a.hbm_efficiency,
-        scaleup_efficiency=a.scaleup_efficiency, scaleout_efficiency=a.scaleout_efficiency,
-        comm_overlap=a.comm_overlap, load_fluctuation=a.load_fluctuation)
-    hardware = {
-        "name": acc.name, "memory_bytes": acc.memory_bytes,
-        "memory_basis": "reported GiB" if acc.memory_gib_reported is not None else "vendor GB label",
-        "hbm_bytes_per_s": acc.hbm_tbps * 1e12, "compute_dtype": compute,
-        "peak_flops": kwargs["peak_flops"],
-        "scale_up": {"name": acc.scale_up, "bytes_per_s": up.bandwidth_gbps * 1e9, "latency_s": up.latency_us * 1e-6,
-                     "domain": acc.scale_up_domain},
-        "scale_out": None if out is None else {"name": out_name, "bytes_per_s": out.bandwidth_gbps * 1e9,
-                                               "latency_s": out.latency_us * 1e-6},
-        "price_per_gpu_hour": price,
-        "price_source": ("--price-per-hour" if price_per_hour is not None else acc.price_source),
-    }
-    return kwargs, hardware
-
-
-def serve_inputs(d: Deployment, acc: Accelerator, catalog: Catalog, weights_dtype: str,
-                 a: Assumptions) -> tuple[dict, dict]:
-    """(keyword arguments for engine.serve: the layout's plus the hardware's, hardware description)."""
-    kwargs, hardware = hardware_inputs(acc, catalog, weights_dtype, a, d.scale_out, d.price_per_hour,
-                                       d.max_nodes_per_token)
-    kwargs.update(tp=d.tp, dp=d.dp, pp=d.pp, ep=d.ep, redundant_experts=d.redundant_experts,
-                  gpus_per_node=d.gpus_per_node)
-    return kwargs, hardware
+def layout_record(d: Deployment) -> Layout:
+    """The engine's Layout of a complete deployment."""
+    return Layout(tp=d.tp, dp=d.dp, pp=d.pp, ep=d.ep, redundant_experts=d.redundant_experts,
+                  gpus_per_node=d.gpus_per_node,
+                  max_nodes_per_token=np.inf if d.max_nodes_per_token is None else d.max_nodes_per_token)

@@ -5,12 +5,16 @@ the names people type (case-insensitive, ``_`` and spaces read as ``-``).
 from __future__ import annotations
 
 import difflib
+import functools
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 from pydantic import ValidationError
 
+from moecalc.assumptions import Assumptions
+from moecalc.engine.records import Hardware, Link
 from moecalc.errors import MoecalcError
 from moecalc.spec.hardware import COMPUTE_DTYPES, Accelerator, HardwareFile, Interconnect
 from moecalc.spec.load import read_text, validation_error
@@ -71,14 +75,21 @@ def _parse(text: str, label: str) -> tuple[HardwareFile, object]:
         raise validation_error(exc, label, root) from None
 
 
+@functools.lru_cache(maxsize=1)
+def _bundled() -> tuple[HardwareFile, object]:
+    """The bundled profiles, parsed and validated once per process (they are package data)."""
+    text = resources.files("moecalc.data").joinpath("hardware.yaml").read_text(encoding="utf-8")
+    return _parse(text, BUNDLED_LABEL)
+
+
 def load_catalog(hardware_file: str | None = None) -> Catalog:
     """Bundled profiles, then the user's file on top (same key: the user's entry wins)."""
-    text = resources.files("moecalc.data").joinpath("hardware.yaml").read_text(encoding="utf-8")
-    files = [(_parse(text, BUNDLED_LABEL), BUNDLED_LABEL)]
+    files = [(_bundled(), BUNDLED_LABEL)]
     if hardware_file is not None:
         if not hardware_file.strip():
             raise MoecalcError("must name a YAML file", field="--hardware-file")
-        files.append((_parse(read_text(Path(hardware_file), hardware_file), hardware_file), hardware_file))
+        text = read_text(Path(hardware_file), hardware_file, "a hardware file")
+        files.append((_parse(text, hardware_file), hardware_file))
     accelerators, interconnects, names, origin = {}, {}, {}, {}
     link_origin = {}            # interconnect -> (file, raw key, YAML root) that defined it last
     for index, ((hw, root), label) in enumerate(files):
@@ -115,16 +126,46 @@ def load_catalog(hardware_file: str | None = None) -> Catalog:
 
 
 def compute_dtype_for(acc: Accelerator, weights_dtype: str, override: str = "auto") -> str:
-    """The tensor-core dtype whose dense peak bounds the GEMMs for this weight dtype."""
-    peaks = acc.dense_tflops
+    """The tensor-core dtype whose dense peak bounds the GEMMs for this weight dtype: the first
+    of ``COMPUTE_FOR_WEIGHTS[weights_dtype]`` the GPU has (W4A16 kernels dequantize to bf16),
+    or ``override`` (``--assume compute_dtype``), which the GPU must have."""
     if override != "auto":
         if override not in COMPUTE_DTYPES:
             raise MoecalcError(f"must be auto or one of {', '.join(COMPUTE_DTYPES)}, got {override!r}",
                                field="--assume compute_dtype")
-        if getattr(peaks, override) is None:
+        if acc.peak_flops(override) is None:
             raise MoecalcError(f"{acc.name} has no {override} peak in its profile", field="--assume compute_dtype")
         return override
     for d in COMPUTE_FOR_WEIGHTS.get(weights_dtype, ("bf16", "fp16")):
-        if getattr(peaks, d) is not None:
+        if acc.peak_flops(d) is not None:
             return d
-    return "bf16" if peaks.bf16 is not None else "fp16"
+    return "bf16" if acc.peak_flops("bf16") is not None else "fp16"
+
+
+def hardware_record(acc: Accelerator, catalog: Catalog, weights_dtype: str, a: Assumptions,
+                    scale_out: str | None = None, price_per_hour: float | None = None) -> tuple[Hardware, dict]:
+    """(the engine's Hardware for this GPU, the weight dtype's compute peak, the assumptions' link
+    efficiencies, and a price override; the ``hardware`` section describing it). Layout-free,
+    so a sweep builds it once per GPU type and dtype."""
+    compute = compute_dtype_for(acc, weights_dtype, a.compute_dtype)
+    up = catalog.link(acc.scale_up, "scale_up")
+    out_name = scale_out or acc.scale_out
+    out = catalog.link(out_name, kind="scale-out") if out_name else None
+    price = price_per_hour if price_per_hour is not None else acc.price_usd_per_hour
+    nic = out or up                         # a GPU without a NIC: its scale-up fabric stands in
+    record = Hardware(memory_capacity=acc.memory_bytes, hbm_bandwidth=acc.hbm_bytes_per_s,
+                      peak_flops=acc.peak_flops(compute),
+                      scale_up=Link(up.bytes_per_s, up.latency_s, a.scaleup_efficiency),
+                      scale_out=Link(nic.bytes_per_s, nic.latency_s, a.scaleout_efficiency),
+                      price_per_hour=np.nan if price is None else price)
+    described = {
+        "name": acc.name, "memory_bytes": acc.memory_bytes, "memory_basis": acc.memory_basis,
+        "hbm_bytes_per_s": acc.hbm_bytes_per_s, "compute_dtype": compute, "peak_flops": record.peak_flops,
+        "scale_up": {"name": acc.scale_up, "bytes_per_s": up.bytes_per_s, "latency_s": up.latency_s,
+                     "domain": acc.scale_up_domain},
+        "scale_out": None if out is None else {"name": out_name, "bytes_per_s": out.bytes_per_s,
+                                               "latency_s": out.latency_s},
+        "price_per_gpu_hour": price,
+        "price_source": "--price-per-hour" if price_per_hour is not None else acc.price_source,
+    }
+    return record, described

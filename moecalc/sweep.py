@@ -2,10 +2,10 @@
 context and dtypes, in bounded chunks; infeasible rows masked, feasible ones ranked, the
 cost-latency frontier extracted.
 
-No formula lives here: every number comes from ``engine.evaluate`` and ``engine.serve``
-evaluated over arrays, and the layout rules from ``engine.layout.layout_problem``. Rows that
-are reported (top N, frontier) are re-run through ``estimate`` so that they carry exactly the
-keys of ``moecalc estimate --format json``.
+No formula lives here: every number comes from one ``engine.scenario.Scenario`` of broadcast
+arrays (the path ``estimate`` takes with scalars), and the layout rules from
+``engine.layout.layout_problem``. Rows that are reported (top N, frontier) are re-run through
+``estimate`` so that they carry exactly the keys of ``moecalc estimate --format json``.
 """
 
 from __future__ import annotations
@@ -18,24 +18,35 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from moecalc.assumptions import Assumptions
-from moecalc.deployment import Deployment, default_ep, hardware_inputs
-from moecalc.engine.dtypes import KV_DTYPES
-from moecalc.engine.evaluate import evaluate
+from moecalc.deployment import Deployment, default_ep
+from moecalc.engine import records as rec
 from moecalc.engine.layout import LAYOUT_RULES, layout_problem
-from moecalc.engine.serve import BOUNDS, serve
+from moecalc.engine.results import BOUNDS, Served
+from moecalc.engine.routing import RoutingCache
+from moecalc.engine.scenario import Scenario
 from moecalc.errors import MoecalcError
-from moecalc.estimate import Workload, dtype_bits, check_dtypes, estimate, model_numbers
-from moecalc.hardware import Catalog
-from moecalc.routing import Routing, apply_groups, engine_inputs
+from moecalc.estimate import Workload, check_dtypes, estimate
+from moecalc.hardware import Catalog, hardware_record
+from moecalc.routers import Routing, apply_groups, engine_router
 
 CHUNK = 1 << 18            # configurations per evaluated block: bounds memory (~150 MB per block)
-OBJECTIVES = {             # objective -> (row key, best is smallest)
+ROW_VALUES = {             # column of a written row -> its value in a Served result
+    "per_gpu_bytes": lambda s: s.memory.total,
+    "capacity_bytes": lambda s: s.memory.capacity,
+    "tpot_seconds": lambda s: s.tpot,
+    "ttft_seconds": lambda s: s.ttft,
+    "tokens_per_s": lambda s: s.tokens_per_s,
+    "tokens_per_s_per_gpu": lambda s: s.tokens_per_s_per_gpu,
+    "usd_per_million_output_tokens": lambda s: s.cost.usd_per_million_output_tokens,
+    "usd_per_hour": lambda s: s.cost.usd_per_hour,
+    "bound": lambda s: s.decode.bound,
+}
+OBJECTIVES = {             # objective -> (row column, best is smallest)
     "cost": ("usd_per_million_output_tokens", True),
     "throughput": ("tokens_per_s_per_gpu", False),
     "latency": ("tpot_seconds", True),
 }
-ROW_KEYS = ("per_gpu_bytes", "capacity_bytes", "tpot_seconds", "ttft_seconds", "tokens_per_s",
-            "tokens_per_s_per_gpu", "usd_per_million_output_tokens", "usd_per_hour", "bound")
+ROW_KEYS = tuple(ROW_VALUES)
 ROW_COLUMNS = ("gpu", "gpus", "gpus_per_node", "tp", "ep", "dp", "pp", "batch", "context", "weights_dtype",
                "kv_dtype") + ROW_KEYS
 """Columns of every feasible row written by ``--output``."""
@@ -142,10 +153,10 @@ def enumerate_layouts(m, space: Space, catalog: Catalog) -> Layouts:
     cols = dict(zip(("gpu_index", "gpus", "gpus_per_node", "tp", "pp", "dp", "ep", "domain", "has_out"), a.T))
     cols["dp_raw"] = cols["dp"].copy()
     cols["dp"] = np.maximum(cols["dp"], 1)          # dp = 0 marks "N not divisible": fails the gpus rule
-    problem = layout_problem(np.where(cols["dp_raw"] > 0, cols["gpus"], -1), cols["tp"], cols["dp"], cols["pp"],
-                             cols["ep"], space.redundant_experts, cols["gpus_per_node"], cols["domain"],
-                             cols["has_out"].astype(bool), m.num_heads, m.num_kv_heads, m.is_mla,
-                             m.num_layers, m.num_experts)
+    layout = rec.Layout(tp=cols["tp"], dp=cols["dp"], pp=cols["pp"], ep=cols["ep"],
+                        redundant_experts=space.redundant_experts, gpus_per_node=cols["gpus_per_node"])
+    problem = layout_problem(layout, m, np.where(cols["dp_raw"] > 0, cols["gpus"], -1), cols["domain"],
+                             cols["has_out"].astype(bool))
     return Layouts(gpus, cols, problem)
 
 
@@ -161,7 +172,7 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
     if objective not in OBJECTIVES:
         raise MoecalcError(f"must be one of {', '.join(OBJECTIVES)}, got {objective!r}", field="--objective")
     constraints.check()
-    m = apply_groups(model_numbers(spec), space.routing, spec.name)
+    m = apply_groups(spec.numbers(), space.routing, spec.name)
     wdt = space.weights_dtype or (spec.dtypes.weights,)
     kvd = space.kv_dtype or (spec.dtypes.kv_cache,)
     for w in wdt:
@@ -169,17 +180,20 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
     for k in kvd:
         check_dtypes(None, k)
     layouts = enumerate_layouts(m, space, catalog)
-    routing = engine_inputs(space.routing, m, spec.name)
+    router = engine_router(space.routing, m, spec.name)
+    cache = RoutingCache()
     ctx = np.asarray(space.context, dtype=np.float64)
     bat = np.asarray(space.batch, dtype=np.float64)
-    bits = np.array([dtype_bits(w, assumptions) for w in wdt])
-    kvb = np.array([KV_DTYPES[k].bytes for k in kvd])
+    bits = np.array([(p.quantized_bits, p.unquantized_bits) for p in (assumptions.precision(w, kvd[0]) for w in wdt)])
+    kvb = np.array([assumptions.precision(wdt[0], k).kv_bytes for k in kvd])
+    runtime = assumptions.runtime()
     inner = (len(bat), len(ctx), len(wdt), len(kvd))
     n_layouts = len(layouts.gpu)
     total = n_layouts * math.prod(inner)
 
     hw = _hardware_columns(layouts, space, catalog, wdt, assumptions)
-    key, smallest = OBJECTIVES[objective]
+    column, smallest = OBJECTIVES[objective]
+    objective_of = ROW_VALUES[column]
     best = Best(top_n)
     sign = 1.0 if smallest else -1.0
     front_cost, front_tpot, front_index = [], [], []
@@ -190,30 +204,24 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
     done = 0
     C = ctx[None, None, :, None, None]
     W = np.arange(len(wdt))[None, None, None, :, None]
-    K = kvb[None, None, None, None, :]
+    precision = rec.Precision(quantized_bits=bits[:, 0][W], unquantized_bits=bits[:, 1][W],
+                              kv_bytes=kvb[None, None, None, None, :])
+    max_nodes = np.inf if space.max_nodes_per_token is None else space.max_nodes_per_token
     for l0 in range(0, n_layouts, l_step):
         sl = slice(l0, min(l0 + l_step, n_layouts))
         col = {k: v[sl][:, None, None, None, None] for k, v in layouts.cols.items()}
         prob = layouts.problem[sl][:, None, None, None, None]
-        hws = {k: (v[sl][:, None, None, None, None] if v.ndim == 1 else v[sl][:, None, None, :, None])
-               for k, v in hw.items()}
+        layout = rec.Layout(tp=col["tp"], dp=col["dp"], pp=col["pp"], ep=col["ep"],
+                            redundant_experts=space.redundant_experts, gpus_per_node=col["gpus_per_node"],
+                            max_nodes_per_token=max_nodes)
+        hardware = _block(hw, sl)
         for b0 in range(0, len(bat), b_step):
             bs = slice(b0, min(b0 + b_step, len(bat)))
-            B = bat[bs][None, :, None, None, None]
-            r = evaluate(m, context=C, batch=B, quant_bits=bits[:, 0][W], base_bits=bits[:, 1][W], kv_bytes=K,
-                         prefill_chunk_tokens=assumptions.prefill_chunk_tokens,
-                         activation_bytes=assumptions.activation_bytes, logits_bytes=assumptions.logits_bytes,
-                         runtime_overhead_bytes=assumptions.runtime_overhead_bytes)
-            s = serve(m, r, context=C, batch=B, kv_bytes=K, prefill_chunk_tokens=assumptions.prefill_chunk_tokens,
-                      activation_bytes=assumptions.activation_bytes, logits_bytes=assumptions.logits_bytes,
-                      runtime_overhead_bytes=assumptions.runtime_overhead_bytes, tp=col["tp"], dp=col["dp"],
-                      pp=col["pp"], ep=col["ep"], redundant_experts=space.redundant_experts,
-                      gpus_per_node=col["gpus_per_node"], comm_overlap=assumptions.comm_overlap,
-                      load_fluctuation=assumptions.load_fluctuation, **hws,
-                      limits=False, routing=routing)
+            workload = rec.Workload(context=C, batch=bat[bs][None, :, None, None, None])
+            s = Scenario(m, workload, precision, runtime, layout, hardware, router).serve(cache=cache, limits=False)
             shape = (sl.stop - sl.start, bs.stop - bs.start) + inner[1:]
             valid = np.broadcast_to(prob == 0, shape)
-            fits = valid & s["fits"]
+            fits = valid & s.memory.fits
             ok = fits & _meets(s, constraints)
             done += math.prod(shape)
             _track_closest(closest, s, valid, fits, constraints)
@@ -223,13 +231,13 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
             if count:
                 index = np.stack([idx[0] + sl.start, idx[1] + bs.start, idx[2], idx[3], idx[4]], axis=1)
                 # best batch of each deployment in this block, ranked on the signed objective
-                signed = np.where(ok, np.nan_to_num(sign * s[key], nan=np.finfo(np.float64).max), np.inf)
+                signed = np.where(ok, np.nan_to_num(sign * objective_of(s), nan=np.finfo(np.float64).max), np.inf)
                 at = np.argmin(signed, axis=1)
                 kept = np.take_along_axis(signed, at[:, None], axis=1)[:, 0]
                 dep = np.nonzero(ok.any(axis=1))
                 best.add(kept[dep], np.stack([dep[0] + sl.start, at[dep] + bs.start, dep[1], dep[2], dep[3]], axis=1))
-                cost = np.broadcast_to(s["usd_per_million_output_tokens"], shape)[idx]
-                tpot = np.broadcast_to(s["tpot_seconds"], shape)[idx]
+                cost = np.broadcast_to(s.cost.usd_per_million_output_tokens, shape)[idx]
+                tpot = np.broadcast_to(s.tpot, shape)[idx]
                 priced = ~np.isnan(cost)
                 f = frontier(cost[priced], tpot[priced])
                 front_cost.append(cost[priced][f])
@@ -247,7 +255,7 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
 
     def report(i) -> dict:
         d, w = _config(i, layouts, space, wdt, kvd, bat, ctx)
-        return estimate(spec, w, assumptions, label, d, catalog, routing=space.routing)
+        return estimate(spec, w, assumptions, label, d, catalog, routing=space.routing, cache=cache)
 
     top = [report(i) for i in best.index]
     shown = np.unique(np.linspace(0, len(pareto_index) - 1, min(pareto_n, len(pareto_index))).round().astype(int))
@@ -260,38 +268,38 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
     return SweepResult(summary, top, pareto, estimate_command(top[0], label) if top else None, why)
 
 
-def _meets(s: dict, c: Constraints) -> np.ndarray:
+CONSTRAINED = (("max_tpot_seconds", "tpot_seconds", True), ("max_ttft_seconds", "ttft_seconds", True),
+               ("min_tokens_per_s", "tokens_per_s", False), ("budget_usd_per_hour", "usd_per_hour", True))
+"""Constraint -> the row column it bounds, and whether it is an upper bound."""
+
+
+def _meets(s: Served, c: Constraints) -> np.ndarray:
     ok = np.ones((), dtype=bool)
-    if c.max_tpot_seconds is not None:
-        ok = ok & (s["tpot_seconds"] <= c.max_tpot_seconds)
-    if c.max_ttft_seconds is not None:
-        ok = ok & (s["ttft_seconds"] <= c.max_ttft_seconds)
-    if c.min_tokens_per_s is not None:
-        ok = ok & (s["tokens_per_s"] >= c.min_tokens_per_s)
-    if c.budget_usd_per_hour is not None:
-        ok = ok & (s["usd_per_hour"] <= c.budget_usd_per_hour)      # unpriced rows (NaN) fail
+    for name, column, upper in CONSTRAINED:
+        limit = getattr(c, name)
+        if limit is not None:                                   # unpriced rows (NaN) fail a budget
+            value = ROW_VALUES[column](s)
+            ok = ok & ((value <= limit) if upper else (value >= limit))
     return ok
 
 
-def _track_closest(closest: dict, s: dict, valid, fits, c: Constraints) -> None:
+def _track_closest(closest: dict, s: Served, valid, fits, c: Constraints) -> None:
     """Keep what a 'nothing is feasible' message needs: the smallest memory overshoot among
     valid layouts, and the best value of each constrained quantity among rows that fit."""
     if valid.any():
-        over = np.where(valid, s["per_gpu_bytes"] / s["capacity_bytes"], np.inf)
+        total, capacity = s.memory.total, s.memory.capacity
+        over = np.where(valid, total / capacity, np.inf)
         i = np.unravel_index(np.argmin(over), over.shape)
-        need = float(np.broadcast_to(s["per_gpu_bytes"], over.shape)[i])
-        cap = float(np.broadcast_to(s["capacity_bytes"], over.shape)[i])
+        need = float(np.broadcast_to(total, over.shape)[i])
+        cap = float(np.broadcast_to(capacity, over.shape)[i])
         if closest["memory"] is None or need / cap < closest["memory"][0] / closest["memory"][1]:
             closest["memory"] = (need, cap)
     if fits.any():
-        for name, key, smallest in (("max_tpot_seconds", "tpot_seconds", True),
-                                    ("max_ttft_seconds", "ttft_seconds", True),
-                                    ("min_tokens_per_s", "tokens_per_s", False),
-                                    ("budget_usd_per_hour", "usd_per_hour", True)):
+        for name, column, smallest in CONSTRAINED:
             if getattr(c, name) is None:
                 continue
             sign = 1.0 if smallest else -1.0
-            v = np.where(fits, sign * s[key], np.inf)
+            v = np.where(fits, sign * ROW_VALUES[column](s), np.inf)
             v = float(np.nanmin(v)) if np.isfinite(v).any() else math.inf
             prev = closest["constraint"].get(name, math.inf)
             closest["constraint"][name] = min(prev, v)          # stored signed: smaller is better
@@ -319,19 +327,40 @@ def _why_none(layouts: Layouts, closest: dict, c: Constraints, catalog: Catalog)
             f"{cap / 1e9:,.1f} GB; add GPUs, lower the batch or context, or use lower-bit dtypes")
 
 
-def _hardware_columns(layouts: Layouts, space: Space, catalog: Catalog, wdt, a: Assumptions) -> dict:
-    """Per layout row: the serve() hardware keywords; peak FLOPs per (row, weight dtype).
-    ``comm_overlap`` and ``load_fluctuation`` are one value for the whole sweep, passed as is."""
+def _hardware_columns(layouts: Layouts, space: Space, catalog: Catalog, wdt, a: Assumptions) -> rec.Hardware:
+    """One Hardware record for the layout rows: every field a column (one value per row), the
+    peak FLOPs a (row, weight dtype) table."""
     per_gpu = {}
     for key in dict.fromkeys(layouts.gpu):
         _, acc = catalog.gpu(key)
-        per_dtype = [hardware_inputs(acc, catalog, w, a, space.scale_out, space.price_per_hour,
-                                     space.max_nodes_per_token)[0] for w in wdt]
-        cols = {k: v for k, v in per_dtype[0].items() if k not in ("comm_overlap", "load_fluctuation")}
-        cols["peak_flops"] = [kw["peak_flops"] for kw in per_dtype]
-        per_gpu[key] = cols
-    return {name: np.asarray([per_gpu[g][name] for g in layouts.gpu], dtype=np.float64)
-            for name in next(iter(per_gpu.values()))}
+        per_gpu[key] = [hardware_record(acc, catalog, w, a, space.scale_out, space.price_per_hour)[0] for w in wdt]
+    rows = [per_gpu[g] for g in layouts.gpu]
+
+    def column(get):
+        return np.asarray([get(r[0]) for r in rows], dtype=np.float64)
+
+    def link(name):
+        return rec.Link(*(column(lambda h, f=f: getattr(getattr(h, name), f)) for f in ("bandwidth", "latency",
+                                                                                          "efficiency")))
+
+    return rec.Hardware(memory_capacity=column(lambda h: h.memory_capacity),
+                        hbm_bandwidth=column(lambda h: h.hbm_bandwidth),
+                        peak_flops=np.asarray([[h.peak_flops for h in r] for r in rows], dtype=np.float64),
+                        scale_up=link("scale_up"), scale_out=link("scale_out"),
+                        price_per_hour=column(lambda h: h.price_per_hour))
+
+
+def _block(hw: rec.Hardware, sl: slice) -> rec.Hardware:
+    """The rows ``sl`` of the hardware columns, shaped to broadcast over (layout, batch,
+    context, weights dtype, KV dtype); the peak FLOPs vary along the weights-dtype axis."""
+    def cut(v):
+        return v[sl][:, None, None, None, None]
+    return rec.Hardware(memory_capacity=cut(hw.memory_capacity), hbm_bandwidth=cut(hw.hbm_bandwidth),
+                        peak_flops=hw.peak_flops[sl][:, None, None, :, None],
+                        scale_up=rec.Link(*(cut(getattr(hw.scale_up, f)) for f in ("bandwidth", "latency", "efficiency"))),
+                        scale_out=rec.Link(*(cut(getattr(hw.scale_out, f)) for f in ("bandwidth", "latency",
+                                                                                      "efficiency"))),
+                        price_per_hour=cut(hw.price_per_hour))
 
 
 def _config(i, layouts: Layouts, space: Space, wdt, kvd, bat, ctx) -> tuple[Deployment, Workload]:
@@ -353,8 +382,8 @@ def _rows(s, idx, shape, index, layouts: Layouts, space: Space, wdt, kvd) -> dic
     out["context"] = np.asarray(space.context)[index[:, 2]]
     out["weights_dtype"] = np.asarray(wdt, dtype=object)[index[:, 3]]
     out["kv_dtype"] = np.asarray(kvd, dtype=object)[index[:, 4]]
-    for k in ROW_KEYS:
-        v = np.broadcast_to(s[k], shape)[idx]
+    for k, value in ROW_VALUES.items():
+        v = np.broadcast_to(value(s), shape)[idx]
         out[k] = np.asarray(BOUNDS, dtype=object)[v] if k == "bound" else v
     return out
 

@@ -20,7 +20,7 @@ from moecalc.hardware import Catalog
 from moecalc.spec.load import read_text, validation_error
 from moecalc.spec.yaml_io import node_line, parse_yaml
 from moecalc.sweep import OBJECTIVES, ROW_COLUMNS, Constraints, Space
-from moecalc.units import parse_axis, parse_count, parse_positive, parse_price
+from moecalc.parsing import parse_axis, parse_count, parse_positive, parse_price
 
 Axis = Optional[Union[list[Union[int, str]], int, str]]
 Number = Optional[Union[int, float, str]]
@@ -189,7 +189,7 @@ def build_request(options: dict, plan_path: str | None, catalog: Catalog) -> Req
                               budget_usd_per_hour=positive("budget_usd_per_hour"))
 
     def routing():
-        from moecalc.routing import from_options
+        from moecalc.routing_options import from_options
 
         names = {where(n)["field"]: n for n in ("routing", "capacity_factor", "overflow", "seed", "groups")}
         try:

@@ -15,6 +15,7 @@ from moecalc.deployment import Deployment
 from moecalc.engine.alltoall import (alltoall_seconds, allreduce_seconds, destinations, group_miss_probability,
                                      miss_probability)
 from moecalc.engine.layout import experts_touched_fraction
+from moecalc.engine.records import Link
 from moecalc.estimate import Workload, estimate
 from moecalc.hardware import load_catalog
 from moecalc.spec.load import bundled_specs, validate_spec
@@ -171,10 +172,11 @@ def test_experts_touched_matches_monte_carlo(E, k, T):
 def test_alltoall_and_allreduce_time_by_hand():
     """10 tokens x 2 transfers x 300 B at 1e9 B/s x 0.5 = 12 us, + 2 x 1 us latency = 14 us.
     Ring all-reduce of 8 MB over 4 GPUs at 100 GB/s x 1.0: 2 x 3/4 x 8e6 / 1e11 = 120 us + 5 us."""
-    assert alltoall_seconds(10, 2, 300, 1e9, 0.5, 1e-6) == pytest.approx(14e-6)
-    assert alltoall_seconds(10, 0, 300, 1e9, 0.5, 1e-6) == 0
-    assert allreduce_seconds(8e6, 4, 1e11, 1.0, 5e-6) == pytest.approx(125e-6)
-    assert allreduce_seconds(8e6, 1, 1e11, 1.0, 5e-6) == 0
+    link = Link(1e9, 1e-6, 0.5)
+    assert alltoall_seconds(10, 2, 300, link) == pytest.approx(14e-6)
+    assert alltoall_seconds(10, 0, 300, link) == 0
+    assert allreduce_seconds(8e6, 4, Link(1e11, 5e-6, 1.0)) == pytest.approx(125e-6)
+    assert allreduce_seconds(8e6, 1, Link(1e11, 5e-6, 1.0)) == 0
 
 
 # -- published back-of-envelope ------------------------------------------------------------

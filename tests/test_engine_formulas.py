@@ -7,10 +7,10 @@ import pytest
 
 from moecalc.assumptions import Assumptions
 from moecalc.engine import flops, kv, memory, params
-from moecalc.engine.arch import FULL_SPAN
+from moecalc.engine.schedule import FULL_SPAN
 from moecalc.engine.dtypes import KV_DTYPES, WEIGHT_DTYPES
 from moecalc.engine.model import summary_params
-from moecalc.estimate import Workload, estimate, model_numbers
+from moecalc.estimate import Workload, estimate
 
 from conftest import tiny_spec
 
@@ -51,7 +51,7 @@ def test_tiny_model_breakdown(tiny):
     embedding 6,400; attention 2*12,288 = 24,576; dense FFN 3*64*128 = 24,576;
     routed 4*6,144 = 24,576; shared 6,144; router 256; norms (2*2+1)*64 = 320; lm_head 6,400.
     total 93,248; active = total - (4-2)*6,144 = 80,960."""
-    p = model_numbers(tiny).params
+    p = tiny.numbers().params
     assert p.by_component == {"embedding": 6400, "attention": 24576, "dense_ffn": 24576,
                               "routed_experts": 24576, "shared_experts": 6144, "router": 256,
                               "norms": 320, "lm_head": 6400}
@@ -62,9 +62,9 @@ def test_tiny_model_breakdown(tiny):
 
 def test_tied_embeddings_and_lm_head_bias():
     """Tied: lm_head holds nothing (0); an lm_head bias adds V = 100."""
-    p = model_numbers(tiny_spec(tie_embeddings=True)).params
+    p = tiny_spec(tie_embeddings=True).numbers().params
     assert p.by_component["lm_head"] == 0 and p.total == 93248 - 6400
-    p = model_numbers(tiny_spec(lm_head_bias=True)).params
+    p = tiny_spec(lm_head_bias=True).numbers().params
     assert p.by_component["lm_head"] == 6400 + 100
 
 
@@ -79,9 +79,9 @@ def test_moe_layer_selection():
 def test_mtp_counted_apart():
     """One MTP module on TINY: attention 12,288 + MoE FFN (24,576 routed + 6,144 shared + 256 router)
     + 5 norms (320) + eh_proj 2*64*64 = 8,192 + its own embedding and head (6,400 each)."""
-    p = model_numbers(tiny_spec(mtp_layers=1)).params
+    p = tiny_spec(mtp_layers=1).numbers().params
     assert p.total == 93248
-    assert sum(p.mtp.values()) == 12288 + 24576 + 6144 + 256 + 320 + 8192 + 6400 + 6400
+    assert p.mtp == sum(p.mtp_by_component.values()) == 12288 + 24576 + 6144 + 256 + 320 + 8192 + 6400 + 6400
 
 
 def test_kv_elements():
@@ -125,9 +125,9 @@ def test_decode_keys_and_attention_flops():
     MLA absorbed, n=2, r_kv=4, d_rope=2: per key 2*2*((4+2) + 4) = 40 -> 40 * (4 + 10) = 560."""
     keys = flops.decode_keys(10, np.array([4.0, FULL_SPAN]))
     assert keys.tolist() == [4.0, 10.0]
-    assert flops.attention_flops(2, 6, 4, keys, np.array([1, 1])) == 560
+    assert flops.attention_flops(2 * 2 * (6 + 4), keys, np.array([1, 1])) == 560
     # groups: 3 layers of span 4 count three times
-    assert flops.attention_flops(2, 6, 4, keys, np.array([3, 1])) == 40 * (12 + 10)
+    assert flops.attention_flops(2 * 2 * (6 + 4), keys, np.array([3, 1])) == 40 * (12 + 10)
 
 
 def test_matmul_flops_skip_input_embedding():
@@ -166,7 +166,7 @@ def test_activation_workspace_and_floor():
     workspace = 6*2*(128 + 256) + 2*100*4 = 4,608 + 800 = 5,408."""
     got = memory.activation_workspace_bytes(3, 2, 8192, 2, 64, 256, 100, 4)
     assert got == 5408
-    assert model_numbers(tiny_spec()).widest_intermediate == 256
+    assert tiny_spec().numbers().widest_activation == 256
     r = estimate(tiny_spec(), Workload(context=3, batch=2), Assumptions(runtime_overhead_bytes=1000))
     m = r["memory"]
     assert m["activation_workspace_bytes"] == 5408

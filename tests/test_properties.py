@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from moecalc.assumptions import Assumptions
 from moecalc.engine.dtypes import KV_DTYPES, WEIGHT_DTYPES
 from moecalc.engine.evaluate import evaluate
-from moecalc.estimate import Workload, estimate, model_numbers
+from moecalc.engine import records as rec
+from moecalc.estimate import Workload, estimate
 from moecalc.spec.load import validate_spec
 
 
@@ -86,21 +87,17 @@ def test_active_within_total_and_cache_bounded(spec, workload):
 def test_sweep_equals_loop_of_estimates(spec, points):
     """One vectorized evaluate over many workloads equals one estimate per workload."""
     a = Assumptions()
-    m = model_numbers(spec)
-    d = WEIGHT_DTYPES[spec.dtypes.weights]
-    base = WEIGHT_DTYPES[a.unquantized_dtype].bits if d.quantized else d.bits
+    m = spec.numbers()
     ctx = np.array([c for c, _ in points], dtype=np.float64)
     batch = np.array([b for _, b in points], dtype=np.float64)
-    swept = evaluate(m, context=ctx, batch=batch, quant_bits=d.bits, base_bits=base,
-                     kv_bytes=KV_DTYPES[spec.dtypes.kv_cache].bytes,
-                     prefill_chunk_tokens=a.prefill_chunk_tokens, activation_bytes=a.activation_bytes,
-                     logits_bytes=a.logits_bytes, runtime_overhead_bytes=a.runtime_overhead_bytes)
+    swept = evaluate(m, rec.Workload(context=ctx, batch=batch),
+                     a.precision(spec.dtypes.weights, spec.dtypes.kv_cache), a.runtime())
     for i, (c, b) in enumerate(points):
         one = estimate(spec, Workload(context=c, batch=b), a)
-        assert swept["vram_floor_bytes"][i] == one["memory"]["vram_floor_bytes"]
-        assert swept["kv_cache_bytes"][i] == one["kv_cache"]["bytes"]
-        assert swept["decode_flops_per_token"][i] == one["flops"]["decode_per_token"]
-        assert swept["prefill_flops_per_token"][i] == one["flops"]["prefill_per_token"]
+        assert np.broadcast_to(swept.vram_floor_bytes, ctx.shape)[i] == one["memory"]["vram_floor_bytes"]
+        assert swept.kv_cache_bytes[i] == one["kv_cache"]["bytes"]
+        assert swept.decode.per_token[i] == one["flops"]["decode_per_token"]
+        assert swept.prefill.per_token[i] == one["flops"]["prefill_per_token"]
 
 
 @settings(max_examples=100, deadline=None)

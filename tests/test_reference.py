@@ -10,7 +10,7 @@ import pytest
 
 from moecalc.estimate import Workload, estimate
 from moecalc.spec.load import load
-from moecalc.units import parse_count
+from moecalc.parsing import parse_count
 
 from conftest import CONFIGS, DATA
 

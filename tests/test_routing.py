@@ -12,14 +12,18 @@ from hypothesis import strategies as st
 
 from moecalc.assumptions import Assumptions
 from moecalc.deployment import Deployment
-from moecalc.engine import routing as R
+from moecalc.engine.routing import capacity, extremes, groups, law, placement, terms
 from moecalc.engine.alltoall import destinations
 from moecalc.engine.layout import expert_imbalance, experts_touched_fraction
 from moecalc.estimate import Workload, estimate
-from moecalc.routing import Routing, inclusion, parse_routing, router_for
+from moecalc.routers import Routing, inclusion, parse_routing
 from moecalc.spec.load import load
 
 SAMPLES = 100_000
+
+
+def router_for(routing, E, k, name):
+    return law.solve(inclusion(routing, E, k, name))
 
 
 def zipf_router(E=64, k=4, s=0.9, seed=0):
@@ -34,23 +38,23 @@ def dirichlet_router(E=64, k=4, alpha=0.5, seed=0):
 def draws():
     """10^5 tokens from each of three routers (uniform, Zipf 0.9, Dirichlet 0.5), E=64, k=4."""
     rng = np.random.default_rng(12345)
-    routers = {"uniform": R.router(np.full(64, 4 / 64)), "zipf": zipf_router(), "dirichlet": dirichlet_router()}
-    return {name: (r, R.sample_sets(r, SAMPLES, rng)) for name, r in routers.items()}
+    routers = {"uniform": law.solve(np.full(64, 4 / 64)), "zipf": zipf_router(), "dirichlet": dirichlet_router()}
+    return {name: (r, law.sample_sets(r, SAMPLES, rng)) for name, r in routers.items()}
 
 
 # ---- by hand -------------------------------------------------------------------------------
 def test_water_fill_by_hand():
     """w = (4,1,1,1,1), total 2, cap 1: lam = 2/8, 4 lam = 1 is not over the cap -> (1, .25 x 4).
     w = (9,1,1,1): lam = 2/12 gives 1.5 > 1, so saturate it: lam = (2-1)/3 -> (1, 1/3 x 3)."""
-    assert R.water_fill([4, 1, 1, 1, 1], 2) == pytest.approx([1, .25, .25, .25, .25])
-    assert R.water_fill([1, 9, 1, 1], 2) == pytest.approx([1 / 3, 1, 1 / 3, 1 / 3])
+    assert law.water_fill([4, 1, 1, 1, 1], 2) == pytest.approx([1, .25, .25, .25, .25])
+    assert law.water_fill([1, 9, 1, 1], 2) == pytest.approx([1 / 3, 1, 1 / 3, 1 / 3])
 
 
 def test_conditional_poisson_by_hand():
     """E=3, k=2, odds w=(1,2,3): P({1,2}) = 2/11, P({1,3}) = 3/11, P({2,3}) = 6/11, so
     pi = (5/11, 8/11, 9/11). Solving the odds from pi gives back w up to scale, and the
     probability that a token misses expert 1 is P({2,3}) = 6/11."""
-    r = R.router([5 / 11, 8 / 11, 9 / 11])
+    r = law.solve([5 / 11, 8 / 11, 9 / 11])
     assert r.w / r.w[0] == pytest.approx([1, 2, 3], rel=1e-9)
     assert r.avoid([[0.0, 1.0, 1.0]])[0] == pytest.approx(6 / 11)
     assert r.avoid([[0.5, 1.0, 1.0]])[0] == pytest.approx(6 / 11 + 0.5 * 5 / 11)
@@ -59,23 +63,23 @@ def test_conditional_poisson_by_hand():
 def test_distinct_and_effective_by_hand():
     """pi = (1, 0.5, 0.5), k = 2: two tokens touch 1 + 2 (1 - 0.5^2) = 2.5 experts;
     shares (1/2, 1/4, 1/4): entropy 1.5 ln 2, effective experts 2^1.5."""
-    assert R.distinct_experts([1, .5, .5], 2) == pytest.approx(2.5)
-    assert R.effective_experts([1, .5, .5]) == pytest.approx(2 ** 1.5)
+    assert law.distinct_experts([1, .5, .5], 2) == pytest.approx(2.5)
+    assert law.effective_experts([1, .5, .5]) == pytest.approx(2 ** 1.5)
 
 
 def test_overflow_by_hand():
     """E=2, k=1, pi = (1/2, 1/2), B = 2, C = 1: capacity floor(1 x 2 x 1 / 2) = 1 per expert.
     X ~ Bin(2, 1/2): (X - 1)^+ is 1 with probability 1/4, so each expert overflows 1/4 and
     the batch 1/2 an assignment in expectation."""
-    assert R.overflow_tokens([.5, .5], 2, 1.0) == pytest.approx(0.5)
+    assert capacity.overflow_tokens([.5, .5], 2, 1.0) == pytest.approx(0.5)
 
 
 def test_capped_loads_by_hand():
     """pi = (0.6, 0.2, 0.1, 0.1), k = 1, C = 2: capacity 2 x 1/4 = 0.5. Drop: 0.1 of 1 is
     dropped. Reroute: the 0.1 goes to the others in proportion to their pi (0.2:0.1:0.1)."""
-    loads, dropped, rerouted = R.capped_loads([.6, .2, .1, .1], 2.0, "drop")
+    loads, dropped, rerouted = capacity.capped_loads([.6, .2, .1, .1], 2.0, "drop")
     assert loads == pytest.approx([.5, .2, .1, .1]) and dropped == pytest.approx(.1) and rerouted == 0
-    loads, dropped, rerouted = R.capped_loads([.6, .2, .1, .1], 2.0, "reroute")
+    loads, dropped, rerouted = capacity.capped_loads([.6, .2, .1, .1], 2.0, "reroute")
     assert loads == pytest.approx([.5, .25, .125, .125]) and rerouted == pytest.approx(.1) and dropped == 0
 
 
@@ -85,7 +89,7 @@ def test_balanced_placement_by_hand():
     per copy, less than 0.2? No, more, so it gets the second (0.167 per copy). Slots
     (.167 x 3, .2, .2, .1) packed heaviest first onto the lighter rank, 3 slots each:
     rank loads 0.2 + 0.167 + 0.1 = 0.467 and 0.2 + 0.167 + 0.167 = 0.533."""
-    pl = R.balanced_placement([.5, .2, .2, .1], 2, 2)
+    pl = placement.balanced_placement([.5, .2, .2, .1], 2, 2)
     assert pl.copies.tolist() == [3, 1, 1, 1]
     loads = sorted(pl.rank_load(pl.shares([.5, .2, .2, .1])))
     assert loads == pytest.approx([0.2 + 0.5 / 3 + 0.1, 0.2 + 2 * 0.5 / 3])
@@ -94,15 +98,15 @@ def test_balanced_placement_by_hand():
 # ---- the uniform router is the closed form of engine.alltoall and engine.layout --------------
 @pytest.mark.parametrize("E, k, ep, nodes", [(256, 8, 8, 1), (256, 8, 64, 8), (64, 4, 16, 2), (8, 2, 8, 4)])
 def test_uniform_router_equals_uniform_closed_forms(E, k, ep, nodes):
-    r = R.router(np.full(E, k / E))
-    f = R.rank_factors(r, ep, nodes, 0)
+    r = law.solve(np.full(E, k / E))
+    f = terms.rank_factors(r, ep, nodes, 0)
     ranks, remote_nodes, up = destinations(E, k, ep, nodes, np.inf)
-    assert (f["remote_ranks"], f["remote_nodes"], f["scaleup_transfers"]) == pytest.approx((ranks, remote_nodes, up))
-    assert f["scaleup_transfers_peak"] == pytest.approx(up)
-    assert f["imbalance"] == pytest.approx(float(expert_imbalance(E, 0, ep)))
+    assert (f.remote_ranks, f.remote_nodes, f.scaleup_transfers) == pytest.approx((ranks, remote_nodes, up))
+    assert f.scaleup_peak == pytest.approx(up)
+    assert f.imbalance == pytest.approx(float(expert_imbalance(E, 0, ep)))
     B = np.array([1, 16, 64, 1024])
-    assert R.touched_on_fullest(r, f["placement"], B) == pytest.approx(experts_touched_fraction(E, k, B))
-    assert R.effective_experts(r.pi) == pytest.approx(E)
+    assert extremes.touched_on_fullest(r, f.placement, B) == pytest.approx(experts_touched_fraction(E, k, B))
+    assert law.effective_experts(r.pi) == pytest.approx(E)
 
 
 # ---- closed forms against the Monte Carlo (10^5 tokens) ----------------------------------------
@@ -120,13 +124,13 @@ def test_distinct_experts_closed_form_vs_monte_carlo(draws, name, B):
     r, S = draws[name]
     batches = S[: SAMPLES // B * B].reshape(-1, B, S.shape[1])
     measured = batches.any(axis=1).sum(axis=1).mean()
-    assert measured == pytest.approx(float(R.distinct_experts(r.pi, B)), rel=0.01)
+    assert measured == pytest.approx(float(law.distinct_experts(r.pi, B)), rel=0.01)
 
 
 @pytest.mark.parametrize("name", ["uniform", "zipf", "dirichlet"])
 def test_effective_experts_closed_form_vs_monte_carlo(draws, name):
     r, S = draws[name]
-    assert R.effective_experts(S.sum(axis=0)) == pytest.approx(R.effective_experts(r.pi), rel=0.01)
+    assert law.effective_experts(S.sum(axis=0)) == pytest.approx(law.effective_experts(r.pi), rel=0.01)
 
 
 @pytest.mark.parametrize("name", ["uniform", "zipf", "dirichlet"])
@@ -135,24 +139,24 @@ def test_destinations_closed_form_vs_monte_carlo(draws, name, ep, nodes):
     """Ranks and nodes a token reaches (contiguous placement): P(hit) per rank and node, the
     mean remote count from a uniformly placed source, and the hottest receiver."""
     r, S = draws[name]
-    f = R.rank_factors(r, ep, nodes, 0)
-    rank_of = f["placement"].rank
+    f = terms.rank_factors(r, ep, nodes, 0)
+    rank_of = f.placement.rank
     hit_rank = np.stack([S[:, rank_of == q].any(axis=1) for q in range(ep)], axis=1)
     node_of = np.arange(ep) * nodes // ep
     hit_node = np.stack([hit_rank[:, node_of == n].any(axis=1) for n in range(nodes)], axis=1)
-    assert hit_rank.mean(axis=0).max() == pytest.approx(f["q_rank"].max(), rel=0.01)
-    assert (ep - 1) / ep * hit_rank.sum(axis=1).mean() == pytest.approx(f["remote_ranks"], rel=0.01)
+    assert hit_rank.mean(axis=0).max() == pytest.approx(f.q_rank.max(), rel=0.01)
+    assert (ep - 1) / ep * hit_rank.sum(axis=1).mean() == pytest.approx(f.remote_ranks, rel=0.01)
     if nodes > 1:
-        assert (nodes - 1) / nodes * hit_node.sum(axis=1).mean() == pytest.approx(f["remote_nodes"], rel=0.01)
+        assert (nodes - 1) / nodes * hit_node.sum(axis=1).mean() == pytest.approx(f.remote_nodes, rel=0.01)
 
 
 @pytest.mark.parametrize("name", ["uniform", "zipf", "dirichlet"])
 def test_straggler_large_batch_closed_form_vs_monte_carlo(draws, name):
     """One batch of 10^5 tokens: the hottest rank's load over the mean approaches EP max L_r."""
     r, S = draws[name]
-    f = R.rank_factors(r, 8, 1, 0)
-    tokens = f["placement"].rank_load(S.sum(axis=0).astype(float))
-    assert tokens.max() / tokens.mean() == pytest.approx(f["straggler"], rel=0.01)
+    f = terms.rank_factors(r, 8, 1, 0)
+    tokens = f.placement.rank_load(S.sum(axis=0).astype(float))
+    assert tokens.max() / tokens.mean() == pytest.approx(f.straggler, rel=0.01)
 
 
 @pytest.mark.parametrize("name, C", [("uniform", 1.0), ("zipf", 1.25), ("dirichlet", 1.5)])
@@ -163,18 +167,18 @@ def test_overflow_closed_form_vs_monte_carlo(draws, name, C):
     counts = S[: SAMPLES // B * B].reshape(-1, B, S.shape[1]).sum(axis=1)
     cap = np.floor(C * B * 4 / 64)
     measured = np.clip(counts - cap, 0, None).sum(axis=1).mean()
-    assert measured == pytest.approx(R.overflow_tokens(r.pi, B, C), rel=0.01)
+    assert measured == pytest.approx(capacity.overflow_tokens(r.pi, B, C), rel=0.01)
 
 
 # ---- limits ---------------------------------------------------------------------------------
 def test_uniform_router_straggler_near_one_for_large_batches():
     rng = np.random.default_rng(7)
-    r = R.router(np.full(256, 8 / 256))
-    counts = R.sample_sets(r, SAMPLES, rng).sum(axis=0)
-    pl = R.contiguous_placement(256, 8)
+    r = law.solve(np.full(256, 8 / 256))
+    counts = law.sample_sets(r, SAMPLES, rng).sum(axis=0)
+    pl = placement.contiguous_placement(256, 8)
     tokens = pl.rank_load(counts.astype(float))
     assert 1 <= tokens.max() / tokens.mean() < 1.01
-    small = R.sample_sets(r, 16, rng).sum(axis=0)     # a decode-sized batch is far from even
+    small = law.sample_sets(r, 16, rng).sum(axis=0)     # a decode-sized batch is far from even
     assert pl.rank_load(small.astype(float)).max() / (16 * 8 / 8) > 1.1
 
 
@@ -185,19 +189,19 @@ def test_full_collapse_is_the_load_of_one_expert():
     E, k = 64, 4
     r = router_for(Routing("zipf", value=100.0), E, k, "test")
     assert np.sort(r.pi)[-k:] == pytest.approx(np.ones(k), abs=1e-6)
-    S = R.sample_sets(r, 1000, np.random.default_rng(0))
+    S = law.sample_sets(r, 1000, np.random.default_rng(0))
     assert S.sum(axis=0).max() == 1000
-    assert R.distinct_experts(r.pi, 1000) == pytest.approx(k, rel=1e-4)
-    assert R.effective_experts(r.pi) == pytest.approx(k, rel=1e-6)
-    assert R.rank_factors(r, E, 1, 0)["imbalance"] == pytest.approx(E / k, rel=1e-6)
+    assert law.distinct_experts(r.pi, 1000) == pytest.approx(k, rel=1e-4)
+    assert law.effective_experts(r.pi) == pytest.approx(k, rel=1e-6)
+    assert terms.rank_factors(r, E, 1, 0).imbalance == pytest.approx(E / k, rel=1e-6)
 
 
 def test_redundant_experts_recover_the_straggler():
     """EPLB on a Zipf 0.8 router over EP8: 32 replicas bring the hottest rank to within 2% of
     even from well above it."""
     r = router_for(Routing("zipf", value=0.8), 256, 8, "test")
-    before = R.rank_factors(r, 8, 1, 0)["imbalance"]
-    after = R.rank_factors(r, 8, 1, 32)["imbalance"]
+    before = terms.rank_factors(r, 8, 1, 0).imbalance
+    after = terms.rank_factors(r, 8, 1, 32).imbalance
     assert before > 1.3 and after < 1.02
 
 
@@ -206,16 +210,16 @@ def test_redundant_experts_recover_the_straggler():
 @given(st.lists(st.floats(0.01, 100.0), min_size=8, max_size=40), st.integers(1, 4),
        st.sampled_from([1, 2, 4, 8]), st.integers(0, 8), st.integers(1, 512))
 def test_routing_identities(weights, k, ep, redundant, batch):
-    pi = R.inclusion_from_weights(np.array(weights), k)
+    pi = law.inclusion_from_weights(np.array(weights), k)
     assert pi.sum() == pytest.approx(k) and pi.max() <= 1 + 1e-12
-    r = R.router(pi)
-    f = R.rank_factors(r, ep, 1, redundant)
-    assert f["rank_share"].sum() == pytest.approx(1.0)
-    assert f["imbalance"] >= 1 - 1e-9
-    touched = R.touched_on_fullest(r, f["placement"], batch)
+    r = law.solve(pi)
+    f = terms.rank_factors(r, ep, 1, redundant)
+    assert f.rank_share.sum() == pytest.approx(1.0)
+    assert f.imbalance >= 1 - 1e-9
+    touched = extremes.touched_on_fullest(r, f.placement, batch)
     assert 0 < touched <= 1 + 1e-12
-    assert R.distinct_experts(pi, batch) <= min(len(pi), batch * k) + 1e-9
-    assert k - 1e-9 <= R.effective_experts(pi) <= len(pi) + 1e-9
+    assert law.distinct_experts(pi, batch) <= min(len(pi), batch * k) + 1e-9
+    assert k - 1e-9 <= law.effective_experts(pi) <= len(pi) + 1e-9
 
 
 # ---- in a deployment ------------------------------------------------------------------------
@@ -258,7 +262,7 @@ def test_capacity_drop_reported_and_caps_the_straggler(v3):
     rt = parse_routing("zipf:1.2", capacity_factor=1.25)
     r = _run(v3, rt)
     pi = inclusion(rt, 256, 8, "test")
-    _, dropped, _ = R.capped_loads(pi, 1.25, "drop")
+    _, dropped, _ = capacity.capped_loads(pi, 1.25, "drop")
     assert r["routing"]["dropped_share"] == pytest.approx(dropped) and dropped > 0.3
     assert r["perf"]["expert_imbalance"] < _run(v3, parse_routing("zipf:1.2"))["perf"]["expert_imbalance"]
 
@@ -291,9 +295,9 @@ def test_sweep_rows_equal_estimates_under_skew(v3):
 def test_rank_count_law_by_hand():
     """E=4, k=2 uniform over EP2 (experts {0,1} and {2,3}): a token puts 0 assignments on rank 0
     when it picks {2,3} (1 of 6 pairs), 2 when it picks {0,1} (1 of 6), else 1."""
-    r = R.router(np.full(4, 0.5))
-    law = R.rank_count_pmf(r, R.contiguous_placement(4, 2))
-    assert law == pytest.approx(np.array([[1, 4, 1], [1, 4, 1]]) / 6)
+    r = law.solve(np.full(4, 0.5))
+    pmf = extremes.rank_count_pmf(r, placement.contiguous_placement(4, 2))
+    assert pmf == pytest.approx(np.array([[1, 4, 1], [1, 4, 1]]) / 6)
 
 
 def _rank_counts(S, pl, rng):
@@ -310,30 +314,30 @@ def _rank_counts(S, pl, rng):
 @pytest.mark.parametrize("redundant", [0, 8])
 def test_rank_count_law_vs_monte_carlo(draws, name, redundant):
     r, S = draws[name]
-    pl = R.place(r.pi, 8, redundant)
-    law = R.rank_count_pmf(r, pl)
-    assert law.sum(axis=1) == pytest.approx(np.ones(8))
+    pl = placement.place(r.pi, 8, redundant)
+    pmf = extremes.rank_count_pmf(r, pl)
+    assert pmf.sum(axis=1) == pytest.approx(np.ones(8))
     counts = _rank_counts(S, pl, np.random.default_rng(5))
     for q in range(8):
-        seen = np.bincount(counts[:, q].astype(int), minlength=law.shape[1]) / SAMPLES
-        sigma = np.sqrt(law[q] * (1 - law[q]) / SAMPLES)
-        assert np.all(np.abs(seen - law[q]) <= 5 * sigma + 1e-9)
+        seen = np.bincount(counts[:, q].astype(int), minlength=pmf.shape[1]) / SAMPLES
+        sigma = np.sqrt(pmf[q] * (1 - pmf[q]) / SAMPLES)
+        assert np.all(np.abs(seen - pmf[q]) <= 5 * sigma + 1e-9)
 
 
 def test_windowed_law_equals_the_full_convolution():
     """The windowed FFT (14 sd around the mean) gives the full B-fold convolution's E[max]."""
     r = router_for(Routing("zipf", value=0.6), 64, 4, "test")
-    law = R.rank_count_pmf(r, R.contiguous_placement(64, 4))
+    pmf = extremes.rank_count_pmf(r, placement.contiguous_placement(64, 4))
     for B in (300, 700):
         laws = []
-        for row in law:
+        for row in pmf:
             p = np.fft.irfft(np.fft.rfft(row, 4096) ** B, 4096)[: B * 4 + 1]
             laws.append(np.cumsum(np.clip(p, 0, None)))
         F = np.prod(np.clip(np.array(laws), 0, 1), axis=0)
         brute = (1 - F[:-1]).sum()
-        assert float(R.expected_max_load(law, B)) == pytest.approx(brute, rel=1e-9)
-        alike = float(R.expected_max_load(np.repeat(law[:1], 4, axis=0), B))     # one law, vectorized path
-        F1 = np.cumsum(np.clip(np.fft.irfft(np.fft.rfft(law[0], 4096) ** B, 4096)[: B * 4 + 1], 0, None))
+        assert float(extremes.expected_max_load(pmf, B)) == pytest.approx(brute, rel=1e-9)
+        alike = float(extremes.expected_max_load(np.repeat(pmf[:1], 4, axis=0), B))     # one law, vectorized path
+        F1 = np.cumsum(np.clip(np.fft.irfft(np.fft.rfft(pmf[0], 4096) ** B, 4096)[: B * 4 + 1], 0, None))
         assert alike == pytest.approx((1 - np.clip(F1[:-1], 0, 1) ** 4).sum(), rel=1e-9)
 
 
@@ -347,10 +351,10 @@ def test_expected_max_load_vs_monte_carlo(draws, name, ep, B):
     """The hottest rank of a batch: the closed form (ranks independent) against batches cut
     from 10^5 routed tokens; it may only understate (ranks are negatively correlated)."""
     r, S = draws[name]
-    pl = R.contiguous_placement(64, ep)
+    pl = placement.contiguous_placement(64, ep)
     counts = _rank_counts(S[: SAMPLES // B * B], pl, np.random.default_rng(1)).reshape(-1, B, ep).sum(axis=1)
     measured = counts.max(axis=1).mean()
-    closed = float(R.expected_max_load(R.rank_count_pmf(r, pl), B))
+    closed = float(extremes.expected_max_load(extremes.rank_count_pmf(r, pl), B))
     assert closed == pytest.approx(measured, rel=TOLERANCE[B])
     assert closed <= measured * 1.01
 
@@ -360,11 +364,11 @@ def test_expected_max_load_vs_monte_carlo(draws, name, ep, B):
 @pytest.mark.parametrize("B", [1, 8, 64])
 def test_expected_max_touched_vs_monte_carlo(draws, name, ep, B):
     r, S = draws[name]
-    pl = R.contiguous_placement(64, ep)
+    pl = placement.contiguous_placement(64, ep)
     hit = S[: SAMPLES // B * B].reshape(-1, B, 64).any(axis=1)
     touched = np.stack([hit[:, pl.rank == q].sum(axis=1) for q in range(ep)], axis=1)
     measured = touched.max(axis=1).mean()
-    assert float(R.expected_max_touched(r, pl, B)) == pytest.approx(measured, rel=0.015)
+    assert float(extremes.expected_max_touched(r, pl, B)) == pytest.approx(measured, rel=0.015)
 
 
 @pytest.mark.parametrize("name", ["uniform", "zipf", "dirichlet"])
@@ -372,10 +376,10 @@ def test_finite_batch_straggler_tends_to_the_large_batch_limit(draws, name):
     """At 10^6 tokens the expected hottest rank is the rank with the highest expected load
     (within 1%); for a uniform router that is 1: straggler near 1 for large batches."""
     r, _ = draws[name]
-    pl = R.contiguous_placement(64, 8)
-    f = R.rank_factors(r, 8, 1, 0)
-    big = 8 * float(R.expected_max_load(R.rank_count_pmf(r, pl), 10 ** 6)) / (10 ** 6 * 4)
-    assert big == pytest.approx(f["imbalance"], rel=0.01)
+    pl = placement.contiguous_placement(64, 8)
+    f = terms.rank_factors(r, 8, 1, 0)
+    big = 8 * float(extremes.expected_max_load(extremes.rank_count_pmf(r, pl), 10 ** 6)) / (10 ** 6 * 4)
+    assert big == pytest.approx(f.imbalance, rel=0.01)
     if name == "uniform":
         assert 1 <= big < 1.01
 
@@ -384,9 +388,9 @@ def test_normal_stand_in_is_continuous_with_the_exact_law():
     """A mildly skewed router on EP64 (many distinct ranks) switches to normal laws past
     B k = NORMAL_FROM: either side of the switch agrees within 0.3%."""
     r = router_for(Routing("zipf", value=0.3), 256, 8, "test")
-    law = R.rank_count_pmf(r, R.contiguous_placement(256, 64))
-    B = R.NORMAL_FROM // 8
-    below, above = (float(R.expected_max_load(law, b)) / b for b in (B, B + 1))
+    pmf = extremes.rank_count_pmf(r, placement.contiguous_placement(256, 64))
+    B = extremes.NORMAL_FROM // 8
+    below, above = (float(extremes.expected_max_load(pmf, b)) / b for b in (B, B + 1))
     assert above == pytest.approx(below, rel=0.003)
 
 
@@ -413,10 +417,10 @@ def test_group_rank_count_law_by_hand():
     """E=4, k=2, G=2 groups of 2, M=1, EP2 (a rank per group): the token takes both experts of
     one group, so each rank gets 0 or 2 assignments, each with probability 1/2. EP4 (a rank
     per expert): its group is chosen w.p. 1/2 and then it is picked: 0 or 1, 1/2 each."""
-    law = R.group_rank_count_pmf(2, 2, 1, R.contiguous_placement(4, 2))
-    assert law == pytest.approx(np.array([[0.5, 0, 0.5], [0.5, 0, 0.5]]))
-    law = R.group_rank_count_pmf(2, 2, 1, R.contiguous_placement(4, 4))
-    assert law == pytest.approx(np.tile([0.5, 0.5, 0.0], (4, 1)))
+    pmf = groups.group_rank_count_pmf(2, 2, 1, placement.contiguous_placement(4, 2))
+    assert pmf == pytest.approx(np.array([[0.5, 0, 0.5], [0.5, 0, 0.5]]))
+    pmf = groups.group_rank_count_pmf(2, 2, 1, placement.contiguous_placement(4, 4))
+    assert pmf == pytest.approx(np.tile([0.5, 0.5, 0.0], (4, 1)))
 
 
 @pytest.fixture(scope="module")
@@ -425,8 +429,8 @@ def grouped_draws():
     rng = np.random.default_rng(99)
     E, k, G, M, T = 256, 8, 8, 4, SAMPLES
     g = E // G
-    groups = np.argsort(rng.random((T, G)), axis=1)[:, :M]
-    pool = (groups[:, :, None] * g + np.arange(g)).reshape(T, -1)
+    chosen = np.argsort(rng.random((T, G)), axis=1)[:, :M]
+    pool = (chosen[:, :, None] * g + np.arange(g)).reshape(T, -1)
     experts = np.take_along_axis(pool, np.argsort(rng.random((T, M * g)), axis=1)[:, :k], axis=1)
     S = np.zeros((T, E), bool)
     np.put_along_axis(S, experts, True, axis=1)
@@ -435,11 +439,11 @@ def grouped_draws():
 
 @pytest.mark.parametrize("ep", [4, 8, 16, 64])
 def test_group_rank_count_law_vs_monte_carlo(grouped_draws, ep):
-    pl = R.contiguous_placement(256, ep)
-    law = R.group_rank_count_pmf(8, 8, 4, pl)
+    pl = placement.contiguous_placement(256, ep)
+    pmf = groups.group_rank_count_pmf(8, 8, 4, pl)
     for q in range(min(ep, 4)):
         seen = np.bincount(grouped_draws[:, pl.rank == q].sum(axis=1), minlength=9) / SAMPLES
-        assert np.all(np.abs(seen - law[q]) <= 5 * np.sqrt(law[q] * (1 - law[q]) / SAMPLES) + 1e-9)
+        assert np.all(np.abs(seen - pmf[q]) <= 5 * np.sqrt(pmf[q] * (1 - pmf[q]) / SAMPLES) + 1e-9)
 
 
 GROUP_TOLERANCE = {1: 0.11, 8: 0.05, 64: 0.02}      # measured: -9.3%, -4.1%, -1.6% at worst
@@ -450,14 +454,14 @@ GROUP_TOLERANCE = {1: 0.11, 8: 0.05, 64: 0.02}      # measured: -9.3%, -4.1%, -1
 def test_group_limited_hottest_rank_vs_monte_carlo(grouped_draws, ep, B):
     """Routed load and touched experts on the hottest rank, group-aware laws against batches cut
     from 10^5 routed tokens (ranks independent: it may only understate, by the tolerance)."""
-    pl = R.contiguous_placement(256, ep)
+    pl = placement.contiguous_placement(256, ep)
     S = grouped_draws[: SAMPLES // B * B].reshape(-1, B, 256)
     counts = S.sum(axis=1)
     load = np.stack([counts[:, pl.rank == q].sum(axis=1) for q in range(ep)], axis=1).max(axis=1).mean()
     hit = S.any(axis=1)
     touched = np.stack([hit[:, pl.rank == q].sum(axis=1) for q in range(ep)], axis=1).max(axis=1).mean()
-    closed_load = float(R.expected_max_load(R.group_rank_count_pmf(8, 8, 4, pl), B))
-    closed_touched = float(R.group_expected_max_touched(8, 8, 4, pl, B))
+    closed_load = float(extremes.expected_max_load(groups.group_rank_count_pmf(8, 8, 4, pl), B))
+    closed_touched = float(groups.group_expected_max_touched(8, 8, 4, pl, B))
     for closed, measured in ((closed_load, load), (closed_touched, touched)):
         assert closed == pytest.approx(measured, rel=GROUP_TOLERANCE[B])
         assert closed <= measured * 1.01
@@ -479,28 +483,28 @@ def test_single_token_maximum_by_hand():
     """E=4, k=2 uniform over EP2: the pair is {0,1} or {2,3} w.p. 1/3 (max 2), else split (max 1):
     E[max] = 2/3 + 4/6 = 4/3. With 2 groups of 2 and M=1 (a rank per group) every token takes
     both experts of one rank: max 2."""
-    r = R.router(np.full(4, 0.5))
-    pl = R.contiguous_placement(4, 2)
-    assert R.single_token_expected_max(r, pl) == pytest.approx(4 / 3)
-    assert R.single_token_expected_max(r, pl, (2, 1)) == pytest.approx(2.0)
-    assert R.single_token_expected_max(r, R.place(r.pi, 2, 2)) is None       # replicas: no exact form here
+    r = law.solve(np.full(4, 0.5))
+    pl = placement.contiguous_placement(4, 2)
+    assert extremes.single_token_expected_max(r, pl) == pytest.approx(4 / 3)
+    assert groups.single_token_expected_max(r.top_k, 2, 1, pl) == pytest.approx(2.0)
+    assert extremes.single_token_expected_max(r, placement.place(r.pi, 2, 2)) is None       # replicas: no exact form here
 
 
 @pytest.mark.parametrize("name", ["uniform", "zipf", "dirichlet"])
 @pytest.mark.parametrize("ep", [8, 32])
 def test_single_token_maximum_vs_monte_carlo(draws, name, ep):
     r, S = draws[name]
-    pl = R.contiguous_placement(64, ep)
+    pl = placement.contiguous_placement(64, ep)
     measured = np.stack([S[:, pl.rank == q].sum(axis=1) for q in range(ep)], axis=1).max(axis=1).mean()
-    assert R.single_token_expected_max(r, pl) == pytest.approx(measured, rel=0.01)
+    assert extremes.single_token_expected_max(r, pl) == pytest.approx(measured, rel=0.01)
 
 
 @pytest.mark.parametrize("ep", [4, 8, 16, 64])
 def test_single_token_maximum_under_groups_vs_monte_carlo(grouped_draws, ep):
-    pl = R.contiguous_placement(256, ep)
+    pl = placement.contiguous_placement(256, ep)
     measured = np.stack([grouped_draws[:, pl.rank == q].sum(axis=1) for q in range(ep)], axis=1).max(axis=1).mean()
-    r = R.router(np.full(256, 8 / 256))
-    assert R.single_token_expected_max(r, pl, (8, 4)) == pytest.approx(measured, rel=0.01)
+    r = law.solve(np.full(256, 8 / 256))
+    assert groups.single_token_expected_max(r.top_k, 8, 4, pl) == pytest.approx(measured, rel=0.01)
 
 
 @pytest.mark.parametrize("name", ["uniform", "zipf", "dirichlet"])
@@ -510,5 +514,5 @@ def test_hottest_expert_of_a_batch_vs_monte_carlo(draws, name, B):
     per-expert Bernoulli laws): the hottest expert of a batch, within 2% of the Monte Carlo."""
     r, S = draws[name]
     counts = S[: SAMPLES // B * B].reshape(-1, B, 64).sum(axis=1)
-    closed = float(R.expected_max_load(np.stack([1 - r.pi, r.pi], axis=1), B))
+    closed = float(extremes.expected_max_load(np.stack([1 - r.pi, r.pi], axis=1), B))
     assert closed == pytest.approx(counts.max(axis=1).mean(), rel=0.02)

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from conftest import tiny_spec
 from moecalc.assumptions import Assumptions
 from moecalc.deployment import Deployment
-from moecalc.estimate import Workload, estimate, model_numbers
+from moecalc.estimate import Workload, estimate
 from moecalc.hardware import load_catalog
 from moecalc.spec.load import load
 
@@ -195,31 +195,25 @@ def test_breakdowns_sum_and_fit_search_is_tight(layout, batch, context, redundan
 
 def test_serve_over_arrays_equals_a_loop_of_estimates(tiny):
     """A broadcast evaluation over layouts and batches equals one estimate per configuration."""
-    from moecalc.deployment import serve_inputs
-    from moecalc.engine.evaluate import evaluate
-    from moecalc.engine.serve import serve
+    from moecalc.engine import records as rec
+    from moecalc.engine.scenario import Scenario
+    from moecalc.hardware import hardware_record
 
     catalog = load_catalog()
     _, acc = catalog.gpu("h100")
-    m = model_numbers(tiny)
     a = Assumptions()
     layouts = [(1, 1, 1, 1), (2, 1, 1, 2), (2, 2, 1, 4), (1, 2, 2, 2)]
     batches = np.array([1, 7, 64])
     tp, dp, pp, ep = (np.array([x[i] for x in layouts])[:, None] for i in range(4))
-    kwargs, _ = serve_inputs(Deployment(gpu="h100", gpus=1, gpus_per_node=8, tp=1, dp=1, pp=1, ep=1),
-                             acc, catalog, "bf16", a)
-    kwargs.update(tp=tp, dp=dp, pp=pp, ep=ep)
-    r = evaluate(m, context=2048, batch=batches, quant_bits=16, base_bits=16, kv_bytes=2,
-                 prefill_chunk_tokens=a.prefill_chunk_tokens, activation_bytes=a.activation_bytes,
-                 logits_bytes=a.logits_bytes, runtime_overhead_bytes=a.runtime_overhead_bytes)
-    grid = serve(m, r, context=2048, batch=batches, kv_bytes=2, prefill_chunk_tokens=a.prefill_chunk_tokens,
-                 activation_bytes=a.activation_bytes, logits_bytes=a.logits_bytes,
-                 runtime_overhead_bytes=a.runtime_overhead_bytes, **kwargs)
+    hardware, _ = hardware_record(acc, catalog, "bf16", a)
+    grid = Scenario(tiny.numbers(), rec.Workload(context=2048, batch=batches), a.precision("bf16", "bf16"),
+                    a.runtime(), rec.Layout(tp=tp, dp=dp, pp=pp, ep=ep, gpus_per_node=8), hardware).serve()
+    full = (len(layouts), len(batches))
     for i, (t, d, p, e) in enumerate(layouts):
         for j, b in enumerate(batches):
             one = estimate(tiny, Workload(batch=int(b), context=2048), a, "t",
                            Deployment(gpu="h100", gpus=t * d * p, tp=t, dp=d, pp=p, ep=e), catalog)
-            assert grid["per_gpu_bytes"][i, j] == pytest.approx(one["memory"]["per_gpu_bytes"], rel=1e-12)
-            assert grid["tpot_seconds"][i, j] == pytest.approx(one["perf"]["tpot_seconds"], rel=1e-12)
-            assert grid["ttft_seconds"][i, j] == pytest.approx(one["perf"]["ttft_seconds"], rel=1e-12)
-            assert grid["max_batch"][i, j] == one["memory"]["max_batch"]
+            assert np.broadcast_to(grid.memory.total, full)[i, j] == pytest.approx(one["memory"]["per_gpu_bytes"], rel=1e-12)
+            assert np.broadcast_to(grid.tpot, full)[i, j] == pytest.approx(one["perf"]["tpot_seconds"], rel=1e-12)
+            assert np.broadcast_to(grid.ttft, full)[i, j] == pytest.approx(one["perf"]["ttft_seconds"], rel=1e-12)
+            assert np.broadcast_to(grid.memory.max_batch, full)[i, j] == one["memory"]["max_batch"]

@@ -78,9 +78,7 @@ def test_sweep_masks_exactly_what_estimate_rejects():
     swept = set(zip(rows["gpu"], rows["gpus"].tolist(), rows["tp"].tolist(), rows["batch"].tolist(),
                     rows["context"].tolist())) if rows else set()
     from moecalc.deployment import Deployment, default_ep
-    from moecalc.estimate import model_numbers
-
-    m = model_numbers(spec)
+    m = spec.numbers()
     looped, evaluated = set(), 0
     for gpu in space.gpu:
         for n in space.gpus:

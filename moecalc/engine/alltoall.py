@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from moecalc.engine.records import Link
+
 
 def miss_probability(pool, held, top_k: int):
     """P(none of k draws without replacement from ``pool`` experts lands in ``held`` of them).
@@ -79,8 +81,8 @@ def destinations(num_experts, top_k: int, ep, nodes, max_nodes, groups: int = 0,
       scale-up transfers = (ep - n) q_rank                 ((G - 1) ranks per node, n nodes: the
                                                           landing GPU of a remote node needs no hop)
     Returns (remote_ranks, remote_nodes, scaleup_transfers); ``max_nodes`` = inf means no limit.
-    A model with group-limited routing (``groups`` > 1, at most ``groups_per_token``) and no node
-    limit gets q_rank and q_node from ``group_miss_probability`` instead.
+    A model with group-limited routing (``groups`` > 1, at most ``groups_per_token``) gets q_rank
+    and q_node from ``group_miss_probability`` on the rows without a node limit.
     """
     E = np.asarray(num_experts, dtype=np.float64)
     ep = np.asarray(ep, dtype=np.float64)
@@ -90,13 +92,17 @@ def destinations(num_experts, top_k: int, ep, nodes, max_nodes, groups: int = 0,
     pool = m_nodes * c
     q_node = (m_nodes / n) * (1 - miss_probability(pool, c, top_k))
     q_rank = (m_nodes / n) * (1 - miss_probability(pool, E / ep, top_k))
-    if groups > 1 and np.all(np.isinf(np.asarray(max_nodes, dtype=np.float64))):
-        q_node = 1 - group_miss_probability(num_experts, top_k, groups, groups_per_token, c)
-        q_rank = 1 - group_miss_probability(num_experts, top_k, groups, groups_per_token, E / ep)
+    if groups > 1:
+        unlimited = np.isinf(np.asarray(max_nodes, dtype=np.float64))
+        if np.any(unlimited):
+            q_node = np.where(unlimited, 1 - group_miss_probability(num_experts, top_k, groups, groups_per_token,
+                                                                    np.broadcast_to(c, np.shape(q_node))), q_node)
+            q_rank = np.where(unlimited, 1 - group_miss_probability(num_experts, top_k, groups, groups_per_token,
+                                                                    np.broadcast_to(E / ep, np.shape(q_rank))), q_rank)
     return (ep - 1) * q_rank, (n - 1) * q_node, (ep - n) * q_rank
 
 
-def alltoall_seconds(tokens, transfers, message_bytes, bandwidth, efficiency, latency):
+def alltoall_seconds(tokens, transfers, message_bytes, link: Link):
     """Time of one dispatch + combine over one kind of link, per GPU.
 
     t = tokens x transfers x (dispatch + combine bytes) / (bandwidth x efficiency) + 2 x latency
@@ -105,19 +111,19 @@ def alltoall_seconds(tokens, transfers, message_bytes, bandwidth, efficiency, la
     (dispatch, then combine) each pay the link's latency. A link that carries nothing costs 0.
     """
     volume = np.asarray(tokens, dtype=np.float64) * transfers * message_bytes
-    return np.where(np.asarray(transfers) > 0, volume / (bandwidth * efficiency) + 2 * latency, 0.0)
+    return np.where(np.asarray(transfers) > 0, volume / (link.bandwidth * link.efficiency) + 2 * link.latency, 0.0)
 
 
-def allreduce_seconds(message_bytes, group, bandwidth, efficiency, latency):
+def allreduce_seconds(message_bytes, group, link: Link):
     """Ring all-reduce over ``group`` GPUs: 2 (g - 1)/g x bytes / (bandwidth x eff) + latency.
 
     The bus-bandwidth convention of nccl-tests; one collective pays the latency once. g = 1: 0.
     """
     g = np.asarray(group, dtype=np.float64)
-    t = 2 * (g - 1) / g * message_bytes / (bandwidth * efficiency) + latency
+    t = 2 * (g - 1) / g * message_bytes / (link.bandwidth * link.efficiency) + link.latency
     return np.where(g > 1, t, 0.0)
 
 
-def p2p_seconds(message_bytes, bandwidth, efficiency, latency):
+def p2p_seconds(message_bytes, link: Link):
     """One point-to-point transfer (a pipeline-stage boundary): bytes / (bandwidth x eff) + latency."""
-    return np.asarray(message_bytes, dtype=np.float64) / (bandwidth * efficiency) + latency
+    return link.seconds(message_bytes)

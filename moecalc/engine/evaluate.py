@@ -1,4 +1,5 @@
-"""One evaluation of a model over broadcast workload arrays: the single path to every number.
+"""One evaluation of a model over broadcast workload arrays: the single path to every
+model-only number (weights, KV cache, activation workspace, FLOPs per token).
 
 ``estimate`` calls this with scalars (a sweep of size one); sweeps call it with grids.
 """
@@ -9,49 +10,53 @@ import numpy as np
 
 from moecalc.engine import flops, kv, memory
 from moecalc.engine.model import ModelNumbers
+from moecalc.engine.records import Breakdown, Precision, Runtime, Workload
+from moecalc.engine.results import Flops, ModelResult
 
 
-def evaluate(m: ModelNumbers, *, context, batch, quant_bits, base_bits, kv_bytes,
-             prefill_chunk_tokens, activation_bytes, logits_bytes, runtime_overhead_bytes):
-    """All workload-dependent quantities; every argument after ``m`` broadcasts.
+def weights_by_component(m: ModelNumbers, p: Precision) -> Breakdown:
+    """Bytes per component: quantized components' matrices at ``quantized_bits``, everything
+    else at ``unquantized_bits`` (``memory.weight_bytes``)."""
+    pb = m.params
+    return Breakdown({c: memory.weight_bytes(pb.matrix[c], pb.vector[c],
+                                             p.quantized_bits if c in m.quantized else p.unquantized_bits,
+                                             p.unquantized_bits)
+                      for c in pb.matrix})
 
-    quant_bits: storage bits per quantized matrix parameter (scales included);
-    base_bits: bits of every other parameter; kv_bytes: bytes per cached element.
-    """
-    p = m.params
-    weights_by_component = {
-        c: memory.weight_bytes(p.matrix[c], p.vector[c], quant_bits if c in m.quantized else base_bits, base_bits)
-        for c in p.matrix}
-    weights = sum(weights_by_component.values())
-    kv_per_token = kv.kv_bytes_per_token(m.kv_elements, kv_bytes, m.num_layers)
-    kv_total = kv.kv_cache_bytes(m.kv_elements, kv_bytes, context, batch, m.layer_span, m.layer_count)
-    workspace = memory.activation_workspace_bytes(
-        context, batch, prefill_chunk_tokens, activation_bytes, m.hidden_size,
-        m.widest_intermediate, m.vocab_size, logits_bytes)
-    matmul = flops.matmul_flops(p.active, p.by_component["embedding"])
-    prefill_attn = flops.attention_flops(m.num_heads, *m.prefill_dims,
-                                         flops.prefill_keys(context, m.layer_span, m.layer_chunked),
-                                         m.layer_count)
-    decode_attn = flops.attention_flops(m.num_heads, *m.decode_dims,
-                                        flops.decode_keys(context, m.layer_span), m.layer_count)
-    shape = np.broadcast_shapes(*(np.shape(x) for x in (context, batch, quant_bits, base_bits, kv_bytes,
-                                                         prefill_chunk_tokens, activation_bytes,
-                                                         logits_bytes, runtime_overhead_bytes)))
-    out = {
-        "weights_bytes": weights,
-        "kv_bytes_per_token": kv_per_token,
-        "kv_cache_bytes": kv_total,
-        "activation_workspace_bytes": workspace,
-        "runtime_overhead_bytes": runtime_overhead_bytes,
-        "vram_floor_bytes": memory.vram_floor_bytes(weights, kv_total, workspace, runtime_overhead_bytes),
-        "prefill_matmul_flops": matmul,
-        "prefill_attention_flops": prefill_attn,
-        "decode_matmul_flops": matmul,
-        "decode_attention_flops": decode_attn,
-    }
-    out["prefill_flops_per_token"] = matmul + prefill_attn
-    out["decode_flops_per_token"] = matmul + decode_attn
-    out = {k: np.broadcast_to(np.asarray(v, dtype=np.float64), shape) for k, v in out.items()}
-    out["weights_bytes_by_component"] = {
-        c: np.broadcast_to(np.asarray(v, dtype=np.float64), shape) for c, v in weights_by_component.items()}
-    return out
+
+def kv_cache_bytes(m: ModelNumbers, kv_bytes, context, batch) -> np.ndarray:
+    """KV cache of ``batch`` sequences of ``context`` tokens, summed over attention shapes
+    (``kv.kv_cache_bytes`` of each, over its spans)."""
+    return sum(kv.kv_cache_bytes(g.cache_elements, kv_bytes, context, batch, g.span, g.count) for g in m.attention)
+
+
+def attention_flops(m: ModelNumbers, context, prefill: bool) -> np.ndarray:
+    """Score and value FLOPs per token summed over attention shapes: sum_g c_g sum_s n_s keys_s,
+    with keys per query of a causal prompt (prefill) or of one new token (decode)."""
+    total = 0.0
+    for g in m.attention:
+        if prefill:
+            total = total + flops.attention_flops(g.prefill_flops_per_key, flops.prefill_keys(context, g.span, g.chunked),
+                                                  g.count)
+        else:
+            total = total + flops.attention_flops(g.decode_flops_per_key, flops.decode_keys(context, g.span), g.count)
+    return total
+
+
+def evaluate(m: ModelNumbers, workload: Workload, precision: Precision, runtime: Runtime) -> ModelResult:
+    """All workload-dependent model quantities; every field of the three records broadcasts."""
+    context, batch = workload.context, workload.batch
+    matmul = flops.matmul_flops(m.params.active, m.params.embedding)
+    return ModelResult(
+        workload=workload, precision=precision,
+        weights=weights_by_component(m, precision),
+        kv_bytes_per_token=sum(kv.kv_bytes_per_token(g.cache_elements, precision.kv_bytes, g.count.sum())
+                               for g in m.attention),
+        kv_cache_bytes=kv_cache_bytes(m, precision.kv_bytes, context, batch),
+        activation_workspace_bytes=memory.activation_workspace_bytes(
+            context, batch, runtime.prefill_chunk_tokens, runtime.activation_bytes, m.hidden_size,
+            m.widest_activation, m.vocab_size, runtime.logits_bytes),
+        runtime_overhead_bytes=np.asarray(runtime.runtime_overhead_bytes, dtype=np.float64),
+        prefill=Flops(matmul, attention_flops(m, context, prefill=True)),
+        decode=Flops(matmul, attention_flops(m, context, prefill=False)),
+    )

@@ -38,13 +38,12 @@ def prefill_keys(context, layer_span, layer_chunked):
     return np.where(layer_chunked, chunked, sliding)
 
 
-def attention_flops(num_heads, qk_dim, v_dim, keys, layer_count):
-    """Score and value FLOPs per token, summed over layers: sum_g n_g * 2*n*(d_qk + d_v)*keys_g.
+def attention_flops(flops_per_key, keys, layer_count):
+    """Score and value FLOPs per token, summed over span groups: c x sum_s n_s keys_s.
 
-    Layers are grouped by span: n_g layers see keys_g keys each.
-
-    QK^T costs 2*n*d_qk per key and softmax(.)V costs 2*n*d_v per key. For MLA in its
-    absorbed (decode) form d_qk = r_kv + d_rope and d_v = r_kv (attention runs in the latent
-    space); in its naive (prefill) form d_qk = d_nope + d_rope and d_v = d_v.
+    c = 2 n (d_qk + d_v): QK^T costs 2 n d_qk per key and softmax(.)V costs 2 n d_v per key
+    (n heads). For MLA in its absorbed (decode) form d_qk = r_kv + d_rope and d_v = r_kv
+    (attention runs in the latent space); in its naive (prefill) form d_qk = d_nope + d_rope
+    and d_v = d_v. n_s layers see keys_s keys each.
     """
-    return (2 * np.asarray(num_heads) * (np.asarray(qk_dim) + np.asarray(v_dim))) * (np.asarray(keys) * layer_count).sum(axis=-1)
+    return np.asarray(flops_per_key) * (np.asarray(keys) * layer_count).sum(axis=-1)

@@ -10,7 +10,14 @@ E + R slots spread over the EP ranks (DeepSeek's decode: 256 + 32 experts over E
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+from moecalc.engine.records import Breakdown, Layout
+
+if TYPE_CHECKING:
+    from moecalc.engine.model import ModelNumbers
 
 
 def ceil_div(a, b):
@@ -49,14 +56,14 @@ def experts_touched_fraction(num_experts, top_k, tokens):
     return np.where(np.asarray(num_experts) > 0, 1 - (1 - np.asarray(top_k) / E) ** np.asarray(tokens, dtype=np.float64), 0.0)
 
 
-def kv_shard_fraction(is_mla, num_kv_heads, tp):
+def kv_shard_fraction(cache_heads, tp):
     """Share of a sequence's KV cache one TP rank holds.
 
     GQA/MHA/MQA: heads split by TP down to one kv head per rank: ceil(n_kv / TP) / n_kv.
-    MLA: the latent is shared by all heads, so every TP rank holds all of it: 1.
+    MLA (cache_heads 0): the latent is shared by all heads, so every TP rank holds all of it: 1.
     """
-    n_kv = np.maximum(np.asarray(num_kv_heads, dtype=np.float64), 1)
-    return np.where(is_mla, 1.0, ceil_div(n_kv, tp) / n_kv)
+    n_kv = np.maximum(np.asarray(cache_heads, dtype=np.float64), 1)
+    return np.where(np.asarray(cache_heads) == 0, 1.0, ceil_div(n_kv, tp) / n_kv)
 
 
 SPLIT_RULES = {"attention": "tp", "dense_ffn": "tp", "shared_experts": "tp", "non_expert": "tp",
@@ -65,7 +72,7 @@ SPLIT_RULES = {"attention": "tp", "dense_ffn": "tp", "shared_experts": "tp", "no
 """How each weight component is placed; a component not listed is split by TP."""
 
 
-def weight_bytes_per_gpu(weights_by_component: dict, num_experts, tp, dp, ep, pp, redundant, num_layers):
+def weight_bytes_per_gpu(weights: Breakdown, num_experts, layout: Layout, num_layers) -> Breakdown:
     """Weight bytes on the fullest GPU, by component (they sum to the GPU's weight bytes).
 
     attention, dense FFN, shared experts:  W / TP x layer share
@@ -74,26 +81,27 @@ def weight_bytes_per_gpu(weights_by_component: dict, num_experts, tp, dp, ep, pp
     embedding, lm_head: W / TP (vocab-parallel); with PP > 1 they sit on the first and last
     stage, so the fullest stage holds the larger of the two.
     """
+    tp, dp, ep, pp = layout.tp, layout.dp, layout.ep, layout.pp
     frac = layer_fraction(num_layers, pp)
     etp = np.asarray(tp) * dp / ep
     E = np.maximum(np.asarray(num_experts, dtype=np.float64), 1)
-    slots = expert_slots_per_rank(num_experts, redundant, ep)
+    slots = expert_slots_per_rank(num_experts, layout.redundant_experts, ep)
     single_stage = np.asarray(pp) == 1
-    w = weights_by_component
-    out = {}
-    for name, bytes_ in w.items():
+    lm_head = weights.get("lm_head", 0.0)
+
+    def placed(name, bytes_):
         rule = SPLIT_RULES.get(name, "tp")
         if rule == "tp":
-            out[name] = bytes_ / tp * frac
-        elif rule == "experts":
-            out[name] = bytes_ / E * slots / etp * frac
-        elif rule == "replicated":
-            out[name] = bytes_ * frac
-        elif rule == "embedding":
-            out[name] = np.where(single_stage, bytes_, np.maximum(bytes_, w.get("lm_head", 0.0))) / tp
-        else:
-            out[name] = np.where(single_stage, bytes_, 0.0) / tp
-    return out
+            return bytes_ / tp * frac
+        if rule == "experts":
+            return bytes_ / E * slots / etp * frac
+        if rule == "replicated":
+            return bytes_ * frac
+        if rule == "embedding":
+            return np.where(single_stage, bytes_, np.maximum(bytes_, lm_head)) / tp
+        return np.where(single_stage, bytes_, 0.0) / tp
+
+    return weights.map(placed)
 
 
 LAYOUT_RULES = ("gpus", "tp_heads", "tp_kv_heads", "pp_layers", "ep_dense", "redundant_dense", "ep_experts",
@@ -102,29 +110,30 @@ LAYOUT_RULES = ("gpus", "tp_heads", "tp_kv_heads", "pp_layers", "ep_dense", "red
 1-based index of the first one broken (0: a valid layout)."""
 
 
-def layout_problem(gpus, tp, dp, pp, ep, redundant, gpus_per_node, scale_up_domain, has_scale_out,
-                   num_heads, num_kv_heads, is_mla, num_layers, num_experts):
-    """Broadcast check of a layout against the model and the GPU; 0 where valid.
+def layout_problem(layout: Layout, model: "ModelNumbers", gpus, scale_up_domain, has_scale_out):
+    """Broadcast check of a layout of ``gpus`` GPUs against the model and the GPU; 0 where valid.
 
     gpus = tp dp pp; heads divide over tp; GQA kv heads divide over tp or tp over them (MLA:
     any); pp <= layers; dense models: ep = 1 and no redundant experts; ep <= E + R and ep
     divides tp dp; GPUs per node within the scale-up domain; several nodes need a scale-out
     network.
     """
-    tp, dp, pp, ep = (np.asarray(x, dtype=np.int64) for x in (tp, dp, pp, ep))
-    dense = num_experts == 0
-    num_kv_heads = np.maximum(num_kv_heads, 1)      # MLA models carry none
+    tp, dp, pp, ep = (np.asarray(x, dtype=np.int64) for x in (layout.tp, layout.dp, layout.pp, layout.ep))
+    redundant, per_node = np.asarray(layout.redundant_experts), np.asarray(layout.gpus_per_node)
+    E = model.num_experts
+    dense = E == 0
+    heads, kv_heads = model.tp_problems(tp)
     broken = [
         np.asarray(gpus) != tp * dp * pp,
-        num_heads % tp != 0,
-        ~np.asarray(is_mla) & (num_kv_heads % tp != 0) & (tp % num_kv_heads != 0),
-        pp > num_layers,
+        heads,
+        kv_heads,
+        pp > model.num_layers,
         dense & (ep != 1),
-        dense & (np.asarray(redundant) != 0),
-        ~dense & (ep > num_experts + np.asarray(redundant)),
+        dense & (redundant != 0),
+        ~dense & (ep > E + redundant),
         ~dense & ((tp * dp) % ep != 0),
-        np.asarray(gpus_per_node) > scale_up_domain,
-        (np.asarray(gpus) > gpus_per_node) & ~np.asarray(has_scale_out, dtype=bool),
+        per_node > scale_up_domain,
+        (np.asarray(gpus) > per_node) & ~np.asarray(has_scale_out, dtype=bool),
     ]
     code = np.zeros(np.broadcast_shapes(*(np.shape(b) for b in broken)), dtype=np.int8)
     for i in range(len(broken) - 1, -1, -1):

@@ -1,18 +1,43 @@
 """Everything the evaluation needs to know about one model, as plain numbers and arrays.
 
-Built from an architecture (``from_arch``) or from a summary of stated totals
-(``from_summary``); both feed the same ``evaluate``.
+``from_schedule`` reduces an architecture's per-layer schedule to it; ``from_summary`` builds
+it from stated totals when the architecture is not public (its two assumptions named in
+``Summary``). Both feed the same ``evaluate`` and ``serve``.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from moecalc.engine.arch import Arch
-from moecalc.engine.kv import gqa_kv_elements, mla_kv_elements
 from moecalc.engine.params import ParamBreakdown, count_params
+from moecalc.engine.schedule import Attention, Schedule
+
+
+@dataclass(frozen=True)
+class AttentionGroup:
+    """Layers that share one attention shape, by the span they attend: the engine's sums run
+    over these (a few per model), e.g. gpt-oss: one shape, spans (128 sliding, unbounded)."""
+    heads: int
+    cache_elements: int             # values cached per token per layer
+    cache_heads: int                # heads TP splits the cache over; 0: replicated (MLA)
+    prefill_flops_per_key: int      # 2 n (d_qk + d_v): score and value products, naive form
+    decode_flops_per_key: int       # ... absorbed form for MLA
+    span: np.ndarray                # per span group: tokens attended and held at most
+    chunked: np.ndarray             # ... True where the span is a chunk, not a sliding window
+    count: np.ndarray               # ... and how many layers it holds
+
+    @classmethod
+    def of(cls, attention: Attention, span, chunked) -> "AttentionGroup":
+        keys, counts = np.unique(np.stack([np.asarray(span, dtype=np.float64), np.asarray(chunked, dtype=np.float64)]),
+                                 axis=1, return_counts=True)
+        return cls(heads=attention.num_heads, cache_elements=attention.cache_elements,
+                   cache_heads=attention.cache_heads,
+                   prefill_flops_per_key=2 * attention.num_heads * sum(attention.prefill_dims),
+                   decode_flops_per_key=2 * attention.num_heads * sum(attention.decode_dims),
+                   span=keys[0], chunked=keys[1].astype(bool), count=counts)
 
 
 @dataclass(frozen=True)
@@ -22,65 +47,106 @@ class ModelNumbers:
     num_layers: int
     hidden_size: int
     vocab_size: int
-    num_heads: int
-    kv_elements: int                # cached values per token per layer
-    layer_span: np.ndarray          # per group of alike layers: tokens attended / held at most
-    layer_chunked: np.ndarray       # ... True where the span is a chunk, not a sliding window
-    layer_count: np.ndarray         # ... and how many layers the group holds
-    prefill_dims: tuple[int, int]   # per-head (d_qk, d_v) of the attention GEMMs in prefill
-    decode_dims: tuple[int, int]    # ... and in decode (MLA absorbed)
-    widest_intermediate: int        # widest activation of any layer, per token
+    attention: tuple[AttentionGroup, ...]
+    widest_activation: int          # widest activation of any layer, per token
     num_experts: int = 0            # routed experts per MoE layer (0: dense)
     top_k: int = 0
     num_moe_layers: int = 0
-    num_kv_heads: int = 1           # GQA kv heads (TP splits them down to one per rank)
-    is_mla: bool = False            # MLA: the latent cache is replicated under TP
     expert_groups: int = 0          # group-limited routing (DeepSeek n_group / topk_group); 0: none
     groups_per_token: int = 0
 
+    @property
+    def num_heads(self) -> int:
+        """Attention heads every layer's count is a multiple of (what TP must divide)."""
+        return math.gcd(*(g.heads for g in self.attention))
 
-def attention_shape(attention: str, num_heads, num_kv_heads, head_dim, v_head_dim, kv_lora_rank,
-                    qk_nope_head_dim, qk_rope_head_dim):
-    """(KV values per token per layer, per-head (d_qk, d_v) in prefill, in decode, widest
-    attention activation per token) for GQA-family or MLA attention.
+    @property
+    def num_kv_heads(self) -> int:
+        """Key/value heads of the GQA-family layers (0 when every layer is MLA)."""
+        return math.gcd(*(g.cache_heads for g in self.attention))
 
-    MLA prefill runs the naive form (d_nope + d_rope, d_v) with K and V up-projected per head;
-    decode runs the absorbed form (r_kv + d_rope, r_kv) over the cached latent.
-    """
-    if attention == "mla":
-        prefill = (qk_nope_head_dim + qk_rope_head_dim, v_head_dim)
-        decode = (kv_lora_rank + qk_rope_head_dim, kv_lora_rank)
-        width = num_heads * (prefill[0] + qk_nope_head_dim + v_head_dim)
-        return int(mla_kv_elements(kv_lora_rank, qk_rope_head_dim)), prefill, decode, width
-    dims = (head_dim, v_head_dim)
-    width = num_heads * head_dim + num_kv_heads * (head_dim + v_head_dim)
-    return int(gqa_kv_elements(num_kv_heads, head_dim, v_head_dim)), dims, dims, width
+    @property
+    def is_mla(self) -> bool:
+        return all(g.cache_heads == 0 for g in self.attention)
+
+    def tp_problems(self, tp) -> tuple[np.ndarray, np.ndarray]:
+        """(heads do not divide over TP, kv heads neither divide over TP nor replicate onto it),
+        over every attention shape; MLA caches take any TP."""
+        tp = np.asarray(tp, dtype=np.int64)
+        heads = np.zeros(np.shape(tp), dtype=bool)
+        kv = np.zeros(np.shape(tp), dtype=bool)
+        for g in self.attention:
+            heads = heads | (g.heads % tp != 0)
+            if g.cache_heads:
+                kv = kv | ((g.cache_heads % tp != 0) & (tp % g.cache_heads != 0))
+        return heads, kv
+
+    @property
+    def span_counts(self) -> dict[str, int]:
+        """Layers by what they attend: full, sliding (window) or chunked."""
+        from moecalc.engine.schedule import FULL_SPAN
+
+        out = {"full": 0, "sliding": 0, "chunked": 0}
+        for g in self.attention:
+            out["full"] += int(g.count[g.span >= FULL_SPAN].sum())
+            out["sliding"] += int(g.count[(g.span < FULL_SPAN) & ~g.chunked].sum())
+            out["chunked"] += int(g.count[g.chunked].sum())
+        return out
+
+    @property
+    def cache_elements(self) -> int:
+        """Values cached per token per attention layer (the widest shape's, when they differ)."""
+        return max(g.cache_elements for g in self.attention)
 
 
-def from_arch(a: Arch, quantized: tuple[str, ...]) -> ModelNumbers:
-    kv, prefill, decode, attn_width = attention_shape(
-        a.attention, a.num_heads, a.num_kv_heads, a.head_dim, a.v_head_dim, a.kv_lora_rank,
-        a.qk_nope_head_dim, a.qk_rope_head_dim)
-    widths = [attn_width]
-    if a.num_dense_layers:
-        widths.append((1 + a.ffn_gated) * a.ffn_intermediate)
-    if a.num_moe_layers:
-        widths.append((1 + a.expert_gated) * (a.top_k * a.expert_intermediate
-                                              + a.num_shared_experts * a.shared_intermediate))
+def from_schedule(s: Schedule, quantized: tuple[str, ...]) -> ModelNumbers:
+    """Counts, the attention groups and the widest activation of a per-layer schedule."""
+    kinds = s.kinds
+    groups = []
+    for shape in dict.fromkeys(layer.attention for layer, _ in kinds):
+        mine = [(layer, n) for layer, n in kinds if layer.attention == shape]
+        groups.append(AttentionGroup.of(shape, np.repeat([x.span for x, _ in mine], [n for _, n in mine]),
+                                        np.repeat([x.chunked for x, _ in mine], [n for _, n in mine])))
+    widths = [w for layer, _ in kinds for w in (layer.attention.activation_width,
+                                                 layer.ffn.activation_width if layer.ffn else 0)]
+    moe = s.moe
     return ModelNumbers(
-        params=count_params(a), quantized=quantized, num_layers=a.num_layers,
-        hidden_size=a.hidden_size, vocab_size=a.vocab_size, num_heads=a.num_heads,
-        kv_elements=int(kv), **layer_groups(a.layer_span, a.layer_chunked),
-        prefill_dims=prefill, decode_dims=decode, widest_intermediate=int(max(widths)),
-        num_experts=a.num_experts, top_k=a.top_k, num_moe_layers=a.num_moe_layers,
-        num_kv_heads=a.num_kv_heads, is_mla=a.attention == "mla", expert_groups=a.expert_groups,
-        groups_per_token=a.groups_per_token)
+        params=count_params(s), quantized=quantized, num_layers=s.num_layers, hidden_size=s.hidden_size,
+        vocab_size=s.vocab_size, attention=tuple(groups), widest_activation=int(max(widths)),
+        num_experts=moe.num_experts if moe else 0, top_k=moe.top_k if moe else 0,
+        num_moe_layers=s.num_moe_layers, expert_groups=moe.expert_groups if moe else 0,
+        groups_per_token=moe.groups_per_token if moe else 0)
 
 
-def layer_groups(span: np.ndarray, chunked: np.ndarray) -> dict:
-    """Group per-layer (span, chunked) into distinct kinds with counts: sums run over kinds."""
-    keys, counts = np.unique(np.stack([span, chunked.astype(np.float64)]), axis=1, return_counts=True)
-    return {"layer_span": keys[0], "layer_chunked": keys[1].astype(bool), "layer_count": counts}
+# ---- the summary form: a model known only by its totals -----------------------------------
+@dataclass(frozen=True)
+class Summary:
+    """A model whose architecture is not public: its stated totals, its attention (for the KV
+    cache and attention FLOPs), and the two things a summary cannot state, as named
+    assumptions (``moe_layers``: every layer unless given; ``widest_activation``: the
+    attention's width or a 4h FFN's, the larger, unless given)."""
+    total_params: int
+    active_params: int
+    num_experts: int
+    top_k: int
+    num_layers: int
+    hidden_size: int
+    vocab_size: int
+    tie_embeddings: bool
+    attention: Attention
+    span: np.ndarray
+    chunked: np.ndarray
+    quantized: tuple[str, ...]
+    moe_layers: int | None = None
+    widest_activation: int | None = None
+
+    @property
+    def assumed(self) -> dict:
+        """The assumptions in effect, with their values."""
+        return {"moe_layers": self.moe_layers if self.moe_layers is not None else self.num_layers,
+                "widest_activation": (self.widest_activation if self.widest_activation is not None else
+                                      max(self.attention.activation_width, 4 * self.hidden_size)),
+                "norms_and_biases": "inside non_expert, stored in its dtype"}
 
 
 def summary_params(total, active, num_experts, top_k, embedding, lm_head) -> ParamBreakdown:
@@ -97,3 +163,19 @@ def summary_params(total, active, num_experts, top_k, embedding, lm_head) -> Par
     active_matrix = dict(matrix, routed_experts=routed - (total - active))
     zeros = dict.fromkeys(matrix, 0)
     return ParamBreakdown(matrix, zeros, active_matrix, zeros, {}, per_expert=0)
+
+
+def from_summary(s: Summary) -> ModelNumbers:
+    """Model numbers from stated totals: ``summary_params`` for the counts, the summary's
+    attention for the cache and attention FLOPs, its assumptions for the rest. Quantizing any
+    non-expert component quantizes the whole non-expert part (it is not separable)."""
+    emb = s.vocab_size * s.hidden_size
+    params = summary_params(s.total_params, s.active_params, s.num_experts, s.top_k, emb,
+                            0 if s.tie_embeddings else emb)
+    quantized = (("routed_experts",) if "routed_experts" in s.quantized else ()) + (
+        ("non_expert",) if set(s.quantized) - {"routed_experts"} else ())
+    assumed = s.assumed
+    return ModelNumbers(params=params, quantized=quantized, num_layers=s.num_layers, hidden_size=s.hidden_size,
+                        vocab_size=s.vocab_size, attention=(AttentionGroup.of(s.attention, s.span, s.chunked),),
+                        widest_activation=assumed["widest_activation"], num_experts=s.num_experts,
+                        top_k=s.top_k, num_moe_layers=assumed["moe_layers"])

@@ -12,10 +12,18 @@ DeepseekV3Attention, GptOssExperts, ...); the tests cross-check them against saf
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from moecalc.engine.arch import Arch
+from moecalc.engine.records import Out
+
+if TYPE_CHECKING:
+    from moecalc.engine.schedule import Schedule
+
+COMPONENTS = ("embedding", "attention", "dense_ffn", "routed_experts", "shared_experts",
+              "router", "norms", "lm_head")
+"""Named parts of a model's parameters, in display order; they sum to params.total."""
 
 
 def norm_params(width, bias):
@@ -96,7 +104,7 @@ class ParamBreakdown:
     vector: dict[str, int]
     active_matrix: dict[str, int]
     active_vector: dict[str, int]
-    mtp: dict[str, int]
+    mtp_by_component: dict[str, int]
     per_expert: int
 
     @property
@@ -115,76 +123,96 @@ class ParamBreakdown:
     def active(self) -> int:
         return sum(self.active_by_component.values())
 
+    @property
+    def embedding(self) -> int:
+        return self.by_component["embedding"]
 
-def _attention(a: Arch):
-    if a.attention == "mla":
-        return mla_attention_params(a.hidden_size, a.num_heads, a.q_lora_rank, a.kv_lora_rank,
-                                    a.qk_nope_head_dim, a.qk_rope_head_dim, a.v_head_dim,
-                                    a.qkv_bias, a.o_bias)
-    qk_norm_width = {"none": 0, "per_head": 2 * a.head_dim,
-                     "full": (a.num_heads + a.num_kv_heads) * a.head_dim}[a.qk_norm]
-    return gqa_attention_params(a.hidden_size, a.num_heads, a.num_kv_heads, a.head_dim,
-                                a.v_head_dim, a.qkv_bias, a.o_bias, qk_norm_width, a.sinks)
+    @property
+    def lm_head(self) -> int:
+        return self.by_component["lm_head"]
+
+    @property
+    def mtp(self) -> int:
+        return sum(self.mtp_by_component.values())
+
+    @property
+    def active_fraction(self) -> float:
+        return self.active / self.total
+
+    @property
+    def total_per_active(self) -> float:
+        return self.total / self.active
+
+    REPORT = tuple(Out("params." + key, key, doc, convert) for key, doc, convert in (
+        ("total", "every stored parameter of the main model, embedding and lm_head included (once "
+                  "if tied), MTP modules apart", int),
+        ("active", "parameters one token uses: the total less the routed experts it does not pick", int),
+        ("embedding", "input embedding (V h)", int),
+        ("lm_head", "output head (V h; 0 when tied to the embedding)", int),
+        ("mtp", "multi-token-prediction (next-n) modules as stored, not in the total", int),
+        ("per_expert", "one routed expert (matrices and biases)", int),
+        ("active_fraction", "active / total", float),
+        ("total_per_active", "total / active: how many times the matmul FLOPs a dense model of "
+                             "the same memory would spend", float),
+        ("by_component", "the total by component: embedding, attention, dense_ffn, routed_experts, "
+                         "shared_experts, router, norms, lm_head (summary form: embedding, "
+                         "non_expert, routed_experts, lm_head)", dict),
+        ("active_by_component", "the active count by the same components", dict),
+        ("mtp_by_component", "the MTP modules by component (projection: their eh_proj)", dict),
+    ))
 
 
-def _moe_layer(a: Arch):
-    """(matrix, vector) of one MoE layer's routed experts, shared experts and router."""
-    h = a.hidden_size
-    expert = ffn_params(h, a.expert_intermediate, a.expert_gated, a.expert_bias)
-    shared = ffn_params(h, a.shared_intermediate, a.expert_gated, a.expert_bias)
-    shared = (a.num_shared_experts * shared[0] + a.shared_expert_gate * h, a.num_shared_experts * shared[1])
-    return expert, shared, router_params(h, a.num_experts, a.router_bias)
+def count_params(s: Schedule) -> ParamBreakdown:
+    """Parameters of the main model (MTP apart), by component, total and active, summed over
+    the schedule's distinct layers (n_j layers of kind j):
 
-
-def count_params(a: Arch) -> ParamBreakdown:
-    """Parameters of the main model (MTP apart), by component, total and active.
-
-    total  = embedding + L*attention + L_dense*FFN + L_moe*(E*expert + shared + router)
-             + (2L + 1)*norm + lm_head (0 when tied)
-    active = total - L_moe*(E - k)*expert   (the routed experts a token does not use)
+    total  = V h (embedding) + sum_j n_j (attention_j + FFN_j + 2 norm) + norm + lm_head
+    active = the same with k of the E routed experts of each MoE layer
+    FFN_j is the dense FFN, or E routed experts + shared experts + router; lm_head is V h
+    (0 when tied) plus V biases when it has them.
     """
-    h, L, V = a.hidden_size, a.num_layers, a.vocab_size
-    L_moe, L_dense = a.num_moe_layers, a.num_dense_layers
-    attn = _attention(a)
-    ffn = ffn_params(h, a.ffn_intermediate, a.ffn_gated, a.ffn_bias)
-    expert, shared, router = _moe_layer(a)
-    norm = int(norm_params(h, a.norm_bias))
-    lm_head_matrix = 0 if a.tie_embeddings else V * h
+    h, V = s.hidden_size, s.vocab_size
+    norm = int(norm_params(h, s.norm_bias))
+    zero = dict.fromkeys(COMPONENTS, 0)
+    matrix, vector, active_matrix, active_vector = dict(zero), dict(zero), dict(zero), dict(zero)
+    matrix["embedding"] = active_matrix["embedding"] = V * h
+    head = 0 if s.tie_embeddings else V * h
+    matrix["lm_head"] = active_matrix["lm_head"] = head
+    vector["lm_head"] = active_vector["lm_head"] = V * int(s.lm_head_bias)
+    for layer, n in s.kinds:
+        am, av = layer.attention.params(h)
+        for (into_m, into_v), parts in (((matrix, vector), layer.ffn.parts(h) if layer.ffn else {}),
+                                        ((active_matrix, active_vector), layer.ffn.active_parts(h) if layer.ffn else {})):
+            parts = {"attention": (am, av), **parts, "norms": (0, layer.norms * norm)}
+            for component, (m, v) in parts.items():
+                into_m[component] += n * m
+                into_v[component] += n * v
+    vector["norms"] += norm                 # the final norm
+    active_vector["norms"] += norm
+    moe = s.moe
+    return ParamBreakdown(matrix, vector, active_matrix, active_vector, _mtp(s, norm),
+                          per_expert=sum(moe.expert(h)) if moe else 0)
 
-    matrix = {"embedding": V * h, "attention": L * int(attn[0]), "dense_ffn": L_dense * int(ffn[0]),
-              "routed_experts": L_moe * a.num_experts * int(expert[0]),
-              "shared_experts": L_moe * int(shared[0]), "router": L_moe * int(router[0]),
-              "norms": 0, "lm_head": lm_head_matrix}
-    vector = {"embedding": 0, "attention": L * int(attn[1]), "dense_ffn": L_dense * int(ffn[1]),
-              "routed_experts": L_moe * a.num_experts * int(expert[1]),
-              "shared_experts": L_moe * int(shared[1]), "router": L_moe * int(router[1]),
-              "norms": (2 * L + 1) * norm, "lm_head": V * int(a.lm_head_bias)}
-    active_matrix = dict(matrix, routed_experts=L_moe * a.top_k * int(expert[0]))
-    active_vector = dict(vector, routed_experts=L_moe * a.top_k * int(expert[1]))
-    return ParamBreakdown(matrix, vector, active_matrix, active_vector, _mtp(a, attn, expert, shared, router, norm),
-                          per_expert=int(expert[0] + expert[1]))
 
-
-def _mtp(a: Arch, attn, expert, shared, router, norm) -> dict[str, int]:
+def _mtp(s: Schedule, norm: int) -> dict[str, int]:
     """Multi-token-prediction (next-n) modules as stored in the checkpoint, per DeepSeek-V3.
 
-    Each module: a full decoder layer (attention + the MoE FFN, or the dense FFN for a dense
-    model, + 2 norms), enorm and hnorm (2 norms), eh_proj (2h x h), shared_head.norm, and its
-    own stored copies of the embedding and output head (V*h each).
+    Each module: a full decoder layer (``mtp_layer``: attention + the MoE FFN, or the dense FFN
+    for a dense model, + 2 norms), enorm and hnorm (2 norms), eh_proj (2h x h), shared_head.norm,
+    and its own stored copies of the embedding and output head (V*h each).
     Source: DeepSeek-V3 report section 2.2; HF checkpoint ``model.layers.61.*``.
     """
-    n, h, V = a.mtp_layers, a.hidden_size, a.vocab_size
-    if n == 0:
+    n, h, V, layer = s.mtp_layers, s.hidden_size, s.vocab_size, s.mtp_layer
+    if n == 0 or layer is None:
         return {}
-    moe = a.num_experts > 0
-    ffn = ffn_params(h, a.ffn_intermediate, a.ffn_gated, a.ffn_bias)
+    ffn = {c: m + v for c, (m, v) in (layer.ffn.parts(h) if layer.ffn else {}).items()}
     return {
         "embedding": n * V * h,
-        "attention": n * int(attn[0] + attn[1]),
-        "dense_ffn": 0 if moe else n * int(ffn[0] + ffn[1]),
-        "routed_experts": n * a.num_experts * int(expert[0] + expert[1]) if moe else 0,
-        "shared_experts": n * int(shared[0] + shared[1]) if moe else 0,
-        "router": n * int(router[0] + router[1]) if moe else 0,
+        "attention": n * sum(layer.attention.params(h)),
+        "dense_ffn": n * ffn.get("dense_ffn", 0),
+        "routed_experts": n * ffn.get("routed_experts", 0),
+        "shared_experts": n * ffn.get("shared_experts", 0),
+        "router": n * ffn.get("router", 0),
         "norms": n * 5 * norm,
         "projection": n * 2 * h * h,
         "lm_head": n * V * h,

@@ -1,38 +1,41 @@
 """Accelerator and interconnect profiles: the YAML schema, validated like model specs.
 
 Files hold human units as vendors print them (GB, TB/s, GB/s per direction, dense TFLOPS, us);
-``Accelerator.numbers()`` turns a profile into the engine's plain SI numbers. Sparse
+the properties here (``memory_bytes``, ``hbm_bytes_per_s``, ``peak_flops``, ``bytes_per_s``,
+``latency_s``) are the one place they become SI. Sparse
 (2:4 structured) FLOPS are never stored: ``dense_tflops`` is the dense peak.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Optional
+from typing import Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from moecalc.spec.model import SpecProblem
+from moecalc.spec.types import NonNegFloat, Pos, PosFloat, SpecProblem, Strict
 
-PosFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-Pos = Annotated[int, Field(gt=0)]
 COMPUTE_DTYPES = ("fp32", "tf32", "bf16", "fp16", "fp8", "fp4", "int8")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class Interconnect(_Strict):
+class Interconnect(Strict):
     kind: Literal["scale-up", "scale-out"] = Field(
         description="scale-up: GPU fabric inside a node or rack (NVLink, xGMI, ICI); scale-out: NIC network")
     bandwidth_gbps: PosFloat = Field(description="GB/s (1e9 bytes/s) per GPU, ONE direction")
-    latency_us: Annotated[float, Field(ge=0, allow_inf_nan=False)] = Field(
+    latency_us: NonNegFloat = Field(
         description="per-message latency of one collective step, microseconds")
     description: str = ""
     source: str = ""
 
+    @property
+    def bytes_per_s(self) -> float:
+        return self.bandwidth_gbps * 1e9
 
-class DenseTflops(_Strict):
+    @property
+    def latency_s(self) -> float:
+        return self.latency_us * 1e-6
+
+
+class DenseTflops(Strict):
     """Dense peak TFLOPS (TOPS for int8) of the tensor/matrix engines, per dtype; null = none."""
     fp32: Optional[PosFloat] = None
     tf32: Optional[PosFloat] = None
@@ -43,7 +46,7 @@ class DenseTflops(_Strict):
     int8: Optional[PosFloat] = None
 
 
-class Accelerator(_Strict):
+class Accelerator(Strict):
     name: str = Field(min_length=1, description="display name, e.g. 'H100 SXM 80GB'")
     aliases: list[str] = Field(default_factory=list, description="other names people type")
     vendor: str = ""
@@ -73,6 +76,19 @@ class Accelerator(_Strict):
         return self
 
     @property
+    def hbm_bytes_per_s(self) -> float:
+        return self.hbm_tbps * 1e12
+
+    def peak_flops(self, dtype: str) -> float | None:
+        """Dense peak FLOP/s (OP/s for int8) of the tensor cores in ``dtype``; None: none."""
+        tflops = getattr(self.dense_tflops, dtype)
+        return None if tflops is None else tflops * 1e12
+
+    @property
+    def memory_basis(self) -> str:
+        return "reported GiB" if self.memory_gib_reported is not None else "vendor GB label"
+
+    @property
     def memory_bytes(self) -> float:
         """Capacity used for fitting: the reported GiB when known, else the GB label (lower bound)."""
         if self.memory_gib_reported is not None:
@@ -80,6 +96,6 @@ class Accelerator(_Strict):
         return self.memory_gb * 1e9
 
 
-class HardwareFile(_Strict):
+class HardwareFile(Strict):
     accelerators: dict[str, Accelerator] = Field(default_factory=dict)
     interconnects: dict[str, Interconnect] = Field(default_factory=dict)

@@ -13,7 +13,7 @@ from moecalc.errors import MoecalcError
 from moecalc.spec.model import ArchitectureSpec, ModelSpec, SpecProblem, SummarySpec
 from moecalc.spec.yaml_io import node_line, parse_yaml
 
-MAX_BYTES = 1 << 20      # 1 MiB; the largest real config.json is a few tens of KB
+MAX_BYTES = 1 << 20      # 1 MiB; the largest real config.json is a few tens of KB, a load profile a few KB
 
 
 def bundled_specs() -> dict[str, str]:
@@ -23,11 +23,12 @@ def bundled_specs() -> dict[str, str]:
             for p in sorted(folder.iterdir(), key=lambda p: p.name) if p.name.endswith(".yaml")}
 
 
-def read_text(path: Path, label: str) -> str:
+def read_text(path: Path, label: str, what: str = "a spec") -> str:
+    """A UTF-8 text file of at most MAX_BYTES; errors name the file and say what it was read as."""
     try:
         size = path.stat().st_size
         if size > MAX_BYTES:
-            raise MoecalcError(f"file is {size:,} bytes, over the {MAX_BYTES:,}-byte limit for a spec", file=label)
+            raise MoecalcError(f"file is {size:,} bytes, over the {MAX_BYTES:,}-byte limit for {what}", file=label)
         data = path.read_bytes()
     except MoecalcError:
         raise

@@ -10,30 +10,17 @@ from __future__ import annotations
 from typing import Annotated, Literal, Optional, Union
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from moecalc.engine.arch import FULL_SPAN, QUANTIZABLE, Arch
+from moecalc.spec.types import NonNeg, Pos, PosFloat, SpecProblem, Strict
+from moecalc.engine.model import ModelNumbers, Summary, from_schedule, from_summary
+from moecalc.engine.schedule import FULL_SPAN, GQA, MLA, QUANTIZABLE, DenseFFN, Layer, MoE, Schedule
 from moecalc.engine.dtypes import KV_DTYPES, WEIGHT_DTYPES
 
-Pos = Annotated[int, Field(gt=0)]
-NonNeg = Annotated[int, Field(ge=0)]
-PosFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 LayerType = Literal["full", "sliding", "chunked"]
 
 
-class SpecProblem(ValueError):
-    """A check across fields, raised from a model validator, that names the field to blame."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class AttentionSpec(_Strict):
+class AttentionSpec(Strict):
     type: Literal["mha", "gqa", "mqa", "mla"] = Field(
         description="mha: kv heads = heads; mqa: one kv head; gqa: num_kv_heads; mla: DeepSeek latent")
     num_heads: Pos
@@ -98,6 +85,16 @@ class AttentionSpec(_Strict):
         head_dim = self.head_dim or hidden_size // self.num_heads
         return head_dim, self.v_head_dim or head_dim
 
+    def block(self, hidden_size: int) -> GQA | MLA:
+        """The engine's attention block for this spec."""
+        if self.type == "mla":
+            return MLA(num_heads=self.num_heads, q_lora_rank=self.q_lora_rank, kv_lora_rank=self.kv_lora_rank,
+                       qk_nope_head_dim=self.qk_nope_head_dim, qk_rope_head_dim=self.qk_rope_head_dim,
+                       v_head_dim=self.v_head_dim, qkv_bias=self.qkv_bias, o_bias=self.o_bias)
+        head_dim, v_head_dim = self.dims(hidden_size)
+        return GQA(num_heads=self.num_heads, num_kv_heads=self.kv_heads, head_dim=head_dim, v_head_dim=v_head_dim,
+                   qkv_bias=self.qkv_bias, o_bias=self.o_bias, qk_norm=self.qk_norm, sinks=self.sinks)
+
     def spans(self, num_layers: int) -> tuple[np.ndarray, np.ndarray]:
         """Per layer: tokens attended/held (W, C or unbounded), and whether it is a chunk."""
         types = np.resize(np.array(self.layer_types or ["full"]), num_layers)
@@ -107,13 +104,13 @@ class AttentionSpec(_Strict):
         return span, types == "chunked"
 
 
-class FFNSpec(_Strict):
+class FFNSpec(Strict):
     intermediate_size: Pos = Field(description="dense FFN width I")
     gated: bool = Field(True, description="gated (SwiGLU: 3 matrices) or not (2 matrices)")
     bias: bool = False
 
 
-class MoESpec(_Strict):
+class MoESpec(Strict):
     num_experts: Pos = Field(description="routed experts per MoE layer, E")
     top_k: Pos = Field(description="routed experts per token, k")
     expert_intermediate_size: Pos = Field(description="width of one routed expert, I_e")
@@ -151,7 +148,7 @@ class MoESpec(_Strict):
         return self
 
 
-class DTypesSpec(_Strict):
+class DTypesSpec(Strict):
     weights: str = Field("bf16", description=f"one of {', '.join(WEIGHT_DTYPES)}")
     quantized_components: list[Literal["attention", "dense_ffn", "routed_experts", "shared_experts"]] = Field(
         default_factory=lambda: list(QUANTIZABLE),
@@ -173,7 +170,7 @@ class DTypesSpec(_Strict):
         return v
 
 
-class StatedSpec(_Strict):
+class StatedSpec(Strict):
     total_params: Optional[PosFloat] = Field(None, description="published total parameters")
     active_params: Optional[PosFloat] = Field(None, description="published active parameters per token")
     tolerance: Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)] = Field(
@@ -181,7 +178,7 @@ class StatedSpec(_Strict):
     source: Optional[str] = None
 
 
-class _Common(_Strict):
+class _Common(Strict):
     name: str = Field(min_length=1)
     family: str = Field("custom", description="model family, e.g. deepseek_v3")
     source: Optional[str] = Field(None, description="where the numbers come from")
@@ -228,32 +225,32 @@ class ArchitectureSpec(_Common):
         i = np.arange(L)
         return (i >= moe.first_k_dense) & ((i + 1) % moe.every_n == 0)
 
-    def to_arch(self) -> Arch:
+    def to_schedule(self) -> Schedule:
+        """The per-layer schedule: one attention block over each layer's span, then the MoE
+        block on MoE layers and the dense FFN on the others."""
         at, moe, ffn = self.attention, self.moe, self.ffn
-        head_dim, v_head_dim = at.dims(self.hidden_size)
+        attention = at.block(self.hidden_size)
         span, chunked = at.spans(self.num_layers)
-        return Arch(
-            hidden_size=self.hidden_size, num_layers=self.num_layers, vocab_size=self.vocab_size,
-            tie_embeddings=self.tie_embeddings, lm_head_bias=self.lm_head_bias,
-            norm_bias=self.norm_bias,
-            attention="mla" if at.type == "mla" else "gqa", num_heads=at.num_heads,
-            num_kv_heads=at.kv_heads or 0, head_dim=head_dim, v_head_dim=v_head_dim,
-            qkv_bias=at.qkv_bias, o_bias=at.o_bias, qk_norm=at.qk_norm, sinks=at.sinks,
-            q_lora_rank=at.q_lora_rank, kv_lora_rank=at.kv_lora_rank or 0,
-            qk_nope_head_dim=at.qk_nope_head_dim or 0, qk_rope_head_dim=at.qk_rope_head_dim or 0,
-            layer_span=span, layer_chunked=chunked,
-            ffn_intermediate=ffn.intermediate_size if ffn else 0,
-            ffn_gated=ffn.gated if ffn else True, ffn_bias=ffn.bias if ffn else False,
-            moe_layer=self.moe_mask(),
-            num_experts=moe.num_experts if moe else 0, top_k=moe.top_k if moe else 0,
-            expert_intermediate=moe.expert_intermediate_size if moe else 0,
-            expert_gated=moe.gated if moe else True, expert_bias=moe.expert_bias if moe else False,
-            num_shared_experts=moe.num_shared_experts if moe else 0,
-            shared_intermediate=(moe.shared_expert_intermediate_size or moe.expert_intermediate_size) if moe else 0,
-            shared_expert_gate=moe.shared_expert_gate if moe else False,
-            router_bias=moe.router_bias if moe else False, mtp_layers=self.mtp_layers,
-            expert_groups=(moe.expert_groups or 0) if moe and (moe.expert_groups or 1) > 1 else 0,
-            groups_per_token=(moe.groups_per_token or 0) if moe and (moe.expert_groups or 1) > 1 else 0)
+        dense = DenseFFN(ffn.intermediate_size, ffn.gated, ffn.bias) if ffn else None
+        routed = None
+        if moe:
+            limited = (moe.expert_groups or 1) > 1
+            routed = MoE(num_experts=moe.num_experts, top_k=moe.top_k, expert_intermediate=moe.expert_intermediate_size,
+                         gated=moe.gated, expert_bias=moe.expert_bias, num_shared_experts=moe.num_shared_experts,
+                         shared_intermediate=moe.shared_expert_intermediate_size or moe.expert_intermediate_size,
+                         shared_expert_gate=moe.shared_expert_gate, router_bias=moe.router_bias,
+                         expert_groups=moe.expert_groups if limited else 0,
+                         groups_per_token=moe.groups_per_token if limited else 0)
+        layers = tuple(Layer(attention, routed if is_moe else dense, float(w), bool(c))
+                       for is_moe, w, c in zip(self.moe_mask(), span, chunked))
+        mtp = Layer(attention, routed or dense) if self.mtp_layers else None
+        return Schedule(hidden_size=self.hidden_size, vocab_size=self.vocab_size, layers=layers,
+                        tie_embeddings=self.tie_embeddings, lm_head_bias=self.lm_head_bias, norm_bias=self.norm_bias,
+                        mtp_layers=self.mtp_layers, mtp_layer=mtp)
+
+    def numbers(self) -> ModelNumbers:
+        """What the engine computes from: the schedule's counts and shapes."""
+        return from_schedule(self.to_schedule(), tuple(self.dtypes.quantized_components))
 
 
 class SummarySpec(_Common):
@@ -267,6 +264,11 @@ class SummarySpec(_Common):
     vocab_size: Optional[Pos] = Field(None, description="if given, embedding and lm_head are split out")
     tie_embeddings: bool = False
     attention: AttentionSpec = Field(description="the KV layout and heads (attention FLOPs, KV cache)")
+    moe_layers: Optional[Pos] = Field(None, description="assumed MoE layers (all-to-alls, all-reduces); "
+                                                        "default: every layer")
+    widest_activation: Optional[Pos] = Field(
+        None, description="assumed widest activation per token of any layer (the activation workspace); "
+                          "default: the attention's or a 4 x hidden_size FFN's, the larger")
 
     @model_validator(mode="after")
     def _check(self):
@@ -280,7 +282,22 @@ class SummarySpec(_Common):
         if routed + emb > self.total_params:
             raise SpecProblem("active_params", "total - active implies more routed-expert parameters than the total holds")
         self.attention.check_head_dim(self.hidden_size)
+        if self.moe_layers is not None and self.moe_layers > self.num_layers:
+            raise SpecProblem("moe_layers", f"{self.moe_layers} exceeds num_layers ({self.num_layers})")
         return self
+
+    def to_summary(self) -> Summary:
+        span, chunked = self.attention.spans(self.num_layers)
+        return Summary(total_params=round(self.total_params), active_params=round(self.active_params),
+                       num_experts=self.num_experts, top_k=self.top_k, num_layers=self.num_layers,
+                       hidden_size=self.hidden_size, vocab_size=self.vocab_size or 0,
+                       tie_embeddings=self.tie_embeddings, attention=self.attention.block(self.hidden_size),
+                       span=span, chunked=chunked, quantized=tuple(self.dtypes.quantized_components),
+                       moe_layers=self.moe_layers, widest_activation=self.widest_activation)
+
+    def numbers(self) -> ModelNumbers:
+        """What the engine computes from: the stated totals and the named assumptions."""
+        return from_summary(self.to_summary())
 
 
 ModelSpec = Union[ArchitectureSpec, SummarySpec]

@@ -8,8 +8,7 @@ turned into the per-expert inclusion probabilities the engine reads (``engine.ro
 - dirichlet:ALPHA: preferences drawn from a symmetric Dirichlet(ALPHA) (seeded): a learned but
   uneven router; small ALPHA is close to collapse, large ALPHA close to uniform.
 - file:PATH: measured per-expert token counts in expert-id order (a serving engine's expert-load
-  statistics), YAML/JSON (a list, or ``counts: [...]``) or CSV (one count per row, or
-  ``expert,count`` rows, a header allowed).
+  statistics; ``moecalc.load_profile`` reads them).
 
 Preferences become inclusion probabilities proportional to them, none above 1 (a token takes
 an expert at most once): ``engine.routing.inclusion_from_weights``.
@@ -17,16 +16,13 @@ an expert at most once): ``engine.routing.inclusion_from_weights``.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
-from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from moecalc.engine import routing as eng
+from moecalc.engine.routing import SkewedRouter, UniformRouter
+from moecalc.engine.routing.law import inclusion_from_weights
 from moecalc.errors import MoecalcError
 
 KINDS = ("uniform", "zipf", "dirichlet", "file")
@@ -34,7 +30,6 @@ OVERFLOW = ("drop", "reroute")
 ZIPF_MAX = 100.0            # j^-100 is already a full collapse; beyond it weights underflow
 ALPHA_RANGE = (1e-3, 1e6)
 TINY = 1e-300               # floor on preferences so that underflowed weights stay ordered
-MAX_PROFILE_BYTES = 10 << 20
 
 
 @dataclass(frozen=True)
@@ -103,6 +98,8 @@ def parse_routing(text: str | None, seed: int = 0, capacity_factor: float | None
         if not arg.strip():
             raise MoecalcError("file: needs a path (file:loads.csv)", field=field)
         path = arg.strip()
+        from moecalc.load_profile import read_profile
+
         return Routing("file", path=path, counts=tuple(read_profile(path)), **common)
     if not arg.strip():
         example = "zipf:1.2" if kind == "zipf" else "dirichlet:0.5"
@@ -117,70 +114,6 @@ def parse_routing(text: str | None, seed: int = 0, capacity_factor: float | None
         raise MoecalcError(f"dirichlet concentration ALPHA must be in [{ALPHA_RANGE[0]:g}, {ALPHA_RANGE[1]:g}], "
                            f"got {arg.strip()}", field=field)
     return Routing(kind, value=value, **common)
-
-
-def read_profile(path: str) -> list[float]:
-    """Per-expert counts from a YAML/JSON list (or ``counts:``) or a CSV file."""
-    from moecalc.spec.load import read_text
-    from moecalc.spec.yaml_io import parse_yaml
-
-    p = Path(path)
-    try:
-        if p.stat().st_size > MAX_PROFILE_BYTES:
-            raise MoecalcError(f"file is over the {MAX_PROFILE_BYTES:,}-byte limit for a load profile", file=path)
-    except OSError:
-        pass                                          # read_text names what is wrong
-    text = read_text(p, path)
-    data = None
-    if p.suffix.lower() != ".csv":
-        data, _ = parse_yaml(text, path)
-    if p.suffix.lower() == ".csv" or isinstance(data, (str, int, float)) and not isinstance(data, bool):
-        values = _csv_counts(text, path)          # CSV, or a plain column of numbers under any name
-    else:
-        if isinstance(data, dict):
-            if "counts" not in data:
-                raise MoecalcError("expected a list of per-expert counts, or a mapping with 'counts'", file=path,
-                                   field="counts")
-            data = data["counts"]
-        if not isinstance(data, list):
-            raise MoecalcError(f"expected a list of per-expert counts, got {type(data).__name__}", file=path,
-                               field="counts")
-        values = []
-        for i, v in enumerate(data):
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise MoecalcError(f"expert {i}: {v!r} is not a number", file=path, field="counts")
-            values.append(float(v))
-    for i, v in enumerate(values):
-        if not math.isfinite(v) or v < 0:
-            raise MoecalcError(f"expert {i}: count {v:g} must be a finite number >= 0", file=path, field="counts")
-    if not values:
-        raise MoecalcError("no counts", file=path, field="counts")
-    if sum(values) <= 0:
-        raise MoecalcError("every count is 0: no load to profile", file=path, field="counts")
-    return values
-
-
-def _csv_counts(text: str, path: str) -> list[float]:
-    rows = [r for r in csv.reader(io.StringIO(text)) if r and any(c.strip() for c in r)]
-    out = []
-    for n, row in enumerate(rows, start=1):
-        cells = [c.strip() for c in row]
-        if len(cells) > 2:
-            raise MoecalcError(f"expected 'count' or 'expert,count' per row, got {len(cells)} columns",
-                               file=path, line=n, field="count")
-        try:
-            value = float(cells[-1])
-            if len(cells) == 2:
-                expert = int(cells[0])
-                if expert != len(out):
-                    raise MoecalcError(f"expert ids must run 0, 1, 2, ... in order; expected {len(out)}, got "
-                                       f"{expert}", file=path, line=n, field="expert")
-        except ValueError:
-            if n == 1 and not out:                    # a header row
-                continue
-            raise MoecalcError(f"{','.join(cells)!r} is not a count", file=path, line=n, field="count") from None
-        out.append(value)
-    return out
 
 
 def preferences(r: Routing, num_experts: int, model: str) -> np.ndarray:
@@ -216,27 +149,19 @@ def inclusion(r: Routing, num_experts: int, top_k: int, model: str) -> np.ndarra
             raise MoecalcError(f"expert {hottest} has {share[hottest]:.1%} of all assignments, more than one per "
                                f"token at top-{top_k} (at most {1 / top_k:.1%})", file=r.path, field="counts")
         return np.minimum(share * top_k, 1.0)
-    return eng.inclusion_from_weights(w, top_k)
+    return inclusion_from_weights(w, top_k)
 
 
-@lru_cache(maxsize=32)
-def _router_cached(key: tuple) -> eng.Router:
-    return eng.router(np.asarray(key))
-
-
-def router_for(r: Routing, num_experts: int, top_k: int, model: str) -> eng.Router:
-    """The solved conditional-Poisson router of this routing model on this model (cached)."""
-    return _router_cached(tuple(inclusion(r, num_experts, top_k, model).tolist()))
-
-
-def engine_inputs(r: Routing | None, m, model: str):
-    """The ``engine.serve`` routing argument for model numbers ``m``: None for uniform routing
-    (the closed forms) or a dense model, else the solved router and its capacity policy."""
+def engine_router(r: Routing | None, m, model: str):
+    """The router ``engine.serve`` takes for model numbers ``m``: the model's uniform router
+    (its group limit included) unless a skew or a capacity is asked for."""
     if r is None or r.is_uniform:
-        return None
+        return UniformRouter(m.num_experts, m.top_k, m.expert_groups, m.groups_per_token)
     if not m.num_experts:
         raise MoecalcError(f"{model} has no routed experts to route", field="--routing")
-    return eng.RoutingInputs(router_for(r, m.num_experts, m.top_k, model), r.capacity_factor, r.overflow)
+    return SkewedRouter(m.num_experts, m.top_k, m.expert_groups, m.groups_per_token,
+                        pi=inclusion(r, m.num_experts, m.top_k, model), capacity_factor=r.capacity_factor,
+                        overflow=r.overflow)
 
 
 def parse_groups(text: str | None, field: str) -> tuple[int, int] | None:
@@ -258,8 +183,6 @@ def parse_groups(text: str | None, field: str) -> tuple[int, int] | None:
 
 def apply_groups(m, r: Routing | None, model: str, field: str = "--groups"):
     """Model numbers with the routing's group limit in place of the model's (unchanged if none given)."""
-    from dataclasses import replace
-
     if r is None or r.groups is None:
         return m
     G, M = r.groups
@@ -271,17 +194,3 @@ def apply_groups(m, r: Routing | None, model: str, field: str = "--groups"):
     if G == 1:
         G = M = 0
     return replace(m, expert_groups=G, groups_per_token=M)
-
-
-def from_options(routing: str | None, capacity_factor: str | None, overflow: str | None, seed: str | None,
-                 field=option, groups: str | None = None) -> Routing:
-    """A Routing from command-line texts (numbers parsed here, checked by ``parse_routing``);
-    errors name ``field(name)``."""
-    from dataclasses import replace
-
-    from moecalc.units import parse_count, parse_positive
-
-    cap = None if capacity_factor is None else parse_positive(capacity_factor, field("capacity_factor"))
-    s = 0 if seed is None else parse_count(seed, field("seed"), minimum=0)
-    parsed = parse_routing(routing, s, cap, (overflow or "drop").strip(), field)
-    return replace(parsed, groups=parse_groups(groups, field("groups")))

@@ -1,4 +1,5 @@
-"""Parsing human sizes from the command line (rendering lives in moecalc.render.units)."""
+"""Parsing human quantities from text (command-line values, plan files): counts with k/M suffixes,
+byte sizes, prices, sweep axes. Rendering them for humans lives in moecalc.render.units."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``moecalc route``: a routing trace. N tokens routed by the chosen router (seeded Monte Carlo,
+"""A routing trace (``moecalc route``). N tokens routed by the chosen router (seeded Monte Carlo,
 ``engine.routing.sample_sets``) next to the closed forms, on the EP layout of a deployment,
 and what the skew does to TPOT and $/Mtok against uniform routing (and with EPLB's redundant
 experts, when asked). Every cost is an ``estimate``; the trace only counts tokens.
@@ -12,16 +12,21 @@ import numpy as np
 
 from moecalc.assumptions import Assumptions
 from moecalc.deployment import Deployment
-from moecalc.engine import routing as eng
+from moecalc.engine import records as rec
+from moecalc.engine.routing import RouterLaw, RoutingCache, SkewedRouter, effective_experts, distinct_experts, rank_factors
+from moecalc.engine.routing.capacity import cap_loads, capacity_tokens, overflow_tokens
+from moecalc.engine.routing.extremes import expected_max_load
+from moecalc.engine.routing.groups import sample_grouped_sets
+from moecalc.engine.routing.law import sample_sets
 from moecalc.errors import MoecalcError
-from moecalc.estimate import Workload, estimate, model_numbers
-from moecalc.routing import Routing, apply_groups, router_for
+from moecalc.estimate import Workload, estimate
+from moecalc.routers import Routing, apply_groups, inclusion
 
 SAMPLE_CHUNK = 1 << 15          # tokens drawn at a time (bounds memory: chunk x E booleans)
 MAX_TOKENS = 1 << 24
 
 
-def expert_counts(r: eng.Router, tokens: int, rng: np.random.Generator,
+def expert_counts(r: RouterLaw, tokens: int, rng: np.random.Generator,
                   groups: tuple[int, int] = (0, 0)) -> tuple[np.ndarray, np.ndarray]:
     """Assignments per expert of ``tokens`` routed tokens (drawn in chunks), and which experts
     they touched. ``groups``: a uniform router limited to M of G groups (a skewed router is
@@ -29,8 +34,8 @@ def expert_counts(r: eng.Router, tokens: int, rng: np.random.Generator,
     counts = np.zeros(len(r.pi))
     for start in range(0, tokens, SAMPLE_CHUNK):
         n = min(SAMPLE_CHUNK, tokens - start)
-        counts += (eng.sample_grouped_sets(len(r.pi), r.top_k, *groups, n, rng) if groups[0] > 1
-                   else eng.sample_sets(r, n, rng)).sum(axis=0)
+        counts += (sample_grouped_sets(len(r.pi), r.top_k, *groups, n, rng) if groups[0] > 1
+                   else sample_sets(r, n, rng)).sum(axis=0)
     return counts, counts > 0
 
 
@@ -38,7 +43,7 @@ def capped_counts(counts: np.ndarray, capacity_factor, overflow: str, tokens: in
     """Per-expert tokens actually served at capacity floor(C N k / E): (counts, share over it)."""
     if capacity_factor is None:
         return counts, 0.0
-    served, over = eng.cap_loads(counts, eng.capacity_tokens(capacity_factor, tokens, k, len(counts)), overflow)
+    served, over = cap_loads(counts, capacity_tokens(capacity_factor, tokens, k, len(counts)), overflow)
     return served, over / (tokens * k)
 
 
@@ -46,79 +51,84 @@ def trace(spec, routing: Routing, tokens: int = 4096, deployment: Deployment | N
           workload: Workload = Workload(batch=64), assumptions: Assumptions = Assumptions(),
           catalog=None, label: str | None = None) -> dict:
     """Route ``tokens`` tokens; compare the counts with the closed forms; cost it on ``deployment``."""
-    m = apply_groups(model_numbers(spec), routing, spec.name)
+    m = apply_groups(spec.numbers(), routing, spec.name)
     if not m.num_experts:
         raise MoecalcError(f"{spec.name} has no routed experts to route", field="MODEL")
     if tokens > MAX_TOKENS:
         raise MoecalcError(f"at most {MAX_TOKENS:,} tokens, got {tokens:,}", field="--tokens")
     E, k = m.num_experts, m.top_k
     deployment = deployment or Deployment(gpu="h200")
-    routed = estimate(spec, workload, assumptions, label, deployment, catalog, routing=routing)
+    cache = RoutingCache()
+    routed = estimate(spec, workload, assumptions, label, deployment, catalog, routing=routing, cache=cache)
     d = routed["deployment"]
     ep, R = d["ep"], d["redundant_experts"]
     plain = replace(deployment, redundant_experts=0, tp=d["tp"], dp=d["dp"], pp=d["pp"], ep=ep, gpus=d["gpus"])
     uniform_routing = replace(routing, kind="uniform", value=None, path=None, counts=None)
-    costs = {"uniform": estimate(spec, workload, assumptions, label, plain, catalog, routing=uniform_routing),
+    costs = {"uniform": estimate(spec, workload, assumptions, label, plain, catalog, routing=uniform_routing,
+                                 cache=cache),
              "routed": routed}
     if R:
-        costs["routed_no_redundant"] = estimate(spec, workload, assumptions, label, plain, catalog, routing=routing)
-    uniform = costs["uniform"]
+        costs["routed_no_redundant"] = estimate(spec, workload, assumptions, label, plain, catalog, routing=routing,
+                                                cache=cache)
 
-    rt = router_for(routing, E, k, spec.name)
+    rt = cache.law(inclusion(routing, E, k, spec.name))
     rng = np.random.default_rng(routing.seed)
     groups = (m.expert_groups, m.groups_per_token) if m.expert_groups > 1 else (0, 0)
     uniform_router = rt.k_free == k and np.allclose(rt.pi, rt.pi[0])
     counts, touched_mc = expert_counts(rt, tokens, rng, groups if uniform_router else (0, 0))
     served, over_mc = capped_counts(counts, routing.capacity_factor, routing.overflow, tokens, k)
     nodes = d["ep_nodes"]
-    f = eng.rank_factors(rt, ep, nodes, R, routing.capacity_factor, routing.overflow)
-    pl = f["placement"]
+    f = rank_factors(rt, ep, nodes, R, routing.capacity_factor, routing.overflow)
+    pl = f.placement
     rank_tokens = pl.rank_load(served[pl.expert] / pl.copies[pl.expert])
     slots_max = int(pl.slots.max())
-    inputs = eng.RoutingInputs(rt, routing.capacity_factor, routing.overflow)
-    # the hottest rank at N tokens as the cost takes it (the batch's fluctuation unless assumed away)
-    fluctuation = assumptions.load_fluctuation
-    fluct = {key: v.item() for key, v in eng.layout_factors(inputs, ep, nodes, tokens, R, fluctuation,
-                                                             groups=groups).items()}
-    even = eng.uniform_inputs(E, k).router
-    fluct_uniform = {key: v.item() for key, v in eng.layout_factors(
-        eng.RoutingInputs(even, routing.capacity_factor, routing.overflow),
-        ep, nodes, tokens, 0, fluctuation, groups=groups).items()}
+    # the hottest rank at N tokens as the cost takes it (the batch's fluctuation unless assumed
+    # away), through the router's law (a uniform router's too, for a like-for-like column)
+    even = cache.law(np.full(E, k / E))
+    trace_tokens = rec.Workload(context=tokens, batch=tokens)
+
+    def hottest(pi, redundant):
+        router = SkewedRouter(E, k, m.expert_groups, m.groups_per_token, pi=pi,
+                              capacity_factor=routing.capacity_factor, overflow=routing.overflow)
+        t = router.terms(rec.Layout(ep=ep, redundant_experts=redundant), nodes, trace_tokens,
+                         assumptions.load_fluctuation, cache)
+        return float(np.asarray(t.imbalance)), float(np.asarray(t.touched_fraction))
+
+    fluct, fluct_uniform = hottest(rt.pi, R), hottest(even.pi, 0)
     share = rt.pi / k
     mean_count = tokens * k / E
 
     def hottest_expert(pi):
         """E[max_i X_i] / mean, X_i ~ Binomial(N, pi_i) taken as independent."""
-        return float(eng.expected_max_load(np.stack([1 - pi, pi], axis=1), tokens)) / mean_count
+        return float(expected_max_load(np.stack([1 - pi, pi], axis=1), tokens)) / mean_count
 
     summary = {
-        "effective_experts": {"closed": eng.effective_experts(rt.pi), "monte_carlo": eng.effective_experts(counts),
+        "effective_experts": {"closed": effective_experts(rt.pi), "monte_carlo": effective_experts(counts),
                               "uniform": float(E)},
-        "distinct_experts": {"closed": float(eng.distinct_experts(rt.pi, tokens)),
+        "distinct_experts": {"closed": float(distinct_experts(rt.pi, tokens)),
                              "monte_carlo": float((counts > 0).sum()),
-                             "uniform": float(eng.distinct_experts(even.pi, tokens))},
+                             "uniform": float(distinct_experts(even.pi, tokens))},
         "hottest_expert_load": {"closed": hottest_expert(rt.pi), "large_batch_limit": float(share.max() * E),
                                 "monte_carlo": float(counts.max() / mean_count), "uniform": hottest_expert(even.pi)},
-        "straggler": {"closed": float(fluct["imbalance"]), "large_batch_limit": float(f["imbalance"]),
-                      "monte_carlo": float(rank_tokens.max() / (tokens * k / ep)),
-                      "uniform": float(fluct_uniform["imbalance"])},
+        "straggler": {"closed": fluct[0], "large_batch_limit": float(f.imbalance),
+                      "monte_carlo": float(rank_tokens.max() / (tokens * k / ep)), "uniform": fluct_uniform[0]},
         "hottest_rank_touched": {
-            "closed": float(fluct["touched_fraction"]) * slots_max,
+            "closed": fluct[1] * slots_max,
             "monte_carlo": float(pl.rank_load(touched_mc[pl.expert].astype(float)).max()),
-            "uniform": float(fluct_uniform["touched_fraction"]) * slots_max},
+            "uniform": fluct_uniform[1] * slots_max},
     }
     if routing.capacity_factor is not None:
         summary["over_capacity"] = {
-            "closed": eng.overflow_tokens(rt.pi, tokens, routing.capacity_factor) / (tokens * k),
+            "closed": overflow_tokens(rt.pi, tokens, routing.capacity_factor) / (tokens * k),
             "monte_carlo": over_mc,
-            "uniform": eng.overflow_tokens(even.pi, tokens, routing.capacity_factor) / (tokens * k),
-            "large_batch_limit": f["dropped_share"] + f["rerouted_share"]}
+            "uniform": overflow_tokens(even.pi, tokens, routing.capacity_factor) / (tokens * k),
+            "large_batch_limit": f.dropped_share + f.rerouted_share}
     order = np.argsort(-counts, kind="stable")
     return {
         "model": {"name": spec.name, "spec": label, "num_experts": E, "top_k": k},
         "routing": routing.as_dict(), "tokens": tokens, "ep": ep, "redundant_experts": R, "nodes": nodes,
         "experts": {"counts": counts.tolist(), "expected_share": share.tolist(), "hottest": order[:8].tolist()},
-        "ranks": {"tokens": rank_tokens.tolist(), "expected_share": f["rank_share"].tolist(),
+        "ranks": {"tokens": rank_tokens.tolist(), "expected_share": f.rank_share.tolist(),
                   "slots": pl.slots.tolist()},
         "summary": summary,
         "cost": {name: _cost(r) for name, r in costs.items()},

@@ -1,0 +1,178 @@
+"""The router's law: which k of E experts one token picks, for per-expert inclusion
+probabilities pi (sum_i pi_i = k, 0 <= pi_i <= 1), tokens independently.
+
+Of all laws of a k-subset with those marginals we take the one of maximum entropy, conditional
+Poisson sampling (Hajek 1964; Chen, Dempster & Liu, Biometrika 81, 1994):
+
+    P(S) = prod_{i in S} w_i / e_k(w),   |S| = k,   e_k = k-th elementary symmetric polynomial
+
+with odds w solved so that the marginals are pi. Equal pi = k/E gives a uniform k-subset,
+exactly the uniform router of ``engine.alltoall``. Closed forms here (load share p_i = pi_i / k):
+
+    distinct experts touched by B tokens   D(B) = sum_i 1 - (1 - pi_i)^B
+    effective experts                      exp(-sum_i p_i ln p_i)       (E uniform, k collapsed)
+    P(a token avoids a weighting x)        E[prod_{i in S} x_i] = e_k(w x) / e_k(w)
+
+``sample_sets`` draws exact conditional-Poisson subsets for the Monte Carlo checks and traces.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+FORCED = 1.0 - 1e-12       # inclusion probabilities this close to 1 are certain (a collapsed router)
+
+
+def water_fill(weights, total: float, cap=1.0) -> np.ndarray:
+    """x = min(cap, lam w) with sum x = total: shares proportional to w, none above ``cap``.
+
+    Sort w descending; saturate the t largest while lam w_t > cap, lam = (total - t cap) /
+    sum_{j >= t} w_j. Used for inclusion probabilities (cap 1: no expert twice per token) and
+    for rerouted loads (cap = capacity). Needs total <= cap x (number of positive weights).
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    order = np.argsort(-w, kind="stable")
+    ws = w[order]
+    tail = np.concatenate([np.cumsum(ws[::-1])[::-1], [0.0]])
+    out = np.empty_like(ws)
+    t = 0
+    while True:
+        lam = (total - t * cap) / tail[t] if tail[t] > 0 else 0.0
+        if t < len(ws) and lam * ws[t] > cap:
+            t += 1
+            continue
+        break
+    out[:t] = cap
+    out[t:] = lam * ws[t:]
+    result = np.empty_like(out)
+    result[order] = out
+    return result
+
+
+def inclusion_from_weights(weights, top_k: int) -> np.ndarray:
+    """Inclusion probabilities proportional to router preference ``weights``, capped at 1."""
+    return water_fill(weights, float(top_k), 1.0)
+
+
+def esp(w: np.ndarray, k: int) -> np.ndarray:
+    """Elementary symmetric polynomials e_0..e_k of each row of w (n_sets x n): shape (n_sets, k+1).
+
+    e_j(w_1..w_n) by the recurrence e_j <- e_j + w_i e_{j-1}, one expert at a time.
+    """
+    e = np.zeros((w.shape[0], k + 1))
+    e[:, 0] = 1.0
+    for i in range(w.shape[1]):
+        e[:, 1:] = e[:, 1:] + w[:, i:i + 1] * e[:, :-1]
+    return e
+
+
+@dataclass(frozen=True)
+class RouterLaw:
+    """The conditional-Poisson law of one token's k experts, for inclusion probabilities ``pi``.
+
+    Experts with pi ~ 1 are always chosen (``forced``), pi = 0 never; the rest are drawn by
+    odds ``w`` (solved so that their marginals match), ``k_free`` of them.
+    """
+    pi: np.ndarray
+    forced: np.ndarray
+    free: np.ndarray          # indices of experts drawn at random
+    w: np.ndarray             # odds of the free experts (scaled to mean 1)
+    k_free: int
+
+    @property
+    def top_k(self) -> int:
+        return int(self.forced.sum()) + self.k_free
+
+    def avoid(self, x) -> np.ndarray:
+        """E[prod_{i in S} x_i] for each row of x (n_sets x E), x in [0, 1]:
+        prod_{forced} x_i  x  e_k'(w x_free) / e_k'(w)."""
+        x = np.atleast_2d(np.asarray(x, dtype=np.float64))
+        sure = np.prod(np.where(self.forced[None, :], x, 1.0), axis=1)
+        if self.k_free == 0:
+            return sure
+        num = esp(self.w[None, :] * x[:, self.free], self.k_free)[:, -1]
+        den = esp(self.w[None, :], self.k_free)[0, -1]
+        return sure * num / den
+
+
+def _free_inclusion(w: np.ndarray, k: int) -> np.ndarray:
+    """pi_i(w) = w_i e_{k-1}(w without i) / e_k(w), computed for every i at once."""
+    n = len(w)
+    without = np.broadcast_to(w, (n, n)).copy()
+    np.fill_diagonal(without, 0.0)
+    e_minus = esp(without, k - 1)[:, -1]
+    return w * e_minus / esp(w[None, :], k)[0, -1]
+
+
+def solve(pi, tol: float = 1e-11, max_iter: int = 2000) -> RouterLaw:
+    """Solve the conditional-Poisson odds whose inclusion probabilities are ``pi``.
+
+    Fixed point on the odds, w <- w [pi / (1 - pi)] / [pi(w) / (1 - pi(w))], from the odds of
+    independent draws w = pi / (1 - pi) (Chen, Dempster & Liu 1994, section 4), rescaled to mean
+    1 each step (the law depends on w only up to scale). About 10 steps to 1e-11.
+    """
+    pi = np.asarray(pi, dtype=np.float64)
+    k = int(round(pi.sum()))
+    forced = pi >= FORCED
+    free = np.nonzero(~forced & (pi > 0))[0]
+    k_free = k - int(forced.sum())
+    target = pi[free]
+    if k_free <= 0 or len(free) == k_free:           # nothing random left: every set is the same
+        return RouterLaw(pi, forced | (pi > 0), np.zeros(0, dtype=np.int64), np.zeros(0), 0)
+    w = target / (1 - target)
+    w = w / w.mean()
+    for _ in range(max_iter):
+        got = _free_inclusion(w, k_free)
+        if np.max(np.abs(got - target) / target) < tol:
+            break
+        got = np.clip(got, 1e-300, 1 - 1e-15)
+        w = w * (target / (1 - target)) / (got / (1 - got))
+        w = w / w.mean()
+    return RouterLaw(pi, forced, free, w, k_free)
+
+
+def distinct_experts(pi, tokens) -> np.ndarray:
+    """Expected distinct experts B tokens touch: D(B) = sum_i 1 - (1 - pi_i)^B (broadcast over B)."""
+    pi = np.asarray(pi, dtype=np.float64)
+    B = np.asarray(tokens, dtype=np.float64)[..., None]
+    return (1 - (1 - pi) ** B).sum(axis=-1)
+
+
+def effective_experts(pi) -> float:
+    """exp of the entropy of the load shares p = pi / k: E for uniform routing, k when collapsed."""
+    p = np.asarray(pi, dtype=np.float64)
+    p = p / p.sum()
+    nz = p[p > 0]
+    return float(np.exp(-(nz * np.log(nz)).sum()))
+
+
+def sample_sets(r: RouterLaw, tokens: int, rng: np.random.Generator) -> np.ndarray:
+    """Draw each token's k experts from the conditional-Poisson law: (tokens x E) booleans.
+
+    Sequential method: walking the free experts in order with m still to pick, take expert
+    j with probability w_j e_{m-1}(w_{j+1..}) / e_m(w_{j..}) (suffix polynomials), which
+    yields P(S) proportional to prod w exactly.
+    """
+    E = len(r.pi)
+    out = np.zeros((tokens, E), dtype=bool)
+    out[:, r.forced] = True
+    if r.k_free == 0:
+        return out
+    w, K, n = r.w, r.k_free, len(r.w)
+    suffix = np.zeros((n + 1, K + 1))
+    suffix[n, 0] = 1.0
+    for j in range(n - 1, -1, -1):
+        suffix[j] = suffix[j + 1]
+        suffix[j, 1:] += w[j] * suffix[j + 1, :-1]
+    need = np.full(tokens, K)
+    u = rng.random((tokens, n))
+    for j in range(n):
+        m = need
+        live = m > 0
+        p = np.where(live, w[j] * suffix[j + 1, np.maximum(m - 1, 0)] / np.where(live, suffix[j, m], 1.0), 0.0)
+        take = u[:, j] < p
+        out[:, r.free[j]] = take
+        need = need - take
+    return out

@@ -1,0 +1,223 @@
+"""A model architecture as a per-layer schedule: each layer is an attention block with the span
+it attends, and an FFN block (dense, MoE or none), each with its own shapes.
+
+A block kind is one class that answers the same few questions (its parameters, what it caches
+per token, its FLOPs per key, its widest activation); the engine's sums run over the distinct
+kinds of layer (``Schedule.kinds``), not over the L layers, so a new kind of layer (linear
+attention, a Mamba mixer with a constant state, sparse attention) is one new class here, not a
+new code path. Built from a validated spec by ``moecalc.spec``; no pydantic, no I/O.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from functools import cached_property
+from typing import ClassVar, Union
+
+from moecalc.engine import kv
+from moecalc.engine.params import COMPONENTS, ffn_params, gqa_attention_params, mla_attention_params, router_params
+
+FULL_SPAN = 1e18
+"""Attended span of a full-attention layer: larger than any context, finite so that products
+with zero stay zero."""
+
+QUANTIZABLE = ("attention", "dense_ffn", "routed_experts", "shared_experts")
+"""Components whose matrices a quantized checkpoint usually stores in the low-bit dtype."""
+
+
+# ---- attention blocks ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GQA:
+    """Grouped-query attention (MHA: n_kv = n; MQA: n_kv = 1): n heads of d, n_kv key/value heads."""
+    num_heads: int
+    num_kv_heads: int
+    head_dim: int
+    v_head_dim: int
+    qkv_bias: bool = False
+    o_bias: bool = False
+    qk_norm: str = "none"           # "none" | "per_head" (Qwen3: 2d) | "full" (OLMoE: (n + n_kv) d)
+    sinks: bool = False             # one learned sink logit per head (gpt-oss)
+    kind: ClassVar[str] = "gqa"
+
+    def params(self, h: int) -> tuple[int, int]:
+        qk_norm_width = {"none": 0, "per_head": 2 * self.head_dim,
+                         "full": (self.num_heads + self.num_kv_heads) * self.head_dim}[self.qk_norm]
+        m, v = gqa_attention_params(h, self.num_heads, self.num_kv_heads, self.head_dim, self.v_head_dim,
+                                    self.qkv_bias, self.o_bias, qk_norm_width, self.sinks)
+        return int(m), int(v)
+
+    @property
+    def cache_elements(self) -> int:
+        """Values cached per token: n_kv (d + d_v)."""
+        return int(kv.gqa_kv_elements(self.num_kv_heads, self.head_dim, self.v_head_dim))
+
+    @property
+    def cache_heads(self) -> int:
+        """Heads the cache splits over under TP (down to one per rank)."""
+        return self.num_kv_heads
+
+    @property
+    def prefill_dims(self) -> tuple[int, int]:
+        """Per-head (d_qk, d_v) of the score and value products."""
+        return self.head_dim, self.v_head_dim
+
+    decode_dims = prefill_dims
+
+    @property
+    def activation_width(self) -> int:
+        """The fused QKV output per token: n d + n_kv (d + d_v)."""
+        return self.num_heads * self.head_dim + self.num_kv_heads * (self.head_dim + self.v_head_dim)
+
+
+@dataclass(frozen=True)
+class MLA:
+    """Multi-head latent attention (DeepSeek-V2/V3, Kimi K2): a cached latent of r_kv plus a
+    shared RoPE key of d_rope per token, replicated (not split) under TP."""
+    num_heads: int
+    q_lora_rank: int
+    kv_lora_rank: int
+    qk_nope_head_dim: int
+    qk_rope_head_dim: int
+    v_head_dim: int
+    qkv_bias: bool = False
+    o_bias: bool = False
+    kind: ClassVar[str] = "mla"
+
+    def params(self, h: int) -> tuple[int, int]:
+        m, v = mla_attention_params(h, self.num_heads, self.q_lora_rank, self.kv_lora_rank,
+                                    self.qk_nope_head_dim, self.qk_rope_head_dim, self.v_head_dim,
+                                    self.qkv_bias, self.o_bias)
+        return int(m), int(v)
+
+    @property
+    def cache_elements(self) -> int:
+        return int(kv.mla_kv_elements(self.kv_lora_rank, self.qk_rope_head_dim))
+
+    cache_heads = 0     # the latent is shared by every head: each TP rank holds all of it
+
+    @property
+    def prefill_dims(self) -> tuple[int, int]:
+        """Naive form in prefill (K and V up-projected per head): (d_nope + d_rope, d_v)."""
+        return self.qk_nope_head_dim + self.qk_rope_head_dim, self.v_head_dim
+
+    @property
+    def decode_dims(self) -> tuple[int, int]:
+        """Weight-absorbed form in decode, over the cached latent: (r_kv + d_rope, r_kv)."""
+        return self.kv_lora_rank + self.qk_rope_head_dim, self.kv_lora_rank
+
+    @property
+    def activation_width(self) -> int:
+        """Per token: n (d_qk + d_nope + d_v), the up-projected queries, keys and values."""
+        return self.num_heads * (self.prefill_dims[0] + self.qk_nope_head_dim + self.v_head_dim)
+
+
+Attention = Union[GQA, MLA]
+
+
+# ---- FFN blocks ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DenseFFN:
+    """A dense MLP of width I (gated: SwiGLU, 3 matrices; else 2)."""
+    intermediate: int
+    gated: bool = True
+    bias: bool = False
+
+    def parts(self, h: int) -> dict[str, tuple[int, int]]:
+        m, v = ffn_params(h, self.intermediate, self.gated, self.bias)
+        return {"dense_ffn": (int(m), int(v))}
+
+    active_parts = parts
+
+    @property
+    def activation_width(self) -> int:
+        return (1 + self.gated) * self.intermediate
+
+
+@dataclass(frozen=True)
+class MoE:
+    """E routed experts of width I_e (k per token), n_s shared experts of width I_s, a router;
+    group-limited routing picks a token's experts from at most M of G expert groups."""
+    num_experts: int
+    top_k: int
+    expert_intermediate: int
+    gated: bool = True
+    expert_bias: bool = False
+    num_shared_experts: int = 0
+    shared_intermediate: int = 0
+    shared_expert_gate: bool = False    # a sigmoid gate of h params on the shared expert (Qwen2-MoE)
+    router_bias: bool = False
+    expert_groups: int = 0              # G (0: no group limit)
+    groups_per_token: int = 0           # M
+
+    def expert(self, h: int) -> tuple[int, int]:
+        m, v = ffn_params(h, self.expert_intermediate, self.gated, self.expert_bias)
+        return int(m), int(v)
+
+    def parts(self, h: int) -> dict[str, tuple[int, int]]:
+        """routed: E x expert; shared: n_s x expert(I_s) (+ h for the gate); router: h E (+ E bias)."""
+        em, ev = self.expert(h)
+        sm, sv = ffn_params(h, self.shared_intermediate, self.gated, self.expert_bias)
+        rm, rv = router_params(h, self.num_experts, self.router_bias)
+        return {"routed_experts": (self.num_experts * em, self.num_experts * ev),
+                "shared_experts": (self.num_shared_experts * int(sm) + self.shared_expert_gate * h,
+                                   self.num_shared_experts * int(sv)),
+                "router": (int(rm), int(rv))}
+
+    def active_parts(self, h: int) -> dict[str, tuple[int, int]]:
+        """A token uses k of the E routed experts; everything else in the layer is active."""
+        em, ev = self.expert(h)
+        return dict(self.parts(h), routed_experts=(self.top_k * em, self.top_k * ev))
+
+    @property
+    def activation_width(self) -> int:
+        """k routed experts' and the shared experts' up (and gate) outputs: (1 + g)(k I_e + n_s I_s)."""
+        return (1 + self.gated) * (self.top_k * self.expert_intermediate
+                                   + self.num_shared_experts * self.shared_intermediate)
+
+
+FFN = Union[DenseFFN, MoE, None]
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One decoder layer: attention over ``span`` tokens (a sliding window W, a chunk C when
+    ``chunked``, or unbounded), then an FFN; two norms (before each)."""
+    attention: Attention
+    ffn: FFN
+    span: float = FULL_SPAN
+    chunked: bool = False
+
+    norms: ClassVar[int] = 2
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """The whole model: embedding, the layers in order, a final norm, the output head, and the
+    multi-token-prediction modules stored beside it (each repeats ``mtp_layer``)."""
+    hidden_size: int
+    vocab_size: int
+    layers: tuple[Layer, ...]
+    tie_embeddings: bool = False
+    lm_head_bias: bool = False
+    norm_bias: bool = False          # LayerNorm (weight + bias) instead of RMSNorm
+    mtp_layers: int = 0
+    mtp_layer: Layer | None = None
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.layers)
+
+    @cached_property
+    def kinds(self) -> tuple[tuple[Layer, int], ...]:
+        """Distinct layers with how many times each occurs, in order of first appearance."""
+        return tuple(Counter(self.layers).items())
+
+    @property
+    def moe(self) -> MoE | None:
+        """The routed-expert block (the first, if layers differ), or None for a dense model."""
+        return next((layer.ffn for layer, _ in self.kinds if isinstance(layer.ffn, MoE)), None)
+
+    @property
+    def num_moe_layers(self) -> int:
+        return sum(n for layer, n in self.kinds if isinstance(layer.ffn, MoE))

@@ -1,0 +1,140 @@
+"""The JSON contract of ``moecalc estimate --format json``: a nested dict built from the result
+records (``engine.results``; each declares its keys in its ``REPORT`` table) and the names the
+library resolved (dtypes, GPU, layout, routing model). ``KEYS`` lists every key with its
+meaning, for ``docs/json.md``. Keys are stable; later versions add keys and never rename them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from moecalc.engine.dtypes import WEIGHT_DTYPES
+from moecalc.engine.model import ModelNumbers
+from moecalc.engine.params import ParamBreakdown
+from moecalc.engine.records import Out, report
+from moecalc.engine.results import ModelResult, Served
+from moecalc.engine.routing import FORCED, distinct_experts, effective_experts
+
+
+@dataclass(frozen=True)
+class Key:
+    """A key whose value is a name or a setting the library resolved (not an engine number)."""
+    key: str
+    doc: str
+
+
+LIBRARY_KEYS = (
+    Key("model.name", "the model's name"), Key("model.family", "its family (the config's model_type)"),
+    Key("model.form", "architecture (every dimension given) or summary (stated totals)"),
+    Key("model.source", "where the numbers come from"), Key("model.spec", "what was loaded (file or bundled name)"),
+    Key("model.assumed", "summary form only: the assumptions it needs (moe_layers, widest_activation, "
+                         "norms_and_biases), with their values"),
+    Key("weights.dtype", "storage dtype of the quantized components"),
+    Key("weights.quantized_components", "components stored in it (empty for an unquantized dtype)"),
+    Key("kv_cache.dtype", "KV cache dtype"),
+    Key("kv_cache.elements_per_token_per_layer", "values cached per token per attention layer"),
+    Key("kv_cache.layers.full", "layers attending to every token"),
+    Key("kv_cache.layers.sliding", "layers attending to a sliding window"),
+    Key("kv_cache.layers.chunked", "layers attending within chunks (Llama 4)"),
+    Key("workload.batch", "concurrent sequences"), Key("workload.context", "context length, tokens"),
+    Key("workload.weights_dtype", "weight dtype evaluated"), Key("workload.kv_dtype", "KV cache dtype evaluated"),
+    Key("assumptions", "every assumption used, with its value (without --gpu: the model-only ones)"),
+    Key("warnings", "e.g. a stated total more than its tolerance off the derived count"),
+    Key("routing.model", "MoE models: the router model (uniform, zipf, dirichlet, file)"),
+    Key("routing.parameter", "its exponent S or concentration ALPHA"), Key("routing.file", "its load profile"),
+    Key("routing.seed", "seed of the zipf placement and the Dirichlet draw"),
+    Key("routing.capacity_factor", "expert capacity C (null: none)"),
+    Key("routing.overflow", "drop or reroute the assignments over capacity"),
+    Key("routing.groups", "a group limit G:M given with --groups (none: removed; null: the model's)"),
+    Key("routing.describe", "the router in words"),
+    Key("routing.effective_experts", "exp(entropy) of the load shares: E when uniform, k when collapsed"),
+    Key("routing.hottest_expert_share", "the hottest expert's share of all assignments"),
+    Key("routing.experts_always_chosen", "experts every token takes (a collapsed router)"),
+    Key("routing.distinct_experts_per_step", "experts a step of `batch` tokens touches per MoE layer"),
+    Key("routing.distinct_experts_per_step_uniform", "... under uniform routing"),
+    Key("routing.load_fluctuation", "with --gpu: whether the step's own tokens set the hottest rank"),
+    Key("deployment.gpu", "with --gpu: the GPU profile's key"), Key("deployment.gpus", "GPUs"),
+    Key("deployment.gpus_per_node", "GPUs per scale-up domain"),
+    Key("deployment.tp", "tensor parallel size"), Key("deployment.ep", "expert parallel size"),
+    Key("deployment.dp", "data parallel size"), Key("deployment.pp", "pipeline stages"),
+    Key("deployment.expert_tp", "expert tensor parallel size, tp x dp / ep (null: dense)"),
+    Key("deployment.redundant_experts", "replicated expert slots"),
+    Key("deployment.max_nodes_per_token", "node-limited routing (null: none)"),
+    Key("deployment.nodes", "nodes the deployment spans"),
+    Key("deployment.layout_chosen", "given, or how the default layout was chosen"),
+    Key("deployment.notes", "remarks on the layout (uneven experts, expert TP, TP across nodes, no price)"),
+    Key("hardware.name", "the GPU"), Key("hardware.memory_bytes", "its capacity"),
+    Key("hardware.memory_basis", "reported GiB or vendor GB label"),
+    Key("hardware.hbm_bytes_per_s", "peak HBM bandwidth"),
+    Key("hardware.compute_dtype", "tensor-core dtype of the GEMMs (assumption compute_dtype)"),
+    Key("hardware.peak_flops", "its dense peak"),
+    Key("hardware.scale_up", "scale-up fabric: name, bytes_per_s per direction, latency_s, domain"),
+    Key("hardware.scale_out", "scale-out network: name, bytes_per_s per direction, latency_s (null: none)"),
+    Key("hardware.price_per_gpu_hour", "USD per GPU-hour (null: unpriced)"),
+    Key("hardware.price_source", "provider and date of the price, or --price-per-hour"),
+    Key("comm.dispatch_dtype", "all-to-all dispatch payload"), Key("comm.combine_dtype", "combine payload"),
+    Key("comm.routing_limit", "the node or group limit that applied (null: none)"),
+    Key("cost.price_per_gpu_hour", "= hardware.price_per_gpu_hour"),
+    Key("cost.price_source", "= hardware.price_source"),
+)
+
+
+def keys() -> list[tuple[str, str]]:
+    """Every documented key with its meaning, in the order the JSON groups them."""
+    recorded = [*ParamBreakdown.REPORT, *ModelResult.REPORT, *Served.REPORT, *Served.ROUTING_REPORT]
+    order = ["model", "params", "weights", "kv_cache", "flops", "memory", "workload", "assumptions", "warnings",
+             "routing", "deployment", "hardware", "comm", "perf", "cost"]
+    rows = [(k.key, k.doc) for k in (*recorded, *LIBRARY_KEYS)]
+    return sorted(rows, key=lambda r: order.index(r[0].split(".")[0]))
+
+
+def model_sections(spec, label: str | None, m: ModelNumbers, ev: ModelResult, weights_dtype: str, kv_dtype: str,
+                   assumptions: dict, warnings: list[str]) -> dict:
+    """Everything about the model and its workload (no deployment)."""
+    model = {"name": spec.name, "family": spec.family, "form": spec.form, "source": spec.source, "spec": label}
+    if spec.form == "summary":
+        model["assumed"] = spec.to_summary().assumed
+    out = {"model": model}
+    report(m.params, out)
+    out["weights"] = {"dtype": weights_dtype,
+                      "quantized_components": list(m.quantized) if WEIGHT_DTYPES[weights_dtype].quantized else []}
+    out["kv_cache"] = {"dtype": kv_dtype, "elements_per_token_per_layer": m.cache_elements, "layers": m.span_counts}
+    report(ev, out)
+    out["workload"] = {"batch": int(np.asarray(ev.workload.batch)), "context": int(np.asarray(ev.workload.context)),
+                       "weights_dtype": weights_dtype, "kv_dtype": kv_dtype}
+    out["assumptions"] = assumptions
+    out["warnings"] = warnings
+    return out
+
+
+def routing_section(r, pi: np.ndarray, top_k: int, batch: int) -> dict:
+    """The model-only routing section: the router model and its closed forms at this batch."""
+    E = len(pi)
+    return {**r.as_dict(), "effective_experts": effective_experts(pi), "hottest_expert_share": float(pi.max() / top_k),
+            "experts_always_chosen": int((pi >= FORCED).sum()),
+            "distinct_experts_per_step": float(distinct_experts(pi, batch)),
+            "distinct_experts_per_step_uniform": float(distinct_experts(np.full(E, top_k / E), batch))}
+
+
+def deployment_sections(out: dict, served: Served, deployment: dict, hardware: dict, comm_names: dict,
+                        load_fluctuation: bool) -> dict:
+    """Add what serving on a deployment computes: ``deployment``, ``hardware``, per-GPU
+    ``memory``, ``comm``, ``perf``, ``cost`` and (MoE) the served ``routing`` terms."""
+    out["deployment"] = deployment
+    out["hardware"] = hardware
+    report(served, out, tuple(o for o in Served.REPORT if not o.key.startswith(("comm.", "perf.", "cost."))))
+    out["comm"] = {}
+    report(served, out, tuple(o for o in Served.REPORT if o.key.startswith("comm.")))
+    out["comm"].update(comm_names)
+    report(served, out, tuple(o for o in Served.REPORT if o.key.startswith("perf.")))
+    if "routing" in out:
+        out["routing"]["load_fluctuation"] = load_fluctuation
+        report(served, out, Served.ROUTING_REPORT)
+    report(served, out, tuple(o for o in Served.REPORT if o.key.startswith("cost.")))
+    out["cost"].update(price_per_gpu_hour=hardware["price_per_gpu_hour"], price_source=hardware["price_source"])
+    return out
+
+
+__all__ = ["Key", "LIBRARY_KEYS", "keys", "model_sections", "routing_section", "deployment_sections", "Out"]

@@ -1,0 +1,25 @@
+"""The base types of every YAML schema (model specs, hardware files, sweep plans), once."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Pos = Annotated[int, Field(gt=0)]
+NonNeg = Annotated[int, Field(ge=0)]
+PosFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
+class Strict(BaseModel):
+    """Unknown keys are errors and values keep their YAML types (no "8" for 8)."""
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class SpecProblem(ValueError):
+    """A check across fields, raised from a model validator, that names the field to blame."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
