@@ -68,19 +68,23 @@ def compare(models: list[tuple], workload: Workload = Workload(), assumptions: A
             for target, kind in (("total", "dense-equal-total"), ("active", "dense-equal-active")):
                 twin, how = dense_twin(spec, target)
                 entries.append((twin, f"{label} ({kind})", kind, how))
+    from moecalc.engine.routing import RoutingCache
+
+    cache = RoutingCache()          # one set of solved routing terms for every estimate below
     out = []
     for spec, label, kind, how in entries:
         w = workload
         d = deployment
         if d is not None and kind != "moe":          # expert options do not apply to dense models
             d = replace(d, ep=None, redundant_experts=0, max_nodes_per_token=None)
-        r = estimate(spec, w, assumptions, label, d, catalog, routing=routing if kind == "moe" else None)
+        r = estimate(spec, w, assumptions, label, d, catalog, routing=routing if kind == "moe" else None, cache=cache)
         fit_gpu = deployment.gpu if deployment is not None else REFERENCE_GPU
         if deployment is not None and deployment.gpus is None:
             min_gpus = r["deployment"]["gpus"]
         else:
             try:
-                min_gpus = estimate(spec, w, assumptions, label, Deployment(gpu=fit_gpu), catalog)["deployment"]["gpus"]
+                min_gpus = estimate(spec, w, assumptions, label, Deployment(gpu=fit_gpu), catalog,
+                                    cache=cache)["deployment"]["gpus"]
             except MoecalcError:
                 min_gpus = None
         kv = {str(c): estimate(spec, Workload(context=c, batch=1, weights_dtype=w.weights_dtype,

@@ -4,6 +4,8 @@ when everything was written, so a failure never leaves a half-written file behin
 from __future__ import annotations
 
 import contextlib
+import csv
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -12,15 +14,13 @@ from moecalc.errors import MoecalcError
 
 
 @contextlib.contextmanager
-def atomic_writer(output: str, field: str = "--output"):
-    """Yield a text file that becomes ``output`` when the block ends without an exception."""
-    if not output.strip():
-        raise MoecalcError("empty path", field=field)
+def atomic_writer(output: str, force: bool = False, field: str = "--output"):
+    """Yield a text file that becomes ``output`` when the block ends without an exception.
+
+    The one rule for every file moecalc writes: an existing file is replaced only with ``force``.
+    """
+    check_writable(output, force, field)
     target = Path(output)
-    if not target.parent.is_dir():
-        raise MoecalcError("folder does not exist", file=str(target.parent), field=field)
-    if target.is_dir():
-        raise MoecalcError("is a folder; give a file name", file=output, field=field)
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
@@ -36,3 +36,50 @@ def atomic_writer(output: str, field: str = "--output"):
     finally:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def check_writable(output: str, force: bool, field: str = "--output") -> None:
+    """Refuse an empty path, a missing folder, a folder, or an existing file without ``force``."""
+    if not output.strip():
+        raise MoecalcError("empty path", field=field)
+    target = Path(output)
+    if not target.parent.is_dir():
+        raise MoecalcError("folder does not exist", file=str(target.parent), field=field)
+    if target.is_dir():
+        raise MoecalcError("is a folder; give a file name", file=output, field=field)
+    if target.exists() and not force:
+        raise MoecalcError("exists; pass --force to replace it", file=output, field=field)
+
+
+@contextlib.contextmanager
+def row_writer(path: str | None, force: bool, columns: tuple[str, ...]):
+    """Yield an ``on_rows(rows)`` callback that streams blocks of rows (a dict of equal-length
+    arrays) to ``path`` (.csv or .json) through ``atomic_writer``; None without a path."""
+    if path is None:
+        yield None
+        return
+    suffix = Path(path).suffix
+    if suffix not in (".csv", ".json"):
+        raise MoecalcError("must end in .csv or .json", field="--output")
+    with atomic_writer(path, force) as f:
+        first = True
+        if suffix == ".json":
+            f.write("[")
+        else:                           # the header even when no row comes
+            writer = csv.writer(f, lineterminator="\n")
+            writer.writerow(columns)
+
+        def on_rows(rows: dict) -> None:
+            nonlocal first
+            keys = list(rows)
+            table = zip(*(rows[k].tolist() for k in keys))
+            if suffix == ".csv":
+                writer.writerows(table)
+                return
+            for row in table:
+                f.write(("\n" if first else ",\n") + json.dumps(dict(zip(keys, row))))
+                first = False
+
+        yield on_rows
+        if suffix == ".json":
+            f.write("\n]\n")

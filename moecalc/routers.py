@@ -11,7 +11,7 @@ turned into the per-expert inclusion probabilities the engine reads (``engine.ro
   statistics; ``moecalc.load_profile`` reads them).
 
 Preferences become inclusion probabilities proportional to them, none above 1 (a token takes
-an expert at most once): ``engine.routing.inclusion_from_weights``.
+an expert at most once): ``engine.routing.law.inclusion_from_weights``.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """A routing trace (``moecalc route``). N tokens routed by the chosen router (seeded Monte Carlo,
-``engine.routing.sample_sets``) next to the closed forms, on the EP layout of a deployment,
+``engine.routing.law.sample_sets``) next to the closed forms, on the EP layout of a deployment,
 and what the skew does to TPOT and $/Mtok against uniform routing (and with EPLB's redundant
 experts, when asked). Every cost is an ``estimate``; the trace only counts tokens.
 """
@@ -45,6 +45,14 @@ def capped_counts(counts: np.ndarray, capacity_factor, overflow: str, tokens: in
         return counts, 0.0
     served, over = cap_loads(counts, capacity_tokens(capacity_factor, tokens, k, len(counts)), overflow)
     return served, over / (tokens * k)
+
+
+def route_deployment(d: Deployment) -> Deployment:
+    """A trace's deployment: ``--ep`` alone (no --gpus, --tp, --dp) spreads the experts over
+    exactly that many GPUs."""
+    if d.ep is not None and d.gpus is None and d.tp is None and d.dp is None:
+        return replace(d, gpus=d.ep)
+    return d
 
 
 def trace(spec, routing: Routing, tokens: int = 4096, deployment: Deployment | None = None,

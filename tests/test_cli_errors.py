@@ -462,8 +462,8 @@ def test_models_bad_format():
 
 @pytest.mark.parametrize("args,needles", [
     (["estimate", "{spec}", "--bogus"], ["--bogus"]),
-    (["estimate"], ["spec"]),
-    (["import"], ["config"]),
+    (["estimate"], ["MODEL"]),
+    (["import"], ["CONFIG"]),
     (["estimate", "{spec}", "--context"], ["--context"]),
     (["estimate", "{spec}", "extra"], ["extra"]),
     (["frobnicate"], ["frobnicate"]),

@@ -175,7 +175,7 @@ def test_routing_a_dense_model(capsys):
     (["--tokens", "0"], ("--tokens", "at least 1")),
     (["--tokens", "lots"], ("--tokens", "not a count")),
     (["--tokens", "32M"], ("--tokens", "at most")),
-    (["--format", "csv"], ("--format", "table or json")),
+    (["--format", "csv"], ("--format", "table, json", "csv")),
     (["--gpu", "h900"], ("h900",)),
     (["--ep", "7", "--gpus", "8"], ("--ep",)),
 ])

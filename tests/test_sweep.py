@@ -180,7 +180,7 @@ def test_progress_bar_appears_only_after_a_second(monkeypatch):
     """The CLI's progress callback stays silent for fast sweeps and starts a bar after 1 s."""
     import time
 
-    from moecalc.cli import _progress
+    from moecalc.cli.sweep import _progress
 
     clock = [100.0]
     monkeypatch.setattr(time, "perf_counter", lambda: clock[0])

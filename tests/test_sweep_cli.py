@@ -55,8 +55,19 @@ def sweep(*args):
 
 
 def small(*extra):
-    """The small sweep, with extra options (later options of the same name win)."""
-    return sweep(MODEL, *AXES, *extra)
+    """The small sweep, with extra options (an axis given again replaces the small one: an option
+    typed twice is an error)."""
+    axes = dict(zip(AXES[::2], AXES[1::2]))
+    rest, extra = [], [str(e) for e in extra]
+    i = 0
+    while i < len(extra):
+        if extra[i] in axes and i + 1 < len(extra):
+            axes[extra[i]] = extra[i + 1]
+            i += 2
+        else:
+            rest.append(extra[i])
+            i += 1
+    return sweep(MODEL, *[t for pair in axes.items() for t in pair], *rest)
 
 
 def check_ok(result) -> None:
@@ -179,7 +190,7 @@ def test_unknown_model():
 
 def test_errors_through_the_console_entry_point(capsys):
     """``main`` (what the moecalc script runs) keeps the contract too."""
-    code, out, err = run_main(["sweep", MODEL, *AXES, "--gpus", "3..8"], capsys)
+    code, out, err = run_main(["sweep", MODEL, "--gpu", "h100", "--gpus", "3..8"], capsys)
     check_error(code, out, err, "'--gpus'", "power of two")
 
 

@@ -7,7 +7,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from moecalc.assumptions import DOCS
+from moecalc.assumptions import DECLARED, DOCS
 from moecalc.render import units as u
 
 LABELS = {"embedding": "embedding", "attention": "attention", "dense_ffn": "dense FFN",
@@ -96,7 +96,8 @@ def _assumptions_table(r: dict) -> Table:
     at = _table("Assumptions (override with --assume NAME=VALUE)", "name", "value")
     at.add_column("meaning", justify="left")
     for name, value in r["assumptions"].items():
-        shown = u.gib(value) if name.endswith("_bytes") and not name.startswith("activation") else str(value)
+        kind = DECLARED[name]["kind"] if name in DECLARED else None
+        shown = u.gib(value) if kind == "size" else str(value)
         at.add_row(name, shown, Text(DOCS.get(name, ""), style="dim"))
     return at
 

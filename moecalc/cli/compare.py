@@ -1,0 +1,58 @@
+"""``moecalc compare``: models side by side, with an MoE's dense twins if asked."""
+
+from __future__ import annotations
+
+from typing import Annotated, List
+
+import typer
+
+from moecalc import options
+from moecalc.cli import flags
+from moecalc.cli.app import app, examples, one_line_errors, warn, write_csv, write_json
+
+Models = Annotated[List[str], typer.Argument(metavar="MODEL...", show_default=False,
+                                             help="models: YAML specs, config.json files or bundled names")]
+DenseEquivalents = Annotated[bool, typer.Option("--dense-equivalents", "-d", rich_help_panel="Models",
+                                                help="add each MoE's dense twins: equal total and equal active params")]
+
+
+@app.command(epilog=examples("compare mixtral-8x7b llama-3.1-70b",
+                             "compare qwen3-30b-a3b --dense-equivalents --gpu h100",
+                             "compare deepseek-v3 kimi-k2 --gpu h200 --context 32k --batch 64 --format json"))
+@one_line_errors
+def compare(
+    ctx: typer.Context, specs: Models, dense_equivalents: DenseEquivalents = False,
+    context: flags.Context = None, batch: flags.Batch = None, weights_dtype: flags.WeightsDtype = None,
+    kv_dtype: flags.KvDtype = None,
+    gpu: flags.Gpu = None, gpus: flags.Gpus = None, gpus_per_node: flags.GpusPerNode = None, tp: flags.Tp = None,
+    ep: flags.Ep = None, dp: flags.Dp = None, pp: flags.Pp = None, redundant_experts: flags.RedundantExperts = None,
+    max_nodes_per_token: flags.MaxNodesPerToken = None, scale_out: flags.ScaleOut = None,
+    price_per_hour: flags.PricePerHour = None, hardware_file: flags.HardwareFile = None,
+    routing: flags.Routing = None, capacity_factor: flags.CapacityFactor = None, overflow: flags.Overflow = None,
+    seed: flags.Seed = None, groups: flags.Groups = None,
+    assume: flags.Assume = None, dispatch_dtype: flags.DispatchDtype = None, combine_dtype: flags.CombineDtype = None,
+    link_efficiency: flags.LinkEfficiency = None,
+    format: flags.Format = None,
+) -> None:
+    """Models side by side (MoE vs dense, MoE vs MoE): params, memory, KV, FLOPs, GPUs and cost;
+    ratios to the first model."""
+    from moecalc.compare import compare as run
+    from moecalc.spec.load import load
+
+    g = flags.given(ctx)
+    fmt = flags.output_format(g)
+    workload, assumptions = options.workload(g), options.assumptions(g)
+    deployment = options.deployment(g)
+    catalog = options.catalog(g)
+    rt = options.routing(g)
+    models = [load(s) for s in specs]
+    result = run(models, workload, assumptions, deployment, dense_equivalents, catalog, routing=rt)
+    for m in result["models"]:
+        warn(m["warnings"])
+    if fmt == "json":
+        write_json(result)
+    elif fmt == "csv":
+        write_csv(result["models"])
+    else:
+        from moecalc.render.compare_table import print_compare
+        print_compare(result)

@@ -1,0 +1,59 @@
+"""``moecalc estimate``: every number of one model and one workload, served on a GPU if asked."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from moecalc import options
+from moecalc.cli import flags
+from moecalc.cli.app import app, examples, one_line_errors, warn
+
+
+@app.command(epilog=examples("estimate deepseek-v3",
+                             "estimate mixtral-8x7b --gpu h100 --context 32k --batch 16",
+                             "estimate deepseek-v3 --gpu h200 --gpus 16 --tp 8 --ep 16 --scale-out ib-ndr-400g",
+                             "estimate qwen3-30b-a3b --gpu h100 --routing zipf:1.2 --format json"))
+@one_line_errors
+def estimate(
+    ctx: typer.Context, spec: flags.Model,
+    context: flags.Context = None, batch: flags.Batch = None, weights_dtype: flags.WeightsDtype = None,
+    kv_dtype: flags.KvDtype = None,
+    gpu: flags.Gpu = None, gpus: flags.Gpus = None, gpus_per_node: flags.GpusPerNode = None, tp: flags.Tp = None,
+    ep: flags.Ep = None, dp: flags.Dp = None, pp: flags.Pp = None, redundant_experts: flags.RedundantExperts = None,
+    max_nodes_per_token: flags.MaxNodesPerToken = None, scale_out: flags.ScaleOut = None,
+    price_per_hour: flags.PricePerHour = None, hardware_file: flags.HardwareFile = None,
+    routing: flags.Routing = None, capacity_factor: flags.CapacityFactor = None, overflow: flags.Overflow = None,
+    seed: flags.Seed = None, groups: flags.Groups = None,
+    assume: flags.Assume = None, dispatch_dtype: flags.DispatchDtype = None, combine_dtype: flags.CombineDtype = None,
+    link_efficiency: flags.LinkEfficiency = None,
+    format: flags.Format = None,
+) -> None:
+    """Params (total vs active), weights, KV cache, FLOPs per token and VRAM floor of one model;
+    with --gpu, per-GPU memory, all-to-all, TTFT/TPOT, throughput and $ per million tokens."""
+    from moecalc.estimate import estimate as run
+    from moecalc.spec.load import load
+
+    g = flags.given(ctx)
+    fmt = flags.output_format(g)
+    workload, assumptions = options.workload(g), options.assumptions(g)
+    deployment = options.deployment(g)
+    if deployment is None and g.has("hardware_file"):
+        from moecalc.errors import MoecalcError
+
+        raise MoecalcError("--hardware-file needs --gpu", field="--gpu")
+    catalog = options.catalog(g) if deployment is not None else None
+    rt = options.routing(g)
+    model, label = load(spec)
+    result = run(model, workload, assumptions, label=label, deployment=deployment, catalog=catalog, routing=rt)
+    warn(result["warnings"])
+    if fmt == "json":
+        from moecalc.render.flat import to_json
+        sys.stdout.write(to_json(result))
+    elif fmt == "csv":
+        from moecalc.render.flat import to_csv
+        sys.stdout.write(to_csv(result))
+    else:
+        from moecalc.render.table import estimate_view, print_view
+        print_view(estimate_view(result))

@@ -1,0 +1,55 @@
+"""``moecalc route``: a routing trace and what its skew costs against uniform routing."""
+
+from __future__ import annotations
+
+from typing import Annotated, List, Optional
+
+import typer
+
+from moecalc import options
+from moecalc.cli import flags
+from moecalc.cli.app import app, examples, one_line_errors, write_json
+
+Tokens = Annotated[Optional[List[str]], typer.Option("--tokens", "-t", metavar="N", rich_help_panel="Routing",
+                                                     show_default=False,
+                                                     help="tokens to route in the trace (default 4096)")]
+
+
+@app.command(epilog=examples("route deepseek-v3 --routing zipf:1.2 --ep 32 --gpu h200",
+                             "route qwen3-30b-a3b --routing dirichlet:0.5 --capacity-factor 1.25 --overflow reroute",
+                             "route deepseek-v3 --routing zipf:1 --ep 32 --redundant-experts 32 --format json"))
+@one_line_errors
+def route(
+    ctx: typer.Context, spec: flags.Model, tokens: Tokens = None,
+    context: flags.Context = None, batch: flags.Batch = None, weights_dtype: flags.WeightsDtype = None,
+    kv_dtype: flags.KvDtype = None,
+    gpu: flags.Gpu = None, gpus: flags.Gpus = None, gpus_per_node: flags.GpusPerNode = None, tp: flags.Tp = None,
+    ep: flags.Ep = None, dp: flags.Dp = None, pp: flags.Pp = None, redundant_experts: flags.RedundantExperts = None,
+    max_nodes_per_token: flags.MaxNodesPerToken = None, scale_out: flags.ScaleOut = None,
+    price_per_hour: flags.PricePerHour = None, hardware_file: flags.HardwareFile = None,
+    routing: flags.Routing = None, capacity_factor: flags.CapacityFactor = None, overflow: flags.Overflow = None,
+    seed: flags.Seed = None, groups: flags.Groups = None,
+    assume: flags.Assume = None, dispatch_dtype: flags.DispatchDtype = None, combine_dtype: flags.CombineDtype = None,
+    link_efficiency: flags.LinkEfficiency = None,
+    format: flags.Format = None,
+) -> None:
+    """A routing trace: per-expert and per-rank load, straggler, overflow, effective experts, and
+    the change in TPOT and $/Mtok against uniform routing (on --gpu, default h200; batch 64;
+    --ep alone sets the GPU count)."""
+    from moecalc.spec.load import load
+    from moecalc.trace import route_deployment, trace
+
+    g = flags.given(ctx)
+    fmt = flags.output_format(g, ("table", "json"))
+    n_tokens = g.parse("tokens", options.count(), "4096")
+    workload, assumptions = options.workload(g, batch="64"), options.assumptions(g)
+    rt = options.routing(g)
+    catalog = options.catalog(g)
+    deployment = route_deployment(options.deployment(g, gpu="h200"))
+    model, label = load(spec)
+    result = trace(model, rt, n_tokens, deployment, workload, assumptions, catalog, label)
+    if fmt == "json":
+        write_json(result)
+    else:
+        from moecalc.render.route_view import print_route
+        print_route(result)

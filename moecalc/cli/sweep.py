@@ -1,0 +1,99 @@
+"""``moecalc sweep``: GPU types x counts x layouts x batch x context x dtypes, ranked."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Annotated, List, Optional
+
+import typer
+
+from moecalc import options
+from moecalc.cli import flags
+from moecalc.cli.app import app, examples, one_line_errors, write_csv, write_json
+
+Plan = Annotated[Optional[List[str]], typer.Option("--sweep", metavar="FILE", rich_help_panel="Search",
+                                                   show_default=False,
+                                                   help="YAML plan: these options under their names "
+                                                        "(command-line options win)")]
+
+
+@app.command(epilog=examples(
+    "sweep deepseek-v3 --gpu h200,b200,mi325x --gpus 8..64 --batch 64..1024",
+    "sweep mixtral-8x7b --gpu h100 --max-tpot-ms 50 --objective throughput",
+    "sweep qwen3-235b-a22b --sweep plan.yaml --output rows.csv --force"))
+@one_line_errors
+def sweep(
+    ctx: typer.Context, spec: flags.Model, plan: Plan = None,
+    context: flags.Context = None, batch: flags.Batch = None, weights_dtype: flags.WeightsDtype = None,
+    kv_dtype: flags.KvDtype = None,
+    gpu: flags.Gpu = None, gpus: flags.Gpus = None, gpus_per_node: flags.GpusPerNode = None, tp: flags.Tp = None,
+    ep: flags.Ep = None, dp: flags.Dp = None, pp: flags.Pp = None, redundant_experts: flags.RedundantExperts = None,
+    max_nodes_per_token: flags.MaxNodesPerToken = None, scale_out: flags.ScaleOut = None,
+    price_per_hour: flags.PricePerHour = None, hardware_file: flags.HardwareFile = None,
+    routing: flags.Routing = None, capacity_factor: flags.CapacityFactor = None, overflow: flags.Overflow = None,
+    seed: flags.Seed = None, groups: flags.Groups = None,
+    assume: flags.Assume = None, dispatch_dtype: flags.DispatchDtype = None, combine_dtype: flags.CombineDtype = None,
+    link_efficiency: flags.LinkEfficiency = None,
+    objective: flags.Objective = None, max_tpot_ms: flags.MaxTpotMs = None, max_ttft_ms: flags.MaxTtftMs = None,
+    min_tokens_per_s: flags.MinTokensPerS = None, budget_usd_per_hour: flags.BudgetUsdPerHour = None,
+    top: flags.Top = None,
+    format: flags.Format = None, output: flags.Output = None, force: flags.Force = False,
+) -> None:
+    """Search GPU types x counts x layouts x batch x context x dtypes; rank, filter, frontier.
+
+    Every layout, workload and dtype option takes a list (1,2,4), a power-of-two range (1..64)
+    or start:stop:step; --gpu takes a list or all. Defaults: every GPU, 1..64 GPUs, tp 1,2,4,8,
+    pp 1, dp = gpus / (tp x pp), ep auto, batch 1..256, context 4096."""
+    from moecalc.files import row_writer
+    from moecalc.spec.load import load
+    from moecalc.sweep import ROW_COLUMNS, run_sweep
+
+    g = flags.given(ctx)
+    if g.has("plan"):
+        g = g.over(options.load_plan(g.text("plan")))
+    fmt = flags.output_format(g)
+    catalog = options.catalog(g)
+    req = options.sweep_request(g, catalog)
+    assumptions = options.assumptions(g)
+    model, label = load(spec)
+    out = g.text("output")
+    with row_writer(out, force, ROW_COLUMNS) as on_rows, _progress() as on_progress:
+        result = run_sweep(model, req.space, catalog, assumptions, req.constraints, req.objective, req.top,
+                           on_progress=on_progress, on_rows=on_rows, label=label)
+    if out is not None:
+        typer.echo(f"wrote {result.summary['feasible']:,} feasible rows to {out}", err=True)
+    if fmt == "json":
+        write_json({"summary": result.summary, "top": result.top, "pareto": result.pareto,
+                    "top_command": result.top_command, "why_none": result.why_none})
+    elif fmt == "csv":
+        write_csv(result.top)
+    else:
+        from moecalc.render.sweep_table import print_sweep
+        print_sweep(result)
+
+
+@contextlib.contextmanager
+def _progress():
+    """A progress bar on stderr for sweeps that run longer than a second."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    start = time.perf_counter()
+    bar, task = None, None
+
+    def update(done: int, total: int) -> None:
+        nonlocal bar, task
+        if bar is None:
+            if time.perf_counter() - start < 1.0 or done >= total:
+                return
+            bar = Progress(console=Console(stderr=True), transient=True)
+            bar.start()
+            task = bar.add_task("sweeping", total=total)
+        bar.update(task, completed=done)
+
+    try:
+        yield update
+    finally:
+        if bar is not None:
+            bar.stop()
