@@ -303,11 +303,15 @@ def test_rank_count_law_by_hand():
 def _rank_counts(S, pl, rng):
     """Assignments per rank for each token of S, a replicated expert's going to a random copy."""
     counts = np.zeros((S.shape[0], pl.ep))
+    single = np.zeros((S.shape[1], pl.ep))          # expert -> its rank, for experts with one slot
     for i in range(S.shape[1]):
         slots = np.nonzero(pl.expert == i)[0]
+        if len(slots) == 1:
+            single[i, pl.rank[slots[0]]] = 1
+            continue
         pick = slots[rng.integers(0, len(slots), S.shape[0])]
         np.add.at(counts, (np.arange(S.shape[0]), pl.rank[pick]), S[:, i])
-    return counts
+    return counts + S.astype(float) @ single
 
 
 @pytest.mark.parametrize("name", ["uniform", "zipf", "dirichlet"])
