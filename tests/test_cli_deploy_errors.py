@@ -98,10 +98,12 @@ def as_json(result) -> dict | list:
     return json.loads(result.stdout)
 
 
-COMMANDS = pytest.mark.parametrize("command", ["hardware", "estimate"])
+COMMANDS = pytest.mark.parametrize("command", ["hardware"])
+"""The file's errors come from one reader (``load_catalog``): one command reads them all, and
+``test_every_command_reports_a_bad_hardware_file`` checks that each command uses that reader."""
 
 
-@COMMANDS
+@pytest.mark.parametrize("command", ["hardware", "estimate"])
 def test_fixture_is_valid(tmp_path, command):
     """The texts perturbed below load cleanly, so each error comes from the perturbation."""
     for text in (MY_GPU, MY_GPU + MY_LINK):
@@ -292,6 +294,14 @@ def test_price_per_hour_overrides_the_profile():
 
 
 # --------------------------------------------------------------------------- --hardware-file: reading the file
+
+
+@pytest.mark.parametrize("args", [["hardware"], ["estimate", "mixtral-8x7b", "--gpu", "h100"],
+                                  ["compare", "mixtral-8x7b"], ["sweep", "mixtral-8x7b", "--gpu", "h100"],
+                                  ["route", "mixtral-8x7b"]], ids=lambda a: a[0])
+def test_every_command_reports_a_bad_hardware_file(tmp_path, args):
+    path = write(tmp_path, "accelerators: [1, 2\n")
+    check_result(invoke(*args, "--hardware-file", path), str(path))
 
 
 @COMMANDS

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -55,18 +56,46 @@ def specs(draw):
 workloads = st.builds(Workload, context=st.integers(1, 1 << 20), batch=st.integers(1, 4096))
 
 
+def _mean_prefill_keys(context: int, span: float, chunked: bool) -> float:
+    """Keys per query averaged over a causal prompt, query by query: query i (1-based) sees
+    min(i, S) keys under a window S (S unbounded: i), ((i - 1) mod C) + 1 under chunks of C."""
+    i = np.arange(1, context + 1, dtype=np.float64)
+    keys = (np.mod(i - 1, span) + 1) if chunked else np.minimum(i, span)
+    return float(keys.mean())
+
+
 @settings(max_examples=150, deadline=None)
-@given(specs(), workloads)
-def test_breakdowns_sum_to_totals(spec, workload):
-    r = estimate(spec, workload)
-    p, m, f = r["params"], r["memory"], r["flops"]
-    assert sum(p["by_component"].values()) == p["total"]
-    assert sum(p["active_by_component"].values()) == p["active"]
-    assert np.isclose(sum(r["weights"]["by_component"].values()), r["weights"]["bytes"], rtol=1e-12)
-    assert np.isclose(m["vram_floor_bytes"], m["weights_bytes"] + m["kv_cache_bytes"]
-                      + m["activation_workspace_bytes"] + m["runtime_overhead_bytes"], rtol=1e-12)
-    for phase in ("prefill", "decode"):
-        assert np.isclose(f[f"{phase}_per_token"], f[phase]["matmul"] + f[phase]["attention"], rtol=1e-12)
+@given(specs(), st.integers(1, 1 << 14), st.integers(1, 64))
+def test_cache_and_attention_flops_equal_a_per_layer_loop(spec, context, batch):
+    """The engine reduces layers to a few attention groups; a plain loop over the spec's layers
+    (cache: batch x min(context, span) x values x bytes; attention FLOPs: 2 n (d_qk + d_v) per
+    key, keys counted query by query for the prefill) gives the same numbers."""
+    r = estimate(spec, Workload(context=context, batch=batch))
+    kv_bytes = KV_DTYPES[spec.dtypes.kv_cache].bytes
+    cache = decode = prefill = 0.0
+    for layer in spec.to_schedule().layers:
+        a = layer.attention
+        cache += batch * min(context, layer.span) * a.cache_elements * kv_bytes
+        decode += 2 * a.num_heads * sum(a.decode_dims) * min(context, layer.span)
+        prefill += 2 * a.num_heads * sum(a.prefill_dims) * _mean_prefill_keys(context, layer.span, layer.chunked)
+    assert r["kv_cache"]["bytes"] == pytest.approx(cache, rel=1e-12)
+    assert r["flops"]["decode"]["attention"] == pytest.approx(decode, rel=1e-12, abs=1e-9)
+    assert r["flops"]["prefill"]["attention"] == pytest.approx(prefill, rel=1e-9, abs=1e-9)
+
+
+@settings(max_examples=150, deadline=None)
+@given(specs())
+def test_weight_bytes_follow_the_dtype_of_each_component(spec):
+    """Matrices of the quantized components take the weight dtype's bits, everything else (other
+    matrices, vectors) the unquantized dtype's (bf16) when the weight dtype is quantized."""
+    r = estimate(spec)
+    p = spec.numbers().params
+    d = WEIGHT_DTYPES[spec.dtypes.weights]
+    base = WEIGHT_DTYPES["bf16"].bits if d.quantized else d.bits
+    quantized = set(r["weights"]["quantized_components"]) if d.quantized else set(p.matrix)
+    want = sum(n * (d.bits if c in quantized else base) for c, n in p.matrix.items()) / 8
+    want += sum(p.vector.values()) * base / 8
+    assert r["weights"]["bytes"] == pytest.approx(want, rel=1e-12)
 
 
 @settings(max_examples=150, deadline=None)
