@@ -83,6 +83,19 @@ def model_scenario(spec: ModelSpec, workload: Workload, assumptions: Assumptions
     return scenario, weights_dtype, kv_dtype
 
 
+_SHARED: list = []
+
+
+def shared_cache():
+    """The process's routing cache for callers that pass none: bounded (1,024 laws and 1,024
+    router-layout entries), created on first use."""
+    if not _SHARED:
+        from moecalc.engine.routing import RoutingCache
+
+        _SHARED.append(RoutingCache(max_entries=1024))
+    return _SHARED[0]
+
+
 def estimate(spec: ModelSpec, workload: Workload = Workload(), assumptions: Assumptions = Assumptions(),
              label: str | None = None, deployment: Deployment | None = None, catalog: Catalog | None = None,
              routing: Routing | None = None, cache: RoutingCache | None = None) -> dict:
@@ -93,7 +106,8 @@ def estimate(spec: ModelSpec, workload: Workload = Workload(), assumptions: Assu
     MoE models get a ``routing`` section; with a ``routing`` (``moecalc.routers.Routing``; None:
     uniform, the model's group limit) the deployment's step time, weights read and all-to-all
     follow that router. ``cache`` (``engine.routing.RoutingCache``) keeps solved routing terms
-    across calls (a sweep passes its own).
+    across calls (a sweep passes its own); without one, a bounded cache the library keeps for
+    the process (``shared_cache()``), so a loop of estimates solves each router and layout once.
     """
     from moecalc import report
 
@@ -114,7 +128,8 @@ def estimate(spec: ModelSpec, workload: Workload = Workload(), assumptions: Assu
     if deployment is not None:
         from moecalc.hardware import load_catalog
 
-        _serve(out, scenario, ev, assumptions, deployment, catalog or load_catalog(), routing, spec.name, cache)
+        _serve(out, scenario, ev, assumptions, deployment, catalog or load_catalog(), routing, spec.name,
+               shared_cache() if cache is None else cache)
     return out
 
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from moecalc.estimate import estimate
-from moecalc.spec.convert import import_config
+from moecalc.convert import import_config
 from moecalc.spec.load import bundled_specs, load, load_spec_text
 from moecalc.spec.model import ArchitectureSpec, json_schema
 from moecalc.spec.yaml_io import parse_yaml

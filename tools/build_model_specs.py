@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from moecalc.spec.convert import import_config, write_atomically
+from moecalc.convert import import_config, write_atomically
 from moecalc.spec.yaml_io import dump_yaml
 
 HF = "https://huggingface.co/{}/blob/main/config.json"

@@ -24,7 +24,7 @@ def import_config(ctx: typer.Context, config: Config, output: flags.Output = Non
                   name: Name = None, source: Source = None) -> None:
     """Write the YAML spec equivalent to a Hugging Face config.json (stdout, or --output)."""
     from moecalc.files import check_writable
-    from moecalc.spec.convert import import_config as convert, write_atomically
+    from moecalc.convert import import_config as convert, write_atomically
 
     g = flags.given(ctx)
     out = g.text("output")

@@ -109,17 +109,27 @@ class _Solved:
 class RoutingCache:
     """Solved router laws (by inclusion probabilities) and per-layout terms (by router, EP,
     nodes, R): made by the caller and passed in, so that one sweep, or one ``estimate`` and the
-    rows it reports, solve each once. Mutable by design; nothing else in the engine is."""
+    rows it reports, solve each once. Mutable by design; nothing else in the engine is.
+    ``max_entries`` bounds each table (the oldest entry goes first); None: unbounded."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_entries: int | None = None) -> None:
+        self.max_entries = max_entries
         self.laws: dict[bytes, RouterLaw] = {}
         self.layouts: dict[tuple, _Solved] = {}
 
+    def _keep(self, table: dict, key, value):
+        if self.max_entries is not None and len(table) >= self.max_entries:
+            del table[next(iter(table))]
+        table[key] = value
+        return value
+
     def law(self, pi: np.ndarray) -> RouterLaw:
         key = np.asarray(pi, dtype=np.float64).tobytes()
-        if key not in self.laws:
-            self.laws[key] = solve(pi)
-        return self.laws[key]
+        return self.laws[key] if key in self.laws else self._keep(self.laws, key, solve(pi))
+
+    def layout(self, key: tuple, solve_layout) -> "_Solved":
+        """The solved terms of one router on one layout, solved by ``solve_layout()`` once."""
+        return self.layouts[key] if key in self.layouts else self._keep(self.layouts, key, solve_layout())
 
 
 @dataclass(frozen=True)
@@ -164,9 +174,8 @@ class _Router:
         for j, (ep_j, n_j, redundant, fluct) in enumerate(keys):
             key = (law.pi.tobytes(), self.capacity_factor, self.overflow, int(ep_j), int(max(1, min(n_j, ep_j))),
                    int(redundant), G, M)
-            if key not in cache.layouts:
-                cache.layouts[key] = _Solved(rank_factors(law, *key[3:6], self.capacity_factor, self.overflow))
-            s = cache.layouts[key]
+            s = cache.layout(key, lambda key=key: _Solved(rank_factors(law, *key[3:6], self.capacity_factor,
+                                                                        self.overflow)))
             f, pl = s.factors, s.factors.placement
             for name in fixed:
                 table[name][j] = getattr(f, name)

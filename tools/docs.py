@@ -1,0 +1,143 @@
+"""Regenerate (or check) every generated block of README.md and docs/**/*.md.
+
+A block sits between a marker comment and ``<!-- end -->``:
+
+    <!-- run: moecalc estimate deepseek-v3 --gpu h200 -->      the command's output, as a text block
+    <!-- generate: json-keys -->                               a table made from the library
+    <!-- bench: python benchmarks/startup.py --runs 5 -->      a benchmark's output (machine-dependent)
+
+``python tools/docs.py`` rewrites the blocks in place; ``--check`` rewrites nothing and exits 1
+naming every stale block (CI runs it). Timings inside an output (a sweep's "in 0.60 s (963,248
+per second)") are masked when checking; ``bench`` blocks are regenerated only with ``--bench``
+and never checked, since their figures belong to the machine that ran them.
+
+Commands run as ``python -m moecalc ...`` with this interpreter, from the repository root, on a
+100-column terminal without colour, so the output is what a user types and sees.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MARKER = re.compile(r"^<!-- (run|generate|bench): (.+?) -->\n", re.M)
+END = "<!-- end -->\n"
+TIMING = [re.compile(p) for p in (r"in [0-9.]+ s \([0-9,]+ per second\)", r"[0-9.]+ (ms|us|s)  +[0-9.]+x bare")]
+ENV = {**os.environ, "COLUMNS": "100", "TERM": "dumb", "NO_COLOR": "1", "PYTHONHASHSEED": "0"}
+
+
+def files() -> list[Path]:
+    return [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+
+
+def run(command: str) -> str:
+    """``$ command`` and what it prints (stdout, then stderr), as a text block."""
+    args = shlex.split(command)
+    if args[0] == "moecalc":
+        argv = [sys.executable, "-m", "moecalc", *args[1:]]
+    elif args[0] == "python":
+        argv = [sys.executable, *args[1:]]
+    else:
+        raise SystemExit(f"docs: cannot run {command!r}: only moecalc and python commands")
+    done = subprocess.run(argv, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+    if done.returncode not in (0, 2):
+        raise SystemExit(f"docs: {command!r} failed with exit code {done.returncode}:\n{done.stderr}")
+    text = "\n".join(line.rstrip() for line in (done.stdout + done.stderr).splitlines())
+    return f"```text\n$ {command}\n{text}\n```\n"
+
+
+def generate(name: str) -> str:
+    """A markdown table made from the one declaration of what it lists."""
+    if name == "json-keys":
+        from moecalc.report import keys
+
+        rows = ["| key | meaning |", "|---|---|"] + [f"| `{k}` | {doc} |" for k, doc in keys()]
+        return "\n".join(rows) + "\n"
+    if name == "assumptions":
+        from dataclasses import fields
+
+        from moecalc.assumptions import Assumptions
+        from moecalc.render.units import gib
+
+        rows = ["| name | default | kind | used without --gpu | meaning |", "|---|---|---|---|---|"]
+        for f in fields(Assumptions):
+            m = f.metadata
+            default = gib(f.default) if m["kind"] == "size" else str(f.default).lower()
+            rows.append(f"| `{f.name}` | {default} | {m['kind']} | {'yes' if m['model_only'] else 'no'} | "
+                        f"{m['doc']} |")
+        return "\n".join(rows) + "\n"
+    if name == "options":
+        from moecalc.options import DECLARED, flag
+
+        rows = ["| option | panel | meaning |", "|---|---|---|"]
+        for option, (f, group) in DECLARED.items():
+            aliases = ", ".join(f"`{a}`" for a in f.json_schema_extra["aliases"])
+            spelled = f"`{flag(option)} {f.json_schema_extra['metavar']}`" + (f" ({aliases})" if aliases else "")
+            rows.append(f"| {spelled} | {group.panel} | {f.description} |")
+        return "\n".join(rows) + "\n"
+    if name == "families":
+        from moecalc.spec.hf_families import FAMILIES
+
+        return ", ".join(f"`{k}`" for k in sorted(FAMILIES)) + "\n"
+    raise SystemExit(f"docs: unknown generator {name!r}")
+
+
+def render(kind: str, arg: str, bench: bool, old: str) -> str:
+    if kind == "run":
+        return run(arg)
+    if kind == "generate":
+        return generate(arg)
+    return run(arg) if bench else old
+
+
+def masked(text: str) -> str:
+    for pattern in TIMING:
+        text = pattern.sub("<timing>", text)
+    return text
+
+
+def process(path: Path, check: bool, bench: bool) -> list[str]:
+    """Regenerate one file's blocks; return the stale ones (check) or write the file."""
+    text = path.read_text(encoding="utf-8")
+    out, stale, pos = [], [], 0
+    for m in MARKER.finditer(text):
+        if m.start() < pos:
+            continue
+        end = text.find(END, m.end())
+        if end < 0:
+            raise SystemExit(f"docs: {path.relative_to(ROOT)}: {m.group(0).strip()} has no {END.strip()}")
+        old = text[m.end():end]
+        new = render(m.group(1), m.group(2), bench, old)
+        if m.group(1) != "bench" and masked(new) != masked(old):
+            stale.append(f"{path.relative_to(ROOT)}: {m.group(1)}: {m.group(2)}")
+        out += [text[pos:m.end()], new]
+        pos = end
+    out.append(text[pos:])
+    if not check:
+        path.write_text("".join(out), encoding="utf-8")
+    return stale
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a block is stale")
+    parser.add_argument("--bench", action="store_true", help="also re-run the benchmark blocks")
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    stale = [s for path in files() for s in process(path, args.check, args.bench)]
+    if args.check and stale:
+        print("stale generated blocks (run python tools/docs.py):", *stale, sep="\n  ")
+        return 1
+    verb = "checked" if args.check else "regenerated"
+    print(f"docs: {verb} {sum(len(MARKER.findall(p.read_text())) for p in files())} blocks in {len(files())} files")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
