@@ -20,19 +20,10 @@ DenseEquivalents = Annotated[bool, typer.Option("--dense-equivalents", "-d", ric
                              "compare qwen3-30b-a3b --dense-equivalents --gpu h100",
                              "compare deepseek-v3 kimi-k2 --gpu h200 --context 32k --batch 64 --format json"))
 @one_line_errors
+@flags.takes(*options.SERVING)
 def compare(
     ctx: typer.Context, specs: Models, dense_equivalents: DenseEquivalents = False,
-    context: flags.Context = None, batch: flags.Batch = None, weights_dtype: flags.WeightsDtype = None,
-    kv_dtype: flags.KvDtype = None,
-    gpu: flags.Gpu = None, gpus: flags.Gpus = None, gpus_per_node: flags.GpusPerNode = None, tp: flags.Tp = None,
-    ep: flags.Ep = None, dp: flags.Dp = None, pp: flags.Pp = None, redundant_experts: flags.RedundantExperts = None,
-    max_nodes_per_token: flags.MaxNodesPerToken = None, scale_out: flags.ScaleOut = None,
-    price_per_hour: flags.PricePerHour = None, hardware_file: flags.HardwareFile = None,
-    routing: flags.Routing = None, capacity_factor: flags.CapacityFactor = None, overflow: flags.Overflow = None,
-    seed: flags.Seed = None, groups: flags.Groups = None,
-    assume: flags.Assume = None, dispatch_dtype: flags.DispatchDtype = None, combine_dtype: flags.CombineDtype = None,
-    link_efficiency: flags.LinkEfficiency = None,
-    format: flags.Format = None,
+    format: flags.Format = None, **shared,
 ) -> None:
     """Models side by side (MoE vs dense, MoE vs MoE): params, memory, KV, FLOPs, GPUs and cost;
     ratios to the first model."""

@@ -16,19 +16,10 @@ from moecalc.cli.app import app, examples, one_line_errors, warn
                              "estimate deepseek-v3 --gpu h200 --gpus 16 --tp 8 --ep 16 --scale-out ib-ndr-400g",
                              "estimate qwen3-30b-a3b --gpu h100 --routing zipf:1.2 --format json"))
 @one_line_errors
+@flags.takes(*options.SERVING)
 def estimate(
     ctx: typer.Context, spec: flags.Model,
-    context: flags.Context = None, batch: flags.Batch = None, weights_dtype: flags.WeightsDtype = None,
-    kv_dtype: flags.KvDtype = None,
-    gpu: flags.Gpu = None, gpus: flags.Gpus = None, gpus_per_node: flags.GpusPerNode = None, tp: flags.Tp = None,
-    ep: flags.Ep = None, dp: flags.Dp = None, pp: flags.Pp = None, redundant_experts: flags.RedundantExperts = None,
-    max_nodes_per_token: flags.MaxNodesPerToken = None, scale_out: flags.ScaleOut = None,
-    price_per_hour: flags.PricePerHour = None, hardware_file: flags.HardwareFile = None,
-    routing: flags.Routing = None, capacity_factor: flags.CapacityFactor = None, overflow: flags.Overflow = None,
-    seed: flags.Seed = None, groups: flags.Groups = None,
-    assume: flags.Assume = None, dispatch_dtype: flags.DispatchDtype = None, combine_dtype: flags.CombineDtype = None,
-    link_efficiency: flags.LinkEfficiency = None,
-    format: flags.Format = None,
+    format: flags.Format = None, **shared,
 ) -> None:
     """Params (total vs active), weights, KV cache, FLOPs per token and VRAM floor of one model;
     with --gpu, per-GPU memory, all-to-all, TTFT/TPOT, throughput and $ per million tokens."""

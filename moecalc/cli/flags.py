@@ -8,6 +8,7 @@ Value options are declared ``multiple`` so that an option typed twice is an erro
 
 from __future__ import annotations
 
+import inspect
 from typing import Annotated, List, Optional
 
 import typer
@@ -35,42 +36,30 @@ def given(ctx: typer.Context) -> Given:
 Model = Annotated[str, typer.Argument(metavar="MODEL", show_default=False,
                                       help="YAML spec, config.json (or its folder), or a bundled model name")]
 
-# Workload
-Context = Annotated[Values, _option("context")]
-Batch = Annotated[Values, _option("batch")]
-WeightsDtype = Annotated[Values, _option("weights_dtype")]
-KvDtype = Annotated[Values, _option("kv_dtype")]
-# Deployment
-Gpu = Annotated[Values, _option("gpu")]
-Gpus = Annotated[Values, _option("gpus")]
-GpusPerNode = Annotated[Values, _option("gpus_per_node")]
-Tp = Annotated[Values, _option("tp")]
-Ep = Annotated[Values, _option("ep")]
-Dp = Annotated[Values, _option("dp")]
-Pp = Annotated[Values, _option("pp")]
-RedundantExperts = Annotated[Values, _option("redundant_experts")]
-MaxNodesPerToken = Annotated[Values, _option("max_nodes_per_token")]
-ScaleOut = Annotated[Values, _option("scale_out")]
-PricePerHour = Annotated[Values, _option("price_per_hour")]
-HardwareFile = Annotated[Values, _option("hardware_file")]
-# Routing
-Routing = Annotated[Values, _option("routing")]
-CapacityFactor = Annotated[Values, _option("capacity_factor")]
-Overflow = Annotated[Values, _option("overflow")]
-Seed = Annotated[Values, _option("seed")]
-Groups = Annotated[Values, _option("groups")]
-# Assumptions
-Assume = Annotated[Values, _option("assume")]
-DispatchDtype = Annotated[Values, _option("dispatch_dtype")]
-CombineDtype = Annotated[Values, _option("combine_dtype")]
-LinkEfficiency = Annotated[Values, _option("link_efficiency")]
-# Search (sweep)
-Objective = Annotated[Values, _option("objective")]
-MaxTpotMs = Annotated[Values, _option("max_tpot_ms")]
-MaxTtftMs = Annotated[Values, _option("max_ttft_ms")]
-MinTokensPerS = Annotated[Values, _option("min_tokens_per_s")]
-BudgetUsdPerHour = Annotated[Values, _option("budget_usd_per_hour")]
-Top = Annotated[Values, _option("top")]
+OPTIONS = {name: Annotated[Values, _option(name)] for name in DECLARED}
+"""option name -> its typer alias (``Annotated[list of texts, typer.Option(...)]``)."""
+HardwareFile = OPTIONS["hardware_file"]
+
+
+def takes(*groups):
+    """Give a command every option of ``groups`` (``moecalc.options``), after its own
+    parameters and before its output options; the command reads them through ``given(ctx)``
+    and takes them as ``**options``."""
+    def decorate(fn):
+        sig = inspect.signature(fn, eval_str=True)
+        own = [p for p in sig.parameters.values() if p.kind is not p.VAR_KEYWORD]
+        output = [p for p in own if p.name in ("format", "output", "force")]
+        own = [p for p in own if p not in output]
+        shared = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=OPTIONS[name])
+                  for group in groups for name in group.model_fields]
+        params = own + [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in output]
+        params[len(own):len(own)] = shared
+        fn.__signature__ = sig.replace(parameters=params)
+        fn.__annotations__ = {p.name: p.annotation for p in params}
+        return fn
+    return decorate
+
+
 # Output
 FORMATS = ("table", "json", "csv")
 Format = Annotated[Values, typer.Option("--format", "-f", metavar="FORMAT", rich_help_panel="Output",

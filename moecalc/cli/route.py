@@ -19,19 +19,10 @@ Tokens = Annotated[Optional[List[str]], typer.Option("--tokens", "-t", metavar="
                              "route qwen3-30b-a3b --routing dirichlet:0.5 --capacity-factor 1.25 --overflow reroute",
                              "route deepseek-v3 --routing zipf:1 --ep 32 --redundant-experts 32 --format json"))
 @one_line_errors
+@flags.takes(*options.SERVING)
 def route(
     ctx: typer.Context, spec: flags.Model, tokens: Tokens = None,
-    context: flags.Context = None, batch: flags.Batch = None, weights_dtype: flags.WeightsDtype = None,
-    kv_dtype: flags.KvDtype = None,
-    gpu: flags.Gpu = None, gpus: flags.Gpus = None, gpus_per_node: flags.GpusPerNode = None, tp: flags.Tp = None,
-    ep: flags.Ep = None, dp: flags.Dp = None, pp: flags.Pp = None, redundant_experts: flags.RedundantExperts = None,
-    max_nodes_per_token: flags.MaxNodesPerToken = None, scale_out: flags.ScaleOut = None,
-    price_per_hour: flags.PricePerHour = None, hardware_file: flags.HardwareFile = None,
-    routing: flags.Routing = None, capacity_factor: flags.CapacityFactor = None, overflow: flags.Overflow = None,
-    seed: flags.Seed = None, groups: flags.Groups = None,
-    assume: flags.Assume = None, dispatch_dtype: flags.DispatchDtype = None, combine_dtype: flags.CombineDtype = None,
-    link_efficiency: flags.LinkEfficiency = None,
-    format: flags.Format = None,
+    format: flags.Format = None, **shared,
 ) -> None:
     """A routing trace: per-expert and per-rank load, straggler, overflow, effective experts, and
     the change in TPOT and $/Mtok against uniform routing (on --gpu, default h200; batch 64;

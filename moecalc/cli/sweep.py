@@ -23,22 +23,10 @@ Plan = Annotated[Optional[List[str]], typer.Option("--sweep", metavar="FILE", ri
     "sweep mixtral-8x7b --gpu h100 --max-tpot-ms 50 --objective throughput",
     "sweep qwen3-235b-a22b --sweep plan.yaml --output rows.csv --force"))
 @one_line_errors
+@flags.takes(*options.SERVING, options.SearchOptions)
 def sweep(
     ctx: typer.Context, spec: flags.Model, plan: Plan = None,
-    context: flags.Context = None, batch: flags.Batch = None, weights_dtype: flags.WeightsDtype = None,
-    kv_dtype: flags.KvDtype = None,
-    gpu: flags.Gpu = None, gpus: flags.Gpus = None, gpus_per_node: flags.GpusPerNode = None, tp: flags.Tp = None,
-    ep: flags.Ep = None, dp: flags.Dp = None, pp: flags.Pp = None, redundant_experts: flags.RedundantExperts = None,
-    max_nodes_per_token: flags.MaxNodesPerToken = None, scale_out: flags.ScaleOut = None,
-    price_per_hour: flags.PricePerHour = None, hardware_file: flags.HardwareFile = None,
-    routing: flags.Routing = None, capacity_factor: flags.CapacityFactor = None, overflow: flags.Overflow = None,
-    seed: flags.Seed = None, groups: flags.Groups = None,
-    assume: flags.Assume = None, dispatch_dtype: flags.DispatchDtype = None, combine_dtype: flags.CombineDtype = None,
-    link_efficiency: flags.LinkEfficiency = None,
-    objective: flags.Objective = None, max_tpot_ms: flags.MaxTpotMs = None, max_ttft_ms: flags.MaxTtftMs = None,
-    min_tokens_per_s: flags.MinTokensPerS = None, budget_usd_per_hour: flags.BudgetUsdPerHour = None,
-    top: flags.Top = None,
-    format: flags.Format = None, output: flags.Output = None, force: flags.Force = False,
+    format: flags.Format = None, output: flags.Output = None, force: flags.Force = False, **shared,
 ) -> None:
     """Search GPU types x counts x layouts x batch x context x dtypes; rank, filter, frontier.
 
