@@ -52,6 +52,12 @@ class Assumptions:
     scaleout_efficiency: float = assumption(0.8, "fraction", "achieved share of the NIC line rate (DeepEP low-latency "
                                                              "all-to-all at EP32-256: 39-48 GB/s on a 50 GB/s CX7, "
                                                              "0.78-0.96)")
+    mtp_acceptance: float = assumption(
+        0.85, "fraction", "chance that each MTP draft token is accepted (DeepSeek-V3 technical report, arXiv "
+                          "2412.19437 section 5.4.3: the second token is accepted 85-90% of the time); used with --mtp")
+    gpu_memory_utilization: float = assumption(
+        0.9, "fraction", "share of each GPU's capacity the serving stack may fill (vLLM's gpu_memory_utilization, "
+                         "default 0.9); fit, the largest batch and the longest context are judged against it")
     comm_buffer_bytes: float = assumption(GiB, "size", "per GPU when GPUs > 1: all-to-all and collective buffers "
                                                        "(estimate)")
     comm_overlap: bool = assumption(False, "flag", "communication hidden behind compute (two micro-batches, as "
@@ -78,6 +84,7 @@ class Assumptions:
                        logits_bytes=self.logits_bytes, runtime_overhead_bytes=self.runtime_overhead_bytes,
                        comm_buffer_bytes=self.comm_buffer_bytes, mfu=self.mfu, hbm_efficiency=self.hbm_efficiency,
                        comm_overlap=self.comm_overlap, load_fluctuation=self.load_fluctuation,
+                       gpu_memory_utilization=self.gpu_memory_utilization,
                        dispatch_bytes=WIRE_DTYPES[self.dispatch_dtype].bytes,
                        combine_bytes=WIRE_DTYPES[self.combine_dtype].bytes)
 

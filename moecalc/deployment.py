@@ -120,7 +120,8 @@ def check(m: ModelNumbers, d: Deployment, acc: Accelerator, has_scale_out: bool)
 
 
 def resolve(m: ModelNumbers, d: Deployment, acc: Accelerator, has_scale_out: bool, fits) -> tuple[Deployment, str]:
-    """Fill in the layout; with no --gpus (nor tp/dp/pp), the smallest power-of-two count that fits.
+    """Fill in the layout; without --gpus (and without both --tp and --dp), the smallest
+    power-of-two GPU count that fits with whatever part of the layout was given.
 
     ``fits(candidates)`` evaluates a list of complete deployments at once and returns booleans.
     Returns (deployment, how it was chosen).
@@ -128,10 +129,11 @@ def resolve(m: ModelNumbers, d: Deployment, acc: Accelerator, has_scale_out: boo
     d = replace(d, gpus_per_node=d.gpus_per_node or acc.scale_up_domain)
     if d.gpus is not None:
         return _fill(m, d, d.gpus), "given"
-    if d.tp is not None or d.dp is not None:
-        return _fill(m, d, (d.tp or 1) * (d.dp or 1) * (d.pp or 1)), "given"
+    if d.tp is not None and d.dp is not None:
+        return _fill(m, d, d.tp * d.dp * (d.pp or 1)), "given"
+    given = [f"--{k} {getattr(d, k)}" for k in ("tp", "dp", "ep", "pp") if getattr(d, k) is not None]
     candidates, problem = [], None
-    n = d.pp or 1
+    n = (d.pp or 1) * (d.tp or 1) * (d.dp or 1)
     while n <= MAX_GPUS:
         c = _fill(m, d, n)
         try:
@@ -145,7 +147,7 @@ def resolve(m: ModelNumbers, d: Deployment, acc: Accelerator, has_scale_out: boo
     ok = fits(candidates)
     for c, good in zip(candidates, ok):
         if good:
-            return c, "smallest power-of-two GPU count that fits"
+            return c, "smallest power-of-two GPU count that fits" + (f" with {' '.join(given)}" if given else "")
     largest = candidates[-1].gpus if candidates else 1
     raise MoecalcError(f"does not fit on up to {largest} x {acc.name} with the default layout; give "
                        f"--gpus and a layout, a smaller --context/--batch or a lower-bit dtype", field="--gpu")

@@ -29,16 +29,100 @@ if TYPE_CHECKING:   # the serving layer loads only when a deployment is asked fo
 @dataclass(frozen=True)
 class Workload:
     """What the user asks about: ``batch`` sequences of ``context`` tokens, and dtypes that
-    override the spec's (None: the spec's)."""
+    override the spec's (None: the spec's; ``weights_dtype`` may name dtypes per component,
+    ``routed_experts=nvfp4,attention=bf16``).
+
+    A request workload gives ``isl`` and ``osl`` (prompt and output tokens per request) and a
+    ``mode`` (``engine.requests.MODES``; default continuous); ``batch`` is then the concurrent
+    requests, and the cache held is that of ``engine.requests.held_context``. ``mode="decode"``
+    with a ``context`` is a decode pool at that KV length. ``mtp_tokens`` drafts per step
+    (multi-token prediction), each accepted with ``mtp_acceptance`` (None: the assumption).
+    """
     context: int = 4096
     batch: int = 1
     weights_dtype: str | None = None
     kv_dtype: str | None = None
+    isl: int | None = None
+    osl: int | None = None
+    mode: str | None = None
+    mtp_tokens: int = 0
+    mtp_acceptance: float | None = None
+
+    @property
+    def is_requests(self) -> bool:
+        return self.isl is not None or self.mode is not None
+
+    @property
+    def serving_mode(self) -> str:
+        return self.mode or "continuous"
+
+    @property
+    def held_context(self) -> int:
+        """The KV length memory and fit are judged at."""
+        if not self.is_requests:
+            return self.context
+        from moecalc.engine.requests import held_context
+
+        explicit = self.context if self.isl is None else None
+        return int(held_context(self.serving_mode, self.isl or 0, self.osl or 0, explicit))
+
+    def requests(self, acceptance: float):
+        from moecalc.engine.requests import Requests
+
+        return Requests(isl=self.isl or 0, osl=self.osl or 1, mode=self.serving_mode,
+                        decode_context=self.context if self.isl is None else None, mtp_tokens=self.mtp_tokens,
+                        mtp_acceptance=acceptance if self.mtp_acceptance is None else self.mtp_acceptance)
 
 
-def check_dtypes(weights: str | None, kv: str | None) -> None:
+def check_requests(w: Workload, field=lambda n: "--" + n.replace("_", "-")) -> None:
+    """The request workload's rules: each mode's lengths, and MTP's range."""
+    from moecalc.engine.requests import MODES
+
+    if w.mode is not None and w.mode not in MODES:
+        raise MoecalcError(f"must be one of {', '.join(MODES)}, got {w.mode!r}", field=field("mode"))
+    mode = w.serving_mode
+    for name in ("isl", "osl"):
+        value = getattr(w, name)
+        if value is not None and value < 1:
+            raise MoecalcError(f"must be at least 1, got {value}", field=field(name))
+    if w.is_requests:
+        if mode in ("continuous", "static") and (w.isl is None or w.osl is None):
+            raise MoecalcError(f"--mode {mode} needs --isl and --osl", field=field("isl" if w.isl is None else "osl"))
+        if mode == "prefill" and w.isl is None:
+            raise MoecalcError("--mode prefill needs --isl (prompts of ISL tokens)", field=field("isl"))
+        if mode == "decode" and w.isl is not None and w.osl is None:
+            raise MoecalcError("--mode decode with --isl needs --osl (the decode context is ISL + OSL/2)",
+                               field=field("osl"))
+    if w.mtp_tokens < 0:
+        raise MoecalcError(f"must be at least 0, got {w.mtp_tokens}", field=field("mtp"))
+    if w.mtp_acceptance is not None and not 0 <= w.mtp_acceptance <= 1:
+        raise MoecalcError(f"must be in [0, 1], got {w.mtp_acceptance:g}", field=field("mtp_acceptance"))
+    if w.mtp_tokens and not w.is_requests:
+        raise MoecalcError("needs a request workload (--isl/--osl or --mode decode)", field=field("mtp"))
+
+
+def parse_weight_dtypes(text: str | None, field: str = "--weights-dtype") -> tuple[str | None, dict[str, str]]:
+    """``fp8`` -> ("fp8", {}); ``routed_experts=nvfp4,attention=bf16`` -> (None, {...}): the
+    per-component form, any component of ``params.by_component``."""
+    from moecalc.engine.params import COMPONENTS
+
+    if text is None or "=" not in text:
+        check_dtypes(text, None, field)
+        return text, {}
+    own = {}
+    for part in text.split(","):
+        name, sep, dtype = (x.strip() for x in part.partition("="))
+        if not sep or name not in COMPONENTS:
+            raise MoecalcError(f"expected COMPONENT=DTYPE with COMPONENT one of {', '.join(COMPONENTS)}, got "
+                               f"{part.strip()!r}", field=field)
+        check_dtypes(dtype, None, field)
+        own[name] = dtype
+    return None, own
+
+
+def check_dtypes(weights: str | None, kv: str | None, field: str = "--weights-dtype") -> None:
     if weights is not None and weights not in WEIGHT_DTYPES:
-        raise MoecalcError(f"unknown dtype {weights!r}; known: {', '.join(WEIGHT_DTYPES)}", field="--weights-dtype")
+        raise MoecalcError(f"unknown dtype {weights!r}; known: {', '.join(WEIGHT_DTYPES)}", field=field)
     if kv is not None and kv not in KV_DTYPES:
         raise MoecalcError(f"unknown dtype {kv!r}; known: {', '.join(KV_DTYPES)}", field="--kv-dtype")
 
@@ -68,19 +152,39 @@ def stated_warnings(spec: ModelSpec, total: int, active: int, embedding: int, lm
     return out
 
 
+def weights_precision(spec: ModelSpec, m, text: str | None, kv_dtype: str, assumptions: Assumptions):
+    """(Precision, the dtype label, the dtype of the GEMMs' bulk) for a weight dtype text: one
+    dtype for the spec's quantized components, or dtypes per component over the spec's."""
+    from dataclasses import replace as _replace
+
+    base, own = parse_weight_dtypes(text)
+    base = base or spec.dtypes.weights
+    precision = assumptions.precision(base, kv_dtype)
+    if not own:
+        return precision, base, base
+    precision = _replace(precision, component_bits=tuple((c, WEIGHT_DTYPES[d].bits) for c, d in own.items()))
+    dtypes = {c: own.get(c, base if c in m.quantized else assumptions.unquantized_dtype) for c in m.params.matrix}
+    bulk = max(m.params.matrix, key=lambda c: m.params.matrix[c])
+    return precision, text, dtypes.get(bulk, base)
+
+
 def model_scenario(spec: ModelSpec, workload: Workload, assumptions: Assumptions, routing: Routing | None = None):
-    """(the scenario of one model and one workload, weights dtype, KV dtype)."""
-    check_dtypes(workload.weights_dtype, workload.kv_dtype)
-    weights_dtype = workload.weights_dtype or spec.dtypes.weights
+    """(the scenario of one model and one workload, weights dtype label, KV dtype, the GEMMs'
+    dtype)."""
+    check_dtypes(None, workload.kv_dtype)
+    check_requests(workload)
     kv_dtype = workload.kv_dtype or spec.dtypes.kv_cache
     m = spec.numbers()
+    if workload.mtp_tokens and not m.params.mtp:
+        raise MoecalcError(f"{spec.name} has no MTP modules to draft with (mtp_layers is 0)", field="--mtp")
     if routing is not None:
         from moecalc.routers import apply_groups
 
         m = apply_groups(m, routing, spec.name)
-    scenario = Scenario(m, rec.Workload(context=workload.context, batch=workload.batch),
-                        assumptions.precision(weights_dtype, kv_dtype), assumptions.runtime())
-    return scenario, weights_dtype, kv_dtype
+    precision, weights_dtype, bulk = weights_precision(spec, m, workload.weights_dtype, kv_dtype, assumptions)
+    scenario = Scenario(m, rec.Workload(context=workload.held_context, batch=workload.batch), precision,
+                        assumptions.runtime())
+    return scenario, weights_dtype, kv_dtype, bulk
 
 
 _SHARED: list = []
@@ -111,12 +215,14 @@ def estimate(spec: ModelSpec, workload: Workload = Workload(), assumptions: Assu
     """
     from moecalc import report
 
-    scenario, weights_dtype, kv_dtype = model_scenario(spec, workload, assumptions, routing)
+    scenario, weights_dtype, kv_dtype, bulk = model_scenario(spec, workload, assumptions, routing)
     m = scenario.model
     ev = scenario.evaluate()
     p = m.params
     out = report.model_sections(spec, label, m, ev, weights_dtype, kv_dtype, assumptions.as_dict(deployment is not None),
                                 stated_warnings(spec, p.total, p.active, p.embedding, p.lm_head))
+    out["workload"].update(isl=workload.isl, osl=workload.osl, mode=workload.mode or (
+        "continuous" if workload.is_requests else None), mtp_tokens=workload.mtp_tokens)
     if m.num_experts or (routing is not None and not routing.is_uniform):
         from moecalc.routers import Routing, inclusion
 
@@ -129,12 +235,12 @@ def estimate(spec: ModelSpec, workload: Workload = Workload(), assumptions: Assu
         from moecalc.hardware import load_catalog
 
         _serve(out, scenario, ev, assumptions, deployment, catalog or load_catalog(), routing, spec.name,
-               shared_cache() if cache is None else cache)
+               shared_cache() if cache is None else cache, workload, bulk)
     return out
 
 
 def _serve(out: dict, scenario: Scenario, ev, a: Assumptions, d: Deployment, catalog: Catalog, routing, name: str,
-           cache) -> None:
+           cache, workload: Workload, bulk: str) -> None:
     """Choose the layout (the smallest that fits, unless given), serve on it, report it."""
     from dataclasses import replace
 
@@ -148,8 +254,7 @@ def _serve(out: dict, scenario: Scenario, ev, a: Assumptions, d: Deployment, cat
     if d.scale_out is not None:
         catalog.link(d.scale_out, kind="scale-out")
     has_scale_out = (d.scale_out or acc.scale_out) is not None
-    weights_dtype = out["weights"]["dtype"]
-    hardware, described = hardware_record(acc, catalog, weights_dtype, a, d.scale_out, d.price_per_hour)
+    hardware, described = hardware_record(acc, catalog, bulk, a, d.scale_out, d.price_per_hour)
 
     def fits(candidates: list[Deployment]):
         rows = [layout_record(c) for c in candidates]
@@ -158,8 +263,9 @@ def _serve(out: dict, scenario: Scenario, ev, a: Assumptions, d: Deployment, cat
 
     d, chosen = resolve(m, d, acc, has_scale_out, fits)
     notes = check(m, d, acc, has_scale_out)
-    served = replace(scenario, layout=layout_record(d), hardware=hardware,
-                     router=engine_router(routing, m, name)).serve(ev, cache)
+    router = engine_router(routing, m, name)
+    placed = replace(scenario, layout=layout_record(d), hardware=hardware, router=router)
+    served = placed.serve(ev, cache)
     if np.isnan(hardware.price_per_hour):
         notes.append(f"no published price for the {acc.name} in the profile: give --price-per-hour for $/Mtok")
     deployment = {
@@ -173,3 +279,13 @@ def _serve(out: dict, scenario: Scenario, ev, a: Assumptions, d: Deployment, cat
     report.deployment_sections(out, served, deployment, described,
                                {"dispatch_dtype": a.dispatch_dtype, "combine_dtype": a.combine_dtype,
                                 "routing_limit": limit}, a.load_fluctuation)
+    if workload.is_requests:
+        requested = placed.serve_requests(workload.requests(a.mtp_acceptance), ev, cache)
+        report.request_sections(out, requested)
+    if not bool(served.memory.fits):
+        report.without_speed(out)
+        from moecalc.render.units import gb
+
+        out["warnings"].append(f"does not fit: {gb(float(served.memory.total))} on the fullest GPU, "
+                               f"{gb(float(served.memory.usable))} usable (gpu_memory_utilization "
+                               f"{a.gpu_memory_utilization:g}): no speed or cost is given")

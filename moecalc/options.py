@@ -50,7 +50,13 @@ class WorkloadOptions(OptionGroup):
     panel = "Workload"
     context: Text = option("context length in tokens: 4096, 32k, 128K, 1M (default 4096)", "TOKENS", "-c")
     batch: Text = option("concurrent sequences decoding together (default 1; route: 64)", "N", "-b")
-    weights_dtype: Text = option("weight dtype, overriding the spec's: bf16, fp8, int4, mxfp4, ...", "DTYPE")
+    isl: Text = option("input (prompt) tokens per request: a request workload (vLLM's benchmark names)", "N")
+    osl: Text = option("output tokens per request", "N")
+    mode: Text = option("with --isl/--osl: continuous (default; chunked prefill), static (prefill then decode "
+                        "together), prefill or decode (one pool of a disaggregated deployment)", "MODE")
+    mtp: Text = option("MTP speculative decoding: N draft tokens per step from the model's MTP modules", "N")
+    weights_dtype: Text = option("weight dtype, overriding the spec's: bf16, fp8, int4, mxfp4, ...; or per "
+                                 "component: routed_experts=nvfp4,attention=bf16", "DTYPE")
     kv_dtype: Text = option("KV cache dtype, overriding the spec's: bf16, fp8, ...", "DTYPE")
 
 
@@ -88,6 +94,12 @@ class AssumptionOptions(OptionGroup):
     dispatch_dtype: Text = option("all-to-all dispatch payload: fp8 (default), fp8-noscale, bf16", "DTYPE")
     combine_dtype: Text = option("all-to-all combine payload: bf16 (default), fp8, ...", "DTYPE")
     link_efficiency: Text = option("achieved share of link bandwidth, scale-up and scale-out alike", "FRACTION")
+    mtp_acceptance: Text = option("chance each MTP draft token is accepted (default 0.85, DeepSeek-V3 report)",
+                                  "P")
+    max_num_batched_tokens: Text = option("tokens in one forward pass, prefill chunks included (vLLM's name; "
+                                          "default 8192)", "N")
+    gpu_memory_utilization: Text = option("share of GPU memory the serving stack may fill (default 0.9)",
+                                          "FRACTION")
 
 
 class SearchOptions(OptionGroup):
@@ -209,9 +221,29 @@ def workload(g: Given, batch: str = "1"):
     from moecalc.engine.dtypes import KV_DTYPES, WEIGHT_DTYPES
     from moecalc.estimate import Workload
 
+    from moecalc.estimate import parse_weight_dtypes
+
+    if g.has("context") and (g.has("isl") or g.has("osl")):
+        raise MoecalcError("give --context (a decode step at that KV length) or --isl/--osl (requests), not both",
+                           field="--context")
+
+    def weights(text, field):
+        parse_weight_dtypes(str(text).strip(), field)
+        return str(text).strip()
+
     return Workload(context=g.parse("context", count(), "4096"), batch=g.parse("batch", count(), batch),
-                    weights_dtype=g.parse("weights_dtype", dtype(WEIGHT_DTYPES)),
-                    kv_dtype=g.parse("kv_dtype", dtype(KV_DTYPES)))
+                    weights_dtype=g.parse("weights_dtype", weights), kv_dtype=g.parse("kv_dtype", dtype(KV_DTYPES)),
+                    isl=g.parse("isl", count()), osl=g.parse("osl", count()), mode=g.parse("mode", mode_name),
+                    mtp_tokens=g.parse("mtp", count(0), "0"))
+
+
+def mode_name(text, field):
+    from moecalc.engine.requests import MODES
+
+    name = str(text).strip()
+    if name not in MODES:
+        raise MoecalcError(f"must be one of {', '.join(MODES)}, got {name!r}", field=field)
+    return name
 
 
 def dtype(known):
@@ -224,7 +256,9 @@ def dtype(known):
 
 
 SHORTHANDS = {"dispatch_dtype": ("dispatch_dtype",), "combine_dtype": ("combine_dtype",),
-              "link_efficiency": ("scaleup_efficiency", "scaleout_efficiency")}
+              "link_efficiency": ("scaleup_efficiency", "scaleout_efficiency"),
+              "mtp_acceptance": ("mtp_acceptance",), "max_num_batched_tokens": ("prefill_chunk_tokens",),
+              "gpu_memory_utilization": ("gpu_memory_utilization",)}
 """Options that set assumptions: option -> the assumptions it sets."""
 
 

@@ -39,6 +39,10 @@ LIBRARY_KEYS = (
     Key("kv_cache.layers.sliding", "layers attending to a sliding window"),
     Key("kv_cache.layers.chunked", "layers attending within chunks (Llama 4)"),
     Key("workload.batch", "concurrent sequences"), Key("workload.context", "context length, tokens"),
+    Key("workload.isl", "request workloads: prompt tokens per request"),
+    Key("workload.osl", "... output tokens per request"),
+    Key("workload.mode", "continuous, static, prefill or decode (null: a decode step at `context`)"),
+    Key("workload.mtp_tokens", "MTP draft tokens per decode step (0: none)"),
     Key("workload.weights_dtype", "weight dtype evaluated"), Key("workload.kv_dtype", "KV cache dtype evaluated"),
     Key("assumptions", "every assumption used, with its value (without --gpu: the model-only ones)"),
     Key("warnings", "e.g. a stated total more than its tolerance off the derived count"),
@@ -83,7 +87,11 @@ LIBRARY_KEYS = (
 
 def keys() -> list[tuple[str, str]]:
     """Every documented key with its meaning, in the order the JSON groups them."""
-    recorded = [*ParamBreakdown.REPORT, *ModelResult.REPORT, *Served.REPORT, *Served.ROUTING_REPORT]
+    from moecalc.engine.requests import RequestServed
+
+    shown = {o.key for o in Served.REPORT}
+    recorded = [*ParamBreakdown.REPORT, *ModelResult.REPORT, *Served.REPORT, *Served.ROUTING_REPORT,
+                *(o for o in RequestServed.REPORT if o.key not in shown)]
     order = ["model", "params", "weights", "kv_cache", "flops", "memory", "workload", "assumptions", "warnings",
              "routing", "deployment", "hardware", "comm", "perf", "cost"]
     rows = [(k.key, k.doc) for k in (*recorded, *LIBRARY_KEYS)]
@@ -137,4 +145,27 @@ def deployment_sections(out: dict, served: Served, deployment: dict, hardware: d
     return out
 
 
-__all__ = ["Key", "LIBRARY_KEYS", "keys", "model_sections", "routing_section", "deployment_sections", "Out"]
+def request_sections(out: dict, requested) -> dict:
+    """A request workload: its rates, latencies and costs (``engine.requests.RequestServed``)
+    in place of the decode-step ones, under the same keys and new ones."""
+    report(requested, out)
+    return out
+
+
+SPEED_KEYS = ("ttft_seconds", "tpot_seconds", "tpot_no_overlap_seconds", "tpot_overlap_seconds", "tokens_per_s",
+              "tokens_per_s_per_gpu", "input_tokens_per_s_per_gpu", "tokens_per_s_per_user", "requests_per_s",
+              "request_latency_seconds", "tokens_per_step")
+
+
+def without_speed(out: dict) -> dict:
+    """A deployment that does not fit gets no speed and no cost: those keys become null."""
+    for k in SPEED_KEYS:
+        if k in out["perf"]:
+            out["perf"][k] = None
+    for k, v in list(out["cost"].items()):
+        if k not in ("price_per_gpu_hour", "price_source"):
+            out["cost"][k] = None if not isinstance(v, dict) else {kk: None for kk in v}
+    return out
+
+
+__all__ = ["Key", "request_sections", "without_speed", "LIBRARY_KEYS", "keys", "model_sections", "routing_section", "deployment_sections", "Out"]

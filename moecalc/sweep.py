@@ -287,7 +287,7 @@ def _track_closest(closest: dict, s: Served, valid, fits, c: Constraints) -> Non
     """Keep what a 'nothing is feasible' message needs: the smallest memory overshoot among
     valid layouts, and the best value of each constrained quantity among rows that fit."""
     if valid.any():
-        total, capacity = s.memory.total, s.memory.capacity
+        total, capacity = s.memory.total, s.memory.usable
         over = np.where(valid, total / capacity, np.inf)
         i = np.unravel_index(np.argmin(over), over.shape)
         need = float(np.broadcast_to(total, over.shape)[i])

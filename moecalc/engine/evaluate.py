@@ -16,10 +16,12 @@ from moecalc.engine.results import Flops, ModelResult
 
 def weights_by_component(m: ModelNumbers, p: Precision) -> Breakdown:
     """Bytes per component: quantized components' matrices at ``quantized_bits``, everything
-    else at ``unquantized_bits`` (``memory.weight_bytes``)."""
+    else at ``unquantized_bits`` (``memory.weight_bytes``); a component in ``component_bits``
+    takes its own bits for its matrices."""
     pb = m.params
+    own = dict(p.component_bits)
     return Breakdown({c: memory.weight_bytes(pb.matrix[c], pb.vector[c],
-                                             p.quantized_bits if c in m.quantized else p.unquantized_bits,
+                                             own.get(c, p.quantized_bits if c in m.quantized else p.unquantized_bits),
                                              p.unquantized_bits)
                       for c in pb.matrix})
 

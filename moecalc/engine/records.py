@@ -70,11 +70,14 @@ class Precision:
     """Storage of the weights and the cache.
 
     quantized_bits: bits per matrix parameter of a quantized component (scales included);
-    unquantized_bits: bits of every other parameter; kv_bytes: bytes per cached value.
+    unquantized_bits: bits of every other parameter; kv_bytes: bytes per cached value;
+    component_bits: (component, bits) pairs that override both for that component's matrices
+    (a checkpoint mixing dtypes: NVFP4 experts, BF16 attention).
     """
     quantized_bits: Array
     unquantized_bits: Array
     kv_bytes: Array
+    component_bits: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,7 @@ class Runtime:
     load_fluctuation: Array = True
     dispatch_bytes: Array = 1.0
     combine_bytes: Array = 2.0
+    gpu_memory_utilization: Array = 1.0     # share of capacity the serving stack may use
 
 
 @dataclass(frozen=True)

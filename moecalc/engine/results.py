@@ -92,6 +92,7 @@ class PerGpuMemory:
     runtime_overhead: Array
     comm_buffer: Array
     capacity: Array
+    usable: Array                       # capacity x gpu_memory_utilization: what fit is judged against
     max_batch: Array = np.nan           # largest batch that fits at this context (NaN: not searched)
     max_context: Array = np.nan         # longest context that fits at this batch
 
@@ -106,12 +107,13 @@ class PerGpuMemory:
 
     @property
     def fits(self) -> Array:
-        return self.total <= self.capacity
+        return self.total <= self.usable
 
     REPORT = (
         Out("memory.per_gpu_bytes", "total", "bytes on the fullest GPU (the parts under memory.per_gpu)"),
         Out("memory.capacity_per_gpu_bytes", "capacity", "its capacity (reported GiB where known, else the GB label)"),
-        Out("memory.fits", "fits", "per_gpu_bytes <= capacity_per_gpu_bytes", as_bool),
+        Out("memory.usable_per_gpu_bytes", "usable", "capacity x gpu_memory_utilization (vLLM's headroom)"),
+        Out("memory.fits", "fits", "per_gpu_bytes <= usable_per_gpu_bytes", as_bool),
         Out("memory.max_batch", "max_batch", "largest batch that fits at this context", as_int),
         Out("memory.max_context", "max_context", "longest context that fits at this batch (null: over 16M)",
             within_search),

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from moecalc.engine.evaluate import evaluate
 from moecalc.engine.model import ModelNumbers
-from moecalc.engine.records import Hardware, Layout, Precision, Runtime, Workload
+from moecalc.engine.records import Hardware, Layout, Precision, Runtime, Workload, f64
 from moecalc.engine.results import ModelResult, PerGpuMemory, Served
 from moecalc.engine.routing import Router, RoutingCache, UniformRouter
 from moecalc.engine.serve import per_gpu_memory, serve
@@ -38,6 +38,17 @@ class Scenario:
         """Per-GPU memory only (what choosing a layout needs)."""
         return per_gpu_memory(self.model, evaluated or self.evaluate(), self.layout, self.hardware, self.runtime,
                               limits)
+
+    def serve_requests(self, requests, evaluated: ModelResult | None = None, cache: RoutingCache | None = None):
+        """A request workload (``engine.requests.Requests``) on this layout."""
+        from moecalc.engine.requests import serve_requests
+        from moecalc.engine.serve import forward_model
+
+        ev = evaluated or self.evaluate()
+        cache = cache or RoutingCache()
+        fw = forward_model(self.model, ev, self.layout, self.hardware, self.runtime, self.routed_by, cache)
+        gpus = f64(self.layout.tp) * f64(self.layout.dp) * f64(self.layout.pp)
+        return serve_requests(fw, requests, self.routed_by, cache, self.hardware.price_per_hour * gpus / 3600.0)
 
     def serve(self, evaluated: ModelResult | None = None, cache: RoutingCache | None = None,
               limits: bool = True) -> Served:

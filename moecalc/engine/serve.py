@@ -17,14 +17,15 @@ pipeline stage:
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from moecalc.engine import alltoall, kv, layout as lay, memory
 from moecalc.engine.fit import largest_fitting
 from moecalc.engine.model import ModelNumbers
-from moecalc.engine.records import Hardware, Layout, Link, Runtime, Workload, f64
+from moecalc.engine.evaluate import attention_flops
+from moecalc.engine.records import Array, Hardware, Layout, Link, Runtime, Workload, f64
 from moecalc.engine.results import MAX_SEARCH, AllToAll, Cost, ModelResult, PerGpuMemory, Served, Step
 from moecalc.engine.routing import Router, RoutingCache
 from moecalc.engine.schedule import FULL_SPAN
@@ -64,22 +65,104 @@ def per_gpu_memory(m: ModelNumbers, ev: ModelResult, layout: Layout, hardware: H
                        activation_workspace=workspace(L, b),
                        runtime_overhead=f64(runtime.runtime_overhead_bytes) + 0 * gpus,
                        comm_buffer=np.where(gpus > 1, runtime.comm_buffer_bytes, 0.0),
-                       capacity=f64(hardware.memory_capacity) + 0 * gpus)
+                       capacity=f64(hardware.memory_capacity) + 0 * gpus,
+                       usable=f64(hardware.memory_capacity) * runtime.gpu_memory_utilization + 0 * gpus)
     if not limits:
         return out
     fixed = weights.total + runtime.runtime_overhead_bytes + out.comm_buffer
     chunk = f64(runtime.prefill_chunk_tokens)
     seqs = largest_fitting(lambda x: fixed + x * kv_bytes_per_sequence(m, kv_bytes, L, tp, share) + workspace(L, x),
-                           [chunk / L], hardware.memory_capacity, upper=MAX_SEARCH)
+                           [chunk / L], out.usable, upper=MAX_SEARCH)
     spans = [s for s in np.unique(np.concatenate([g.span for g in m.attention])) if s < FULL_SPAN]
     context = largest_fitting(lambda x: fixed + b * kv_bytes_per_sequence(m, kv_bytes, x, tp, share) + workspace(x, b),
-                              spans + [chunk / b], hardware.memory_capacity, upper=MAX_SEARCH)
+                              spans + [chunk / b], out.usable, upper=MAX_SEARCH)
     return replace(out, max_batch=np.floor(seqs) * dp, max_context=np.floor(context))
+
+
+@dataclass(frozen=True)
+class Forward:
+    """Forward passes on one layout (every field broadcasts): ``step`` prices one that carries
+    ``decode`` tokens per DP replica (sequences reading a cache of ``decode_context`` tokens) and
+    ``prefill`` prompt tokens per replica (of prompts of ``prefill_context`` tokens), on the
+    fullest GPU of a stage:
+
+      compute = layer share x [ (decode (dense + attn_decode) + prefill (dense + attn_prefill)) / TP
+                                + (decode_group + prefill_group) x routed x imbalance / (TP DP) ]
+                / (peak x MFU)
+      memory  = (forwards x weights read + decode x KV of one sequence) / (HBM x efficiency)
+      comm    = forwards x (all-to-alls + all-reduces of (decode + prefill) / forwards tokens)
+
+    ``*_group``: the tokens of the whole EP group (every replica's); ``forwards``: passes the
+    tokens are split over (each reads the weights again); ``imbalance`` and ``touched``: the
+    router's hottest-rank work and share of experts read for these tokens.
+    """
+    m: ModelNumbers
+    ev: ModelResult
+    layout: Layout
+    hardware: Hardware
+    runtime: Runtime
+    memory: PerGpuMemory
+    routing: object                     # RoutingTerms of the layout (destinations, peaks)
+    nodes: Array
+
+    def step(self, decode, decode_group, decode_context, prefill, prefill_group, prefill_context,
+             imbalance, touched, forwards=1.0, decode_attention=None, prefill_attention=None):
+        """(the Step, one all-to-all's scale-up seconds, its scale-out seconds)."""
+        m, layout, hardware, runtime, rt = self.m, self.layout, self.hardware, self.runtime, self.routing
+        tp, dp, pp, ep = f64(layout.tp), f64(layout.dp), f64(layout.pp), f64(layout.ep)
+        gpus, stage = tp * dp * pp, tp * dp
+        h, E = m.hidden_size, m.num_experts
+        frac = lay.layer_fraction(m.num_layers, pp)
+        routed_flops = 2.0 * m.params.active_by_component.get("routed_experts", 0)
+        dense_flops = self.ev.decode.matmul - routed_flops
+        if decode_attention is None:
+            decode_attention = attention_flops(m, decode_context, prefill=False)
+        if prefill_attention is None:
+            prefill_attention = attention_flops(m, prefill_context, prefill=True)
+        flops = frac * ((decode * (dense_flops + decode_attention) + prefill * (dense_flops + prefill_attention)) / tp
+                        + (decode_group + prefill_group) * routed_flops * imbalance / stage)
+        compute = flops / (hardware.peak_flops * runtime.mfu)
+
+        w_gpu = self.memory.weights
+        weights_read = w_gpu.total - w_gpu.get("routed_experts", 0.0) * (1 - touched)
+        share = lay.layer_fraction(m.num_layers, pp)
+        kv_read = decode * kv_bytes_per_sequence(m, self.ev.precision.kv_bytes, decode_context, tp, share)
+        memory_seconds = (forwards * weights_read + kv_read) / (hardware.hbm_bandwidth * runtime.hbm_efficiency)
+
+        tokens = (decode + prefill) / forwards
+        message = (f64(runtime.dispatch_bytes) + runtime.combine_bytes) * h * stage / ep
+        moe_ep = (ep > 1) & (E > 0)
+        tp_link = Link.where(tp <= layout.gpus_per_node, hardware.scale_up, hardware.scale_out)
+        pp_link = Link.where(gpus <= layout.gpus_per_node, hardware.scale_up, hardware.scale_out)
+        allreduces = frac * (m.num_layers + (m.num_layers - m.num_moe_layers) + np.where(moe_ep, 0, m.num_moe_layers))
+        up = alltoall.alltoall_seconds(tokens / tp, rt.scaleup_peak, message, hardware.scale_up)
+        out = alltoall.alltoall_seconds(tokens / tp, rt.remote_nodes_peak, message, hardware.scale_out)
+        a2a = np.where(moe_ep, np.maximum(up, out), 0.0)
+        ar = alltoall.allreduce_seconds(tokens * h * runtime.activation_bytes, tp, tp_link)
+        pp_hop = (pp - 1) * alltoall.p2p_seconds(tokens * h * runtime.activation_bytes, pp_link)
+        return Step(compute=compute, memory=memory_seconds,
+                    communication=forwards * (frac * m.num_moe_layers * a2a + allreduces * ar),
+                    pipeline=forwards * pp_hop, stages=pp, overlap=runtime.comm_overlap), up, out
+
+
+def forward_model(m: ModelNumbers, ev: ModelResult, layout: Layout, hardware: Hardware, runtime: Runtime,
+                  router: Router, cache: RoutingCache | None, limits: bool = True):
+    """The layout's ``Forward``, its per-GPU memory and the router's terms at the workload's
+    batch (decode) and context (one prompt)."""
+    B, L = f64(ev.workload.batch), f64(ev.workload.context)
+    tp, dp, ep = f64(layout.tp), f64(layout.dp), f64(layout.ep)
+    stage = tp * dp
+    mem = per_gpu_memory(m, ev, layout, hardware, runtime, limits)
+    nodes = np.minimum(lay.ceil_div(stage, layout.gpus_per_node), ep)
+    rt = router.terms(replace(layout, ep=ep), nodes, Workload(context=L, batch=B), runtime.load_fluctuation, cache)
+    return Forward(m, ev, layout, hardware, runtime, mem, rt, nodes)
 
 
 def serve(m: ModelNumbers, ev: ModelResult, layout: Layout, hardware: Hardware, runtime: Runtime,
           router: Router, cache: RoutingCache | None = None, limits: bool = True) -> Served:
-    """Every deployment quantity for the broadcast of the records' fields.
+    """Every deployment quantity for the broadcast of the records' fields: the decode step of
+    the workload's ``batch`` sequences at ``context``, and the prefill of one prompt of
+    ``context`` tokens on an idle replica (``Forward.step`` prices both).
 
     ``router`` sets the straggler rank, the experts a step touches and the all-to-all
     destinations (``engine.routing``: uniform or skewed, one interface); ``cache`` keeps what it
@@ -92,53 +175,17 @@ def serve(m: ModelNumbers, ev: ModelResult, layout: Layout, hardware: Hardware, 
     gpus, stage = tp * dp * pp, tp * dp
     h, E = m.hidden_size, m.num_experts
     b = lay.ceil_div(B, dp)                            # sequences per DP replica
-    frac = lay.layer_fraction(m.num_layers, pp)
     etp = stage / ep
-    mem = per_gpu_memory(m, ev, layout, hardware, runtime, limits)
+    fw = forward_model(m, ev, layout, hardware, runtime, router, cache, limits)
+    mem, rt, nodes = fw.memory, fw.routing, fw.nodes
     w_gpu = mem.weights
-    weights_gpu = w_gpu.total
-
-    # ---- FLOPs per token: routed experts apart, as they spread over the EP group
-    routed_flops = 2.0 * m.params.active_by_component.get("routed_experts", 0)
-    dense_flops = ev.decode.matmul - routed_flops
-
-    def compute_seconds(tokens_replica, tokens_group, attention_flops, imbalance):
-        flops = frac * (tokens_replica * (dense_flops + attention_flops) / tp
-                        + tokens_group * routed_flops * imbalance / stage)
-        return flops / (hardware.peak_flops * runtime.mfu)
-
-    # ---- communication of one stage
-    nodes = np.minimum(lay.ceil_div(stage, layout.gpus_per_node), ep)
-    rt = router.terms(replace(layout, ep=ep), nodes, Workload(context=L, batch=B), runtime.load_fluctuation, cache)
+    decode, up, out = fw.step(b, B, L, 0.0, 0.0, L, rt.imbalance, rt.touched_fraction,
+                              decode_attention=ev.decode.attention, prefill_attention=0.0)
+    prefill, _, _ = fw.step(0.0, 0.0, L, L, L, L, rt.prefill_imbalance, 1.0, decode_attention=0.0,
+                            prefill_attention=ev.prefill.attention)
+    weights_read = w_gpu.total - w_gpu.get("routed_experts", 0.0) * (1 - rt.touched_fraction)
     message = (f64(runtime.dispatch_bytes) + runtime.combine_bytes) * h * etp
     moe_ep = (ep > 1) & (E > 0)
-    tp_link = Link.where(tp <= layout.gpus_per_node, hardware.scale_up, hardware.scale_out)
-    pp_link = Link.where(gpus <= layout.gpus_per_node, hardware.scale_up, hardware.scale_out)
-    allreduces = frac * (m.num_layers + (m.num_layers - m.num_moe_layers) + np.where(moe_ep, 0, m.num_moe_layers))
-    moe_layers = frac * m.num_moe_layers
-
-    def comm_seconds(tokens_replica):
-        """(all-to-all per layer on scale-up, on scale-out, a stage's communication, PP transfers)."""
-        per_gpu_tokens = tokens_replica / tp
-        up = alltoall.alltoall_seconds(per_gpu_tokens, rt.scaleup_peak, message, hardware.scale_up)
-        out = alltoall.alltoall_seconds(per_gpu_tokens, rt.remote_nodes_peak, message, hardware.scale_out)
-        a2a = np.where(moe_ep, np.maximum(up, out), 0.0)
-        ar = alltoall.allreduce_seconds(tokens_replica * h * runtime.activation_bytes, tp, tp_link)
-        pp_hop = (pp - 1) * alltoall.p2p_seconds(tokens_replica * h * runtime.activation_bytes, pp_link)
-        return up, out, moe_layers * a2a + allreduces * ar, pp_hop
-
-    # ---- decode step
-    weights_read = weights_gpu - w_gpu.get("routed_experts", 0.0) * (1 - rt.touched_fraction)
-    up, out, t_comm, t_pp = comm_seconds(b)
-    decode = Step(compute=compute_seconds(b, B, ev.decode.attention, rt.imbalance),
-                  memory=(weights_read + mem.kv_cache) / (hardware.hbm_bandwidth * runtime.hbm_efficiency),
-                  communication=t_comm, pipeline=t_pp, stages=pp, overlap=runtime.comm_overlap)
-
-    # ---- prefill of one prompt of `context` tokens on an idle replica
-    _, _, p_comm, p_pp = comm_seconds(L)
-    prefill = Step(compute=compute_seconds(L, L, ev.prefill.attention, rt.prefill_imbalance),
-                   memory=weights_gpu / (hardware.hbm_bandwidth * runtime.hbm_efficiency),
-                   communication=p_comm, pipeline=p_pp, stages=pp, overlap=runtime.comm_overlap)
 
     def on_ep(x):
         return np.where(moe_ep, x, 0.0)

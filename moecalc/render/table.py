@@ -160,38 +160,23 @@ def deployment_view(r: dict) -> Group:
     verdict = Text("fits", style="bold green") if m["fits"] else Text("does NOT fit", style="bold red")
     mt.add_row(Text("total", style="bold"), u.gb(m["per_gpu_bytes"]), f"{m['per_gpu_bytes'] / cap:6.1%}")
     mt.add_row(f"capacity ({hw['memory_basis']}: {u.gib(cap)})", u.gb(cap), "100.0%")
+    usable = m["usable_per_gpu_bytes"]
+    mt.add_row(f"usable (gpu_memory_utilization {r['assumptions']['gpu_memory_utilization']:g})", u.gb(usable),
+               f"{usable / cap:6.1%}")
     mt.add_row(verdict, "", _bar(m["per_gpu_bytes"] / cap))
     ctx = "16M+ (capped)" if m["max_context"] is None else f"{m['max_context']:,}"
     mt.add_row("largest batch at this context", f"{m['max_batch']:,}", "")
     mt.add_row(f"longest context at batch {wl['batch']:,}", ctx, "")
 
-    dec = pf["decode"]
-    st = _table(f"Decode step (one token per sequence; bound: {pf['bound']})", "part", "time", "")
-    overlap = r["assumptions"]["comm_overlap"]
-    st.add_row(f"compute ({hw['compute_dtype']} peak {u.rate(hw['peak_flops'], 'FLOP')} x MFU)",
-               u.seconds(dec["compute_seconds"]), "")
-    st.add_row(f"memory ({u.gb(dec['weights_read_bytes'])} weights touched + KV, "
-               f"{u.rate(hw['hbm_bytes_per_s'], 'B')} x eff)", u.seconds(dec["memory_seconds"]), "")
-    st.add_row("communication (all-to-all + all-reduce)", u.seconds(dec["comm_seconds"]), "")
-    if r["comm"]["pp_seconds_per_step"]:
-        st.add_row("pipeline transfers", u.seconds(r["comm"]["pp_seconds_per_step"]), "")
-    st.add_section()
-    how = "max(compute, memory, comm)" if overlap else "max(compute, memory) + comm"
-    st.add_row(Text(f"TPOT = {how}" + (f" x PP{d['pp']}" if d["pp"] > 1 else ""), style="bold"),
-               u.seconds(pf["tpot_seconds"]), "")
-    st.add_row("TTFT (one prompt of the context length)", u.seconds(pf["ttft_seconds"]), "")
-
-    tt = _table("Throughput and cost", "", "")
-    tt.show_header = False
-    tt.add_row("output tokens/s, deployment", f"{pf['tokens_per_s']:,.1f}")
-    tt.add_row("output tokens/s per GPU", f"{pf['tokens_per_s_per_gpu']:,.1f}")
-    if c["usd_per_hour"] is None:
-        tt.add_row("$ per million output tokens", "n/a: no price (--price-per-hour)")
+    if not m["fits"]:
+        st = Text(f"does not fit: {u.gb(m['per_gpu_bytes'])} on the fullest GPU, {u.gb(m['usable_per_gpu_bytes'])} "
+                  f"usable; no speed or cost (give more --gpus, a smaller --batch or a lower-bit dtype)",
+                  style="bold red")
+        tt = Text("")
+    elif wl.get("mode"):
+        st, tt = _request_tables(r)
     else:
-        tt.add_row("price", f"{u.usd(c['price_per_gpu_hour'])}/GPU-hour x {d['gpus']} = {u.usd(c['usd_per_hour'])}/hour")
-        tt.add_row(Text("$ per million output tokens", style="bold"), Text(u.usd(c["usd_per_million_output_tokens"]), style="bold"))
-        tt.add_row("price source", Text(str(c["price_source"]), style="dim"))
-
+        st, tt = _decode_tables(r)
     parts = [head, mt, st, tt]
     a2a = r["comm"]
     if a2a["a2a_seconds_per_layer"]:
@@ -257,3 +242,76 @@ def interconnects_view(rows: list[dict]) -> Table:
 
 def print_view(view, width: int | None = None) -> None:
     Console(width=width).print(view)
+
+
+def _decode_tables(r: dict):
+    """A decode step at one context: its time split, then throughput and cost."""
+    d, hw, pf, c = r["deployment"], r["hardware"], r["perf"], r["cost"]
+    dec = pf["decode"]
+    st = _table(f"Decode step (one token per sequence; bound: {pf['bound']})", "part", "time", "")
+    overlap = r["assumptions"]["comm_overlap"]
+    st.add_row(f"compute ({hw['compute_dtype']} peak {u.rate(hw['peak_flops'], 'FLOP')} x MFU)",
+               u.seconds(dec["compute_seconds"]), "")
+    st.add_row(f"memory ({u.gb(dec['weights_read_bytes'])} weights touched + KV, "
+               f"{u.rate(hw['hbm_bytes_per_s'], 'B')} x eff)", u.seconds(dec["memory_seconds"]), "")
+    st.add_row("communication (all-to-all + all-reduce)", u.seconds(dec["comm_seconds"]), "")
+    if r["comm"]["pp_seconds_per_step"]:
+        st.add_row("pipeline transfers", u.seconds(r["comm"]["pp_seconds_per_step"]), "")
+    st.add_section()
+    how = "max(compute, memory, comm)" if overlap else "max(compute, memory) + comm"
+    st.add_row(Text(f"TPOT = {how}" + (f" x PP{d['pp']}" if d["pp"] > 1 else ""), style="bold"),
+               u.seconds(pf["tpot_seconds"]), "")
+    st.add_row("TTFT (one prompt of the context length)", u.seconds(pf["ttft_seconds"]), "")
+
+    tt = _table("Throughput and cost", "", "")
+    tt.show_header = False
+    tt.add_row("output tokens/s, deployment", f"{pf['tokens_per_s']:,.1f}")
+    tt.add_row("output tokens/s per GPU", f"{pf['tokens_per_s_per_gpu']:,.1f}")
+    if c["usd_per_hour"] is None:
+        tt.add_row("$ per million output tokens", "n/a: no price (--price-per-hour)")
+    else:
+        tt.add_row("price", f"{u.usd(c['price_per_gpu_hour'])}/GPU-hour x {d['gpus']} = {u.usd(c['usd_per_hour'])}/hour")
+        tt.add_row(Text("$ per million output tokens", style="bold"), Text(u.usd(c["usd_per_million_output_tokens"]), style="bold"))
+        tt.add_row("price source", Text(str(c["price_source"]), style="dim"))
+
+    return st, tt
+
+
+def _request_tables(r: dict):
+    """A request workload: latencies and rates as a request and the deployment see them, then
+    what the GPU time costs per output token, per prompt token and per request."""
+    d, pf, c, wl = r["deployment"], r["perf"], r["cost"], r["workload"]
+    mode = wl["mode"]
+    st = _table(f"Requests: {mode}, {wl['isl']:,} in / {wl['osl']:,} out"
+                + (f", MTP {wl['mtp_tokens']} drafts ({pf['tokens_per_step']:.2f} tokens per step)"
+                   if wl["mtp_tokens"] else "") + f", {wl['batch']:,} concurrent", "", "")
+    st.show_header = False
+
+    def row(name, value, fmt):
+        st.add_row(name, "n/a" if value is None else fmt(value))
+
+    row("TTFT (wait + prompt chunks)", pf["ttft_seconds"], u.seconds)
+    row("TPOT as a request sees it (prefill stalls included)", pf["tpot_seconds"], u.seconds)
+    row("output tokens/s per user", pf["tokens_per_s_per_user"], lambda v: f"{v:,.1f}")
+    row("output tokens/s per GPU", pf["tokens_per_s_per_gpu"], lambda v: f"{v:,.1f}")
+    row("input tokens/s per GPU", pf["input_tokens_per_s_per_gpu"], lambda v: f"{v:,.1f}")
+    row("requests/s, deployment", pf["requests_per_s"], lambda v: f"{v:,.2f}")
+    tt = _table("Cost (all GPU time, prefill included)", "", "")
+    tt.show_header = False
+    if c["usd_per_hour"] is None:
+        tt.add_row("$ per million output tokens", "n/a: no price (--price-per-hour)")
+        return st, tt
+    tt.add_row("price", f"{u.usd(c['price_per_gpu_hour'])}/GPU-hour x {d['gpus']} = {u.usd(c['usd_per_hour'])}/hour")
+    for name, key, bold in (("$ per million output tokens", "usd_per_million_output_tokens", True),
+                            ("$ per million input tokens", "usd_per_million_input_tokens", False),
+                            ("$ per million tokens, blended", "usd_per_million_tokens", False),
+                            ("$ per request", "usd_per_request", False)):
+        v = c.get(key)
+        shown = "n/a" if v is None else (f"${v:.4g}" if key == "usd_per_request" else u.usd(v))
+        tt.add_row(Text(name, style="bold" if bold else ""), shown)
+    split = c.get("split") or {}
+    if split.get("input_usd_per_million") is not None and split.get("output_usd_per_million") is not None:
+        tt.add_row(f"price-sheet split ({c['prefill_share']:.0%} of GPU time is prefill)",
+                   f"{u.usd(split['input_usd_per_million'])} in / {u.usd(split['output_usd_per_million'])} out")
+    tt.add_row("price source", Text(str(c["price_source"]), style="dim"))
+    return st, tt
