@@ -106,8 +106,12 @@ def model_sections(spec, label: str | None, m: ModelNumbers, ev: ModelResult, we
         model["assumed"] = spec.to_summary().assumed
     out = {"model": model}
     report(m.params, out)
-    out["weights"] = {"dtype": weights_dtype,
-                      "quantized_components": list(m.quantized) if WEIGHT_DTYPES[weights_dtype].quantized else []}
+    if weights_dtype in WEIGHT_DTYPES:
+        quantized = list(m.quantized) if WEIGHT_DTYPES[weights_dtype].quantized else []
+    else:                       # per component: those whose own dtype is quantized
+        own = dict(p.split("=") for p in weights_dtype.split(","))
+        quantized = [c for c, d in own.items() if WEIGHT_DTYPES[d].quantized]
+    out["weights"] = {"dtype": weights_dtype, "quantized_components": quantized}
     out["kv_cache"] = {"dtype": kv_dtype, "elements_per_token_per_layer": m.cache_elements, "layers": m.span_counts}
     report(ev, out)
     out["workload"] = {"batch": int(np.asarray(ev.workload.batch)), "context": int(np.asarray(ev.workload.context)),

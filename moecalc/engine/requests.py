@@ -136,7 +136,7 @@ class RequestServed:
     def usd_per_million_tokens(self) -> Array:
         """All GPU time per token, input and output together (blended)."""
         total = np.nan_to_num(self.tokens_per_s) + np.nan_to_num(self.input_tokens_per_s)
-        return self.usd_per_second / total * 1e6
+        return self.usd_per_second / np.where(total > 0, total, np.nan) * 1e6
 
     @property
     def split_input_usd_per_million(self) -> Array:
@@ -197,8 +197,8 @@ def serve_requests(fw, requests: Requests, router, cache, usd_per_second) -> Req
         t = router.terms(layout, fw.nodes, Workload(context=np.maximum(prefill_group, 1), batch=decode_group + prefill_group),
                          runtime.load_fluctuation, cache)
         imbalance = np.where(decode_group > 0, t.imbalance, t.prefill_imbalance)
-        s, _, _ = fw.step(decode, decode_group, Ld, prefill, prefill_group, isl, imbalance, t.touched_fraction,
-                          forwards)
+        s, _, _ = fw.step(decode, decode_group, Ld, prefill, prefill_group, np.maximum(isl, 1), imbalance,
+                          t.touched_fraction, forwards)
         return s
 
     def drafts(decode, decode_group):
