@@ -104,12 +104,16 @@ class AssumptionOptions(OptionGroup):
 
 class SearchOptions(OptionGroup):
     panel = "Search"
-    objective: Text = option("rank by cost (default), throughput or latency", "OBJECTIVE")
+    objective: Text = option("rank by cost ($/Mtok, default), throughput (per GPU), latency (TPOT) or "
+                             "request-cost ($/request)", "OBJECTIVE")
     max_tpot_ms: Text = option("keep rows with TPOT at most X ms", "X")
     max_ttft_ms: Text = option("keep rows with TTFT at most X ms", "X")
     min_tokens_per_s: Text = option("keep deployments with at least X output tokens/s", "X")
     budget_usd_per_hour: Text = option("keep deployments costing at most X USD/hour", "X")
     top: Text = option("rows to show (default 10)", "N")
+    min_tokens_per_user: Text = option("keep rows where a request sees at least X output tokens/s (1 / TPOT)", "X")
+    frontier: Text = option("the frontier the table and CSV show: cost ($/Mtok vs TPOT, default) or "
+                            "interactivity (output tokens/s per GPU vs per user); JSON has both", "KIND")
 
 
 SERVING = (WorkloadOptions, DeploymentOptions, RoutingOptions, AssumptionOptions)
@@ -354,6 +358,44 @@ def _names(known, what: str):
     return parse
 
 
+def weight_alternatives(text, field) -> tuple[str, ...]:
+    """A sweep's weight dtypes: a comma list of plain dtypes (alternatives), or one per-component
+    form (``routed_experts=nvfp4,attention=bf16``: one alternative)."""
+    from moecalc.engine.dtypes import WEIGHT_DTYPES
+    from moecalc.estimate import parse_weight_dtypes
+
+    text = str(text).strip()
+    if "=" in text:
+        parse_weight_dtypes(text, field)
+        return (text,)
+    return _names(list(WEIGHT_DTYPES), "dtype")(text, field)
+
+
+def frontier_kind(text, field) -> str:
+    value = str(text).strip()
+    if value not in ("cost", "interactivity"):
+        raise MoecalcError(f"must be cost or interactivity, got {value!r}", field=field)
+    return value
+
+
+def request_axes(g: Given) -> dict:
+    """A sweep's request workload: ISL x OSL axes, the mode and MTP (none: decode at --context)."""
+    from moecalc.parsing import parse_axis
+
+    if not (g.has("isl") or g.has("osl")):
+        if g.has("mode") or g.has("mtp"):
+            raise MoecalcError("needs --isl and --osl in a sweep", field=g.field("mode" if g.has("mode") else "mtp"))
+        return {}
+    if g.has("context"):
+        raise MoecalcError("give --context or --isl/--osl, not both", field=g.field("context"))
+    if not (g.has("isl") and g.has("osl")):
+        raise MoecalcError("a sweep's request workload needs both --isl and --osl",
+                           field=g.field("osl" if g.has("isl") else "isl"))
+    isl, osl = g.parse("isl", parse_axis), g.parse("osl", parse_axis)
+    mode = g.parse("mode", mode_name, "continuous")
+    return {"requests": tuple((i, o) for i in isl for o in osl), "mode": mode, "mtp_tokens": g.parse("mtp", count(0), "0")}
+
+
 def sweep_request(g: Given, catalog) -> SweepRequest:
     """The sweep's space, constraints, objective and row count from the options (and plan)."""
     from moecalc.engine.dtypes import KV_DTYPES, WEIGHT_DTYPES
@@ -396,16 +438,17 @@ def sweep_request(g: Given, catalog) -> SweepRequest:
         pp=g.parse("pp", axis, "1"), dp=g.parse("dp", auto_axis), ep=g.parse("ep", auto_axis),
         gpus_per_node=g.parse("gpus_per_node", axis), batch=g.parse("batch", axis, "1..256"),
         context=g.parse("context", axis, "4096"),
-        weights_dtype=g.parse("weights_dtype", _names(list(WEIGHT_DTYPES), "dtype")),
+        weights_dtype=g.parse("weights_dtype", weight_alternatives),
         kv_dtype=g.parse("kv_dtype", _names(list(KV_DTYPES), "dtype")),
         redundant_experts=g.parse("redundant_experts", count(0), "0"),
         max_nodes_per_token=g.parse("max_nodes_per_token", count()),
         scale_out=g.parse("scale_out", scale_out), price_per_hour=g.parse("price_per_hour", parse_price),
-        routing=routing(g))
+        routing=routing(g), **request_axes(g))
     constraints = Constraints(max_tpot_seconds=g.parse("max_tpot_ms", per_ms),
                               max_ttft_seconds=g.parse("max_ttft_ms", per_ms),
                               min_tokens_per_s=g.parse("min_tokens_per_s", parse_positive),
-                              budget_usd_per_hour=g.parse("budget_usd_per_hour", parse_positive))
+                              budget_usd_per_hour=g.parse("budget_usd_per_hour", parse_positive),
+                              min_tokens_per_user=g.parse("min_tokens_per_user", parse_positive))
     return SweepRequest(space, constraints, g.parse("objective", objective, "cost"), g.parse("top", count(), "10"))
 
 

@@ -25,29 +25,53 @@ from moecalc.engine.results import BOUNDS, Served
 from moecalc.engine.routing import RoutingCache
 from moecalc.engine.scenario import Scenario
 from moecalc.errors import MoecalcError
-from moecalc.estimate import Workload, check_dtypes, estimate
+from moecalc.estimate import Workload, check_dtypes, estimate, weights_precision
 from moecalc.hardware import Catalog, hardware_record
 from moecalc.routers import Routing, apply_groups, engine_router
 
 CHUNK = 1 << 18            # configurations per evaluated block: bounds memory (~150 MB per block)
-ROW_VALUES = {             # column of a written row -> its value in a Served result
-    "per_gpu_bytes": lambda s: s.memory.total,
-    "capacity_bytes": lambda s: s.memory.capacity,
-    "tpot_seconds": lambda s: s.tpot,
-    "ttft_seconds": lambda s: s.ttft,
-    "tokens_per_s": lambda s: s.tokens_per_s,
-    "tokens_per_s_per_gpu": lambda s: s.tokens_per_s_per_gpu,
-    "usd_per_million_output_tokens": lambda s: s.cost.usd_per_million_output_tokens,
-    "usd_per_hour": lambda s: s.cost.usd_per_hour,
-    "bound": lambda s: s.decode.bound,
+
+
+@dataclass(frozen=True)
+class RowView:
+    """A block's numbers as a row sees them: the decode-step ``Served`` and, for a request
+    workload, its ``RequestServed`` (whose latencies, rates and costs then win)."""
+    served: Served
+    requested: object = None        # engine.requests.RequestServed | None
+
+    def __getattr__(self, name):
+        if self.requested is not None and hasattr(self.requested, name):
+            return getattr(self.requested, name)
+        if name in ("usd_per_million_output_tokens", "usd_per_hour"):
+            return getattr(self.served.cost, name)
+        if name == "tokens_per_s_per_user":
+            return 1.0 / self.served.tpot
+        if name == "usd_per_request":
+            return np.full(np.shape(self.served.tpot), np.nan)
+        return getattr(self.served, name)
+
+
+ROW_VALUES = {             # column of a written row -> its value in a RowView
+    "per_gpu_bytes": lambda v: v.served.memory.total,
+    "capacity_bytes": lambda v: v.served.memory.capacity,
+    "tpot_seconds": lambda v: v.tpot,
+    "ttft_seconds": lambda v: v.ttft,
+    "tokens_per_s": lambda v: v.tokens_per_s,
+    "tokens_per_s_per_gpu": lambda v: v.tokens_per_s_per_gpu,
+    "tokens_per_s_per_user": lambda v: v.tokens_per_s_per_user,
+    "usd_per_million_output_tokens": lambda v: v.usd_per_million_output_tokens,
+    "usd_per_request": lambda v: v.usd_per_request,
+    "usd_per_hour": lambda v: v.served.cost.usd_per_hour,
+    "bound": lambda v: v.served.decode.bound,
 }
 OBJECTIVES = {             # objective -> (row column, best is smallest)
     "cost": ("usd_per_million_output_tokens", True),
     "throughput": ("tokens_per_s_per_gpu", False),
     "latency": ("tpot_seconds", True),
+    "request-cost": ("usd_per_request", True),
 }
 ROW_KEYS = tuple(ROW_VALUES)
-ROW_COLUMNS = ("gpu", "gpus", "gpus_per_node", "tp", "ep", "dp", "pp", "batch", "context", "weights_dtype",
+ROW_COLUMNS = ("gpu", "gpus", "gpus_per_node", "tp", "ep", "dp", "pp", "batch", "context", "isl", "osl", "weights_dtype",
                "kv_dtype") + ROW_KEYS
 """Columns of every feasible row written by ``--output``."""
 
@@ -71,6 +95,18 @@ class Space:
     scale_out: str | None = None
     price_per_hour: float | None = None
     routing: Routing | None = None                   # None: uniform
+    requests: tuple[tuple[int, int], ...] | None = None   # (ISL, OSL) pairs: a request workload
+    mode: str = "continuous"
+    mtp_tokens: int = 0
+
+    @property
+    def contexts(self) -> tuple[int, ...]:
+        """The context axis: given, or each request shape's held context."""
+        if self.requests is None:
+            return self.context
+        from moecalc.engine.requests import held_context
+
+        return tuple(int(held_context(self.mode, i, o)) for i, o in self.requests)
 
 
 @dataclass(frozen=True)
@@ -79,6 +115,7 @@ class Constraints:
     max_ttft_seconds: float | None = None
     min_tokens_per_s: float | None = None            # output tokens/s of the whole deployment
     budget_usd_per_hour: float | None = None
+    min_tokens_per_user: float | None = None         # output tokens/s one request sees (1 / TPOT)
 
     def check(self) -> None:
         for name, value in vars(self).items():
@@ -133,6 +170,7 @@ class SweepResult:
     pareto: list[dict]
     top_command: str | None
     why_none: str | None
+    interactivity: list[dict] = field(default_factory=list)   # output tokens/s per GPU vs per user
 
 
 def enumerate_layouts(m, space: Space, catalog: Catalog) -> Layouts:
@@ -175,28 +213,29 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
     m = apply_groups(spec.numbers(), space.routing, spec.name)
     wdt = space.weights_dtype or (spec.dtypes.weights,)
     kvd = space.kv_dtype or (spec.dtypes.kv_cache,)
-    for w in wdt:
-        check_dtypes(w, None)
     for k in kvd:
         check_dtypes(None, k)
+    if space.mtp_tokens and not m.params.mtp:
+        raise MoecalcError(f"{spec.name} has no MTP modules to draft with (mtp_layers is 0)", field="--mtp")
+    precisions = [weights_precision(spec, m, w, kvd[0], assumptions) for w in wdt]
     layouts = enumerate_layouts(m, space, catalog)
     router = engine_router(space.routing, m, spec.name)
     cache = RoutingCache()
-    ctx = np.asarray(space.context, dtype=np.float64)
+    ctx = np.asarray(space.contexts, dtype=np.float64)
     bat = np.asarray(space.batch, dtype=np.float64)
-    bits = np.array([(p.quantized_bits, p.unquantized_bits) for p in (assumptions.precision(w, kvd[0]) for w in wdt)])
-    kvb = np.array([assumptions.precision(wdt[0], k).kv_bytes for k in kvd])
+    kvb = np.array([assumptions.precision(spec.dtypes.weights, k).kv_bytes for k in kvd])
     runtime = assumptions.runtime()
     inner = (len(bat), len(ctx), len(wdt), len(kvd))
     n_layouts = len(layouts.gpu)
     total = n_layouts * math.prod(inner)
 
-    hw = _hardware_columns(layouts, space, catalog, wdt, assumptions)
+    hw = _hardware_columns(layouts, space, catalog, [bulk for _, _, bulk in precisions], assumptions)
     column, smallest = OBJECTIVES[objective]
     objective_of = ROW_VALUES[column]
     best = Best(top_n)
     sign = 1.0 if smallest else -1.0
     front_cost, front_tpot, front_index = [], [], []
+    inter_gpu, inter_user, inter_index = [], [], []
     feasible = 0
     closest = {"memory": None, "constraint": {}}
     b_step = max(1, min(len(bat), CHUNK // max(1, math.prod(inner[1:]))))
@@ -204,8 +243,15 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
     done = 0
     C = ctx[None, None, :, None, None]
     W = np.arange(len(wdt))[None, None, None, :, None]
-    precision = rec.Precision(quantized_bits=bits[:, 0][W], unquantized_bits=bits[:, 1][W],
-                              kv_bytes=kvb[None, None, None, None, :])
+    precision = _precision_axis([p for p, _, _ in precisions], m, W, kvb[None, None, None, None, :])
+    requests = None
+    if space.requests is not None:
+        from moecalc.engine.requests import Requests
+
+        isl = np.asarray([i for i, _ in space.requests], dtype=np.float64)[None, None, :, None, None]
+        osl = np.asarray([o for _, o in space.requests], dtype=np.float64)[None, None, :, None, None]
+        requests = Requests(isl=isl, osl=osl, mode=space.mode, mtp_tokens=space.mtp_tokens,
+                            mtp_acceptance=assumptions.mtp_acceptance)
     max_nodes = np.inf if space.max_nodes_per_token is None else space.max_nodes_per_token
     for l0 in range(0, n_layouts, l_step):
         sl = slice(l0, min(l0 + l_step, n_layouts))
@@ -218,10 +264,14 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
         for b0 in range(0, len(bat), b_step):
             bs = slice(b0, min(b0 + b_step, len(bat)))
             workload = rec.Workload(context=C, batch=bat[bs][None, :, None, None, None])
-            s = Scenario(m, workload, precision, runtime, layout, hardware, router).serve(cache=cache, limits=False)
+            scenario = Scenario(m, workload, precision, runtime, layout, hardware, router)
+            ev = scenario.evaluate()
+            served = scenario.serve(ev, cache=cache, limits=False)
+            s = RowView(served, None if requests is None else
+                        scenario.serve_requests(requests, ev, cache=cache, limits=False))
             shape = (sl.stop - sl.start, bs.stop - bs.start) + inner[1:]
             valid = np.broadcast_to(prob == 0, shape)
-            fits = valid & s.memory.fits
+            fits = valid & served.memory.fits
             ok = fits & _meets(s, constraints)
             done += math.prod(shape)
             _track_closest(closest, s, valid, fits, constraints)
@@ -236,13 +286,20 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
                 kept = np.take_along_axis(signed, at[:, None], axis=1)[:, 0]
                 dep = np.nonzero(ok.any(axis=1))
                 best.add(kept[dep], np.stack([dep[0] + sl.start, at[dep] + bs.start, dep[1], dep[2], dep[3]], axis=1))
-                cost = np.broadcast_to(s.cost.usd_per_million_output_tokens, shape)[idx]
+                cost = np.broadcast_to(s.usd_per_million_output_tokens, shape)[idx]
                 tpot = np.broadcast_to(s.tpot, shape)[idx]
                 priced = ~np.isnan(cost)
                 f = frontier(cost[priced], tpot[priced])
                 front_cost.append(cost[priced][f])
                 front_tpot.append(tpot[priced][f])
                 front_index.append(index[priced][f])
+                gpu_rate = np.broadcast_to(s.tokens_per_s_per_gpu, shape)[idx]
+                user_rate = np.broadcast_to(s.tokens_per_s_per_user, shape)[idx]
+                rated = ~(np.isnan(gpu_rate) | np.isnan(user_rate))
+                g = frontier(-gpu_rate[rated], -user_rate[rated])
+                inter_gpu.append(gpu_rate[rated][g])
+                inter_user.append(user_rate[rated][g])
+                inter_index.append(index[rated][g])
                 if on_rows is not None:
                     on_rows(_rows(s, idx, shape, index, layouts, space, wdt, kvd))
             if on_progress is not None:
@@ -252,6 +309,15 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
     if front_cost:
         fc, ft, fi = np.concatenate(front_cost), np.concatenate(front_tpot), np.concatenate(front_index)
         pareto_index = fi[frontier(fc, ft)]
+
+    inter_rows = []
+    if inter_gpu:
+        ig, iu, ii = np.concatenate(inter_gpu), np.concatenate(inter_user), np.concatenate(inter_index)
+        keep = frontier(-ig, -iu)
+        order = keep[np.argsort(-iu[keep])]
+        shown_i = np.unique(np.linspace(0, len(order) - 1, min(pareto_n, len(order))).round().astype(int))
+        inter_rows = [_frontier_row(ii[order[j]], ig[order[j]], iu[order[j]], layouts, space, wdt, kvd, bat)
+                      for j in shown_i]
 
     def report(i) -> dict:
         d, w = _config(i, layouts, space, wdt, kvd, bat, ctx)
@@ -265,11 +331,12 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
                "objective": objective, "configs_per_s": total / seconds if seconds else None,
                "pareto_points": int(len(pareto_index)), "pareto_shown": len(pareto)}
     why = None if feasible else _why_none(layouts, closest, constraints, catalog)
-    return SweepResult(summary, top, pareto, estimate_command(top[0], label) if top else None, why)
+    return SweepResult(summary, top, pareto, estimate_command(top[0], label) if top else None, why, inter_rows)
 
 
 CONSTRAINED = (("max_tpot_seconds", "tpot_seconds", True), ("max_ttft_seconds", "ttft_seconds", True),
-               ("min_tokens_per_s", "tokens_per_s", False), ("budget_usd_per_hour", "usd_per_hour", True))
+               ("min_tokens_per_s", "tokens_per_s", False), ("budget_usd_per_hour", "usd_per_hour", True),
+               ("min_tokens_per_user", "tokens_per_s_per_user", False))
 """Constraint -> the row column it bounds, and whether it is an upper bound."""
 
 
@@ -316,6 +383,8 @@ def _why_none(layouts: Layouts, closest: dict, c: Constraints, catalog: Catalog)
         fmt = {"max_tpot_seconds": lambda v: f"fastest TPOT is {v * 1e3:,.2f} ms, over --max-tpot-ms {c.max_tpot_seconds * 1e3:g}",
                "max_ttft_seconds": lambda v: f"fastest TTFT is {v * 1e3:,.1f} ms, over --max-ttft-ms {c.max_ttft_seconds * 1e3:g}",
                "min_tokens_per_s": lambda v: f"most output tokens/s is {-v:,.1f}, under --min-tokens-per-s {c.min_tokens_per_s:g}",
+               "min_tokens_per_user": lambda v: (f"most output tokens/s per user is {-v:,.1f}, under "
+                                                 f"--min-tokens-per-user {c.min_tokens_per_user:g}"),
                "budget_usd_per_hour": lambda v: (f"cheapest fitting deployment costs ${v:,.2f}/hour, over --budget-usd-per-hour "
                                                  f"{c.budget_usd_per_hour:g}" if math.isfinite(v) else
                                                  "no fitting deployment has a price (--price-per-hour)")}
@@ -370,7 +439,36 @@ def _config(i, layouts: Layouts, space: Space, wdt, kvd, bat, ctx) -> tuple[Depl
                    dp=c["dp"], pp=c["pp"], redundant_experts=space.redundant_experts,
                    max_nodes_per_token=space.max_nodes_per_token, scale_out=space.scale_out,
                    price_per_hour=space.price_per_hour)
+    if space.requests is not None:
+        isl, osl = space.requests[ci]
+        return d, Workload(batch=int(bat[bi]), weights_dtype=wdt[wi], kv_dtype=kvd[ki], isl=isl, osl=osl,
+                           mode=space.mode, mtp_tokens=space.mtp_tokens)
     return d, Workload(context=int(ctx[ci]), batch=int(bat[bi]), weights_dtype=wdt[wi], kv_dtype=kvd[ki])
+
+
+def _frontier_row(i, gpu_rate, user_rate, layouts: Layouts, space: Space, wdt, kvd, bat) -> dict:
+    """One point of the throughput-interactivity frontier, as a flat row."""
+    li, bi, ci, wi, ki = (int(x) for x in i)
+    row = {"gpu": layouts.gpu[li], **{k: int(layouts.cols[k][li]) for k in ("gpus", "tp", "ep", "dp", "pp")},
+           "batch": int(bat[bi]), "weights_dtype": wdt[wi], "kv_dtype": kvd[ki],
+           "tokens_per_s_per_gpu": float(gpu_rate), "tokens_per_s_per_user": float(user_rate)}
+    if space.requests is not None:
+        row["isl"], row["osl"] = space.requests[ci]
+    else:
+        row["context"] = int(space.context[ci])
+    return row
+
+
+def _precision_axis(precisions, m, W, kv_bytes) -> rec.Precision:
+    """One Precision broadcasting over the weight-dtype alternatives (axis 3): each component's
+    matrix bits per alternative, so that per-component dtypes mix freely with plain ones."""
+    def bits(p, c):
+        own = dict(p.component_bits)
+        return own.get(c, p.quantized_bits if c in m.quantized else p.unquantized_bits)
+    table = {c: np.asarray([bits(p, c) for p in precisions], dtype=np.float64)[W] for c in m.params.matrix}
+    return rec.Precision(quantized_bits=np.asarray([p.quantized_bits for p in precisions], dtype=np.float64)[W],
+                         unquantized_bits=np.asarray([p.unquantized_bits for p in precisions], dtype=np.float64)[W],
+                         kv_bytes=kv_bytes, component_bits=tuple(table.items()))
 
 
 def _rows(s, idx, shape, index, layouts: Layouts, space: Space, wdt, kvd) -> dict:
@@ -379,7 +477,10 @@ def _rows(s, idx, shape, index, layouts: Layouts, space: Space, wdt, kvd) -> dic
     for k in ("gpus", "gpus_per_node", "tp", "ep", "dp", "pp"):
         out[k] = layouts.cols[k][li]
     out["batch"] = np.asarray(space.batch)[index[:, 1]]
-    out["context"] = np.asarray(space.context)[index[:, 2]]
+    out["context"] = np.asarray(space.contexts)[index[:, 2]]
+    shapes = space.requests or [(None, None)] * len(space.context)
+    out["isl"] = np.asarray([i for i, _ in shapes], dtype=object)[index[:, 2]]
+    out["osl"] = np.asarray([o for _, o in shapes], dtype=object)[index[:, 2]]
     out["weights_dtype"] = np.asarray(wdt, dtype=object)[index[:, 3]]
     out["kv_dtype"] = np.asarray(kvd, dtype=object)[index[:, 4]]
     for k, value in ROW_VALUES.items():
@@ -394,7 +495,14 @@ def estimate_command(r: dict, label: str | None) -> str:
     spec = (label or r["model"]["name"]).removesuffix(" (bundled)")
     parts = [f"moecalc estimate {spec}", f"--gpu {d['gpu']}", f"--gpus {d['gpus']}",
              f"--gpus-per-node {d['gpus_per_node']}", f"--tp {d['tp']}", f"--ep {d['ep']}", f"--dp {d['dp']}",
-             f"--pp {d['pp']}", f"--batch {w['batch']}", f"--context {w['context']}",
+             f"--pp {d['pp']}", f"--batch {w['batch']}"]
+    if w.get("isl") is not None:
+        parts += [f"--isl {w['isl']}", f"--osl {w['osl']}", f"--mode {w['mode']}"]
+        if w.get("mtp_tokens"):
+            parts.append(f"--mtp {w['mtp_tokens']}")
+    else:
+        parts.append(f"--context {w['context']}")
+    parts += [
              f"--weights-dtype {w['weights_dtype']}", f"--kv-dtype {w['kv_dtype']}"]
     if d["redundant_experts"]:
         parts.append(f"--redundant-experts {d['redundant_experts']}")

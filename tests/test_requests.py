@@ -181,3 +181,52 @@ def test_mtp_needs_mtp_modules():
                  "'--mtp'", "no MTP modules")
     r = as_json("estimate", "deepseek-v3", "--gpu", "h200", "--isl", "1024", "--osl", "1024", "--mtp", "3")
     assert r["perf"]["tokens_per_step"] == pytest.approx(1 + 0.85 + 0.85**2 + 0.85**3)
+
+
+# --------------------------------------------------------------------------- sweeps of requests
+
+
+SWEEP = ["sweep", "mixtral-8x7b", "--gpu", "h100,h200", "--gpus", "1,2,4", "--batch", "8,64,256", "--isl", "1024",
+         "--osl", "256,1024"]
+
+
+def test_sweep_rows_are_the_estimates_of_their_requests():
+    """Every reported row of a request sweep is the estimate of its command (the top row's
+    command reproduces it exactly), ranked by the all-in $/Mtok."""
+    out = as_json(*SWEEP, "--top", "3")
+    assert out["top"] and all(r["workload"]["mode"] == "continuous" for r in out["top"])
+    costs = [r["cost"]["usd_per_million_output_tokens"] for r in out["top"]]
+    assert costs == sorted(costs)
+    cmd = out["top_command"].split()[1:]
+    again = as_json(*cmd)
+    assert again["cost"]["usd_per_million_output_tokens"] == pytest.approx(costs[0], rel=1e-12)
+    assert "--isl 1024" in out["top_command"] and "--context" not in out["top_command"]
+
+
+def test_sweep_under_slas():
+    """--min-tokens-per-user keeps rows a request sees fast enough; --max-ttft-ms is the loaded
+    TTFT; request-cost ranks by $/request; the interactivity frontier trades per-GPU for
+    per-user rate (one falls as the other rises)."""
+    out = as_json(*SWEEP, "--min-tokens-per-user", "40", "--max-ttft-ms", "500", "--objective", "request-cost")
+    for r in out["top"]:
+        assert r["perf"]["tokens_per_s_per_user"] >= 40 and r["perf"]["ttft_seconds"] <= 0.5
+    per_request = [r["cost"]["usd_per_request"] for r in out["top"]]
+    assert per_request == sorted(per_request)
+    frontier = out["interactivity"]
+    users = [p["tokens_per_s_per_user"] for p in frontier]
+    gpus = [p["tokens_per_s_per_gpu"] for p in frontier]
+    assert len(frontier) > 1 and users == sorted(users, reverse=True) and gpus == sorted(gpus)
+
+
+def test_sweep_table_fits_80_columns():
+    result = runner.invoke(app, SWEEP + ["--weights-dtype", "bf16,fp8"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.stderr
+    widths = [len(line) for line in result.stdout.splitlines() if "│" not in line and not line.startswith("reproduce")]
+    assert max(widths) <= 80
+    assert "$/Mtok" in result.stdout and "TP" in result.stdout
+
+
+def test_sweep_takes_a_per_component_dtype_as_one_alternative():
+    out = as_json("sweep", "deepseek-v3", "--gpu", "b200", "--gpus", "8", "--tp", "1", "--batch", "64",
+                  "--isl", "1024", "--osl", "1024", "--weights-dtype", "routed_experts=nvfp4,attention=bf16")
+    assert out["top"][0]["workload"]["weights_dtype"] == "routed_experts=nvfp4,attention=bf16"

@@ -51,14 +51,16 @@ def sweep(
                            on_progress=on_progress, on_rows=on_rows, label=label)
     if out is not None:
         typer.echo(f"wrote {result.summary['feasible']:,} feasible rows to {out}", err=True)
+    shown = g.parse("frontier", options.frontier_kind, "cost")
     if fmt == "json":
         write_json({"summary": result.summary, "top": result.top, "pareto": result.pareto,
-                    "top_command": result.top_command, "why_none": result.why_none})
+                    "interactivity": result.interactivity, "top_command": result.top_command,
+                    "why_none": result.why_none})
     elif fmt == "csv":
-        write_csv(result.top)
+        write_csv(result.interactivity if shown == "interactivity" else result.top)
     else:
         from moecalc.render.sweep_table import print_sweep
-        print_sweep(result)
+        print_sweep(result, frontier=shown)
 
 
 @contextlib.contextmanager

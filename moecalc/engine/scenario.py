@@ -39,14 +39,15 @@ class Scenario:
         return per_gpu_memory(self.model, evaluated or self.evaluate(), self.layout, self.hardware, self.runtime,
                               limits)
 
-    def serve_requests(self, requests, evaluated: ModelResult | None = None, cache: RoutingCache | None = None):
+    def serve_requests(self, requests, evaluated: ModelResult | None = None, cache: RoutingCache | None = None,
+                       limits: bool = False):
         """A request workload (``engine.requests.Requests``) on this layout."""
         from moecalc.engine.requests import serve_requests
         from moecalc.engine.serve import forward_model
 
         ev = evaluated or self.evaluate()
         cache = cache or RoutingCache()
-        fw = forward_model(self.model, ev, self.layout, self.hardware, self.runtime, self.routed_by, cache)
+        fw = forward_model(self.model, ev, self.layout, self.hardware, self.runtime, self.routed_by, cache, limits)
         gpus = f64(self.layout.tp) * f64(self.layout.dp) * f64(self.layout.pp)
         return serve_requests(fw, requests, self.routed_by, cache, self.hardware.price_per_hour * gpus / 3600.0)
 

@@ -18,26 +18,53 @@ def _layout(d: dict) -> str:
 
 
 def rows_table(title: str, rows: list[dict]) -> Table:
-    t = _table(title, "GPU", "n", "layout", "batch", "context", "dtypes", "mem/GPU", "TPOT", "tok/s",
-               "$/Mtok", "bound")
+    """The rows in at most 80 columns: dtypes and the request shape only when they vary."""
+    vary = lambda key: len({str(r["workload"].get(key)) for r in rows}) > 1  # noqa: E731
+    requests = rows and rows[0]["workload"].get("isl") is not None
+    cols = ["GPU", "n", "layout", "batch"]
+    shape = "isl/osl" if requests else "ctx"
+    if (vary("isl") or vary("osl")) if requests else vary("context"):
+        cols.append(shape)
+    dtypes = vary("weights_dtype") or vary("kv_dtype")
+    if dtypes:
+        cols.append("dtypes")
+    cols += ["GB/GPU", "TPOT", "tok/s/GPU", "$/Mtok"]
+    t = _table(title, *cols)
     t.columns[0].no_wrap = True
     for r in rows:
         d, w, m, p, c = r["deployment"], r["workload"], r["memory"], r["perf"], r["cost"]
-        t.add_row(d["gpu"], str(d["gpus"]), _layout(d), f"{w['batch']:,}", f"{w['context']:,}",
-                  f"{w['weights_dtype']}/{w['kv_dtype']}",
-                  f"{m['per_gpu_bytes'] / 1e9:,.0f}/{m['capacity_per_gpu_bytes'] / 1e9:,.0f} GB",
-                  u.seconds(p["tpot_seconds"]), f"{p['tokens_per_s']:,.0f}",
-                  u.usd(c["usd_per_million_output_tokens"]), {"communication": "comm"}.get(p["bound"], p["bound"]))
+        cells = [d["gpu"], str(d["gpus"]), _layout(d), f"{w['batch']:,}"]
+        if shape in cols:
+            cells.append(f"{w['isl']:,}/{w['osl']:,}" if requests else f"{w['context']:,}")
+        if dtypes:
+            cells.append(f"{w['weights_dtype']}/{w['kv_dtype']}")
+        cells += [f"{m['per_gpu_bytes'] / 1e9:,.0f}/{m['capacity_per_gpu_bytes'] / 1e9:,.0f}",
+                  "n/a" if p["tpot_seconds"] is None else u.seconds(p["tpot_seconds"]),
+                  "n/a" if p["tokens_per_s_per_gpu"] is None else f"{p['tokens_per_s_per_gpu']:,.0f}",
+                  "n/a" if c["usd_per_million_output_tokens"] is None else u.usd(c["usd_per_million_output_tokens"])]
+        t.add_row(*cells)
     return t
 
 
-def sweep_view(result) -> Group:
+def interactivity_table(rows: list[dict]) -> Table:
+    t = _table("Throughput-interactivity frontier (output tokens/s per GPU vs per user)", "GPU", "n", "layout",
+               "batch", "tok/s/user", "tok/s/GPU")
+    for r in rows:
+        lay = {"tp": r["tp"], "dp": r["dp"], "pp": r["pp"], "ep": r["ep"], "expert_tp": 1}
+        t.add_row(r["gpu"], str(r["gpus"]), _layout(lay), f"{r['batch']:,}", f"{r['tokens_per_s_per_user']:,.1f}",
+                  f"{r['tokens_per_s_per_gpu']:,.0f}")
+    return t
+
+
+def sweep_view(result, frontier: str = "cost") -> Group:
     s = result.summary
     parts = []
     if result.top:
         parts.append(rows_table(f"Top {len(result.top)} deployments by {s['objective']} (best batch of each)",
                                 result.top))
-    if result.pareto:
+    if frontier == "interactivity" and result.interactivity:
+        parts.append(interactivity_table(result.interactivity))
+    elif result.pareto:
         shown = (f"{s['pareto_shown']} of {s['pareto_points']} points, evenly spaced"
                  if s["pareto_points"] > s["pareto_shown"] else f"{s['pareto_points']} points")
         parts.append(rows_table(f"Cost-latency frontier ($/Mtok vs TPOT; {shown})", result.pareto))
@@ -54,5 +81,5 @@ def sweep_view(result) -> Group:
     return Group(*parts)
 
 
-def print_sweep(result, width: int | None = None) -> None:
-    Console(width=width).print(sweep_view(result))
+def print_sweep(result, width: int | None = None, frontier: str = "cost") -> None:
+    Console(width=width).print(sweep_view(result, frontier))
