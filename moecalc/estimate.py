@@ -78,6 +78,9 @@ def check_requests(w: Workload, field=lambda n: "--" + n.replace("_", "-")) -> N
     """The request workload's rules: each mode's lengths, and MTP's range."""
     from moecalc.engine.requests import MODES
 
+    if w.mode == "disaggregated":
+        raise MoecalcError("both pools at once: moecalc.disaggregated (estimate --mode disaggregated)",
+                           field=field("mode"))
     if w.mode is not None and w.mode not in MODES:
         raise MoecalcError(f"must be one of {', '.join(MODES)}, got {w.mode!r}", field=field("mode"))
     mode = w.serving_mode

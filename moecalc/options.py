@@ -53,7 +53,8 @@ class WorkloadOptions(OptionGroup):
     isl: Text = option("input (prompt) tokens per request: a request workload (vLLM's benchmark names)", "N")
     osl: Text = option("output tokens per request", "N")
     mode: Text = option("with --isl/--osl: continuous (default; chunked prefill), static (prefill then decode "
-                        "together), prefill or decode (one pool of a disaggregated deployment)", "MODE")
+                        "together), prefill or decode (one pool of a disaggregated deployment), or (estimate) "
+                        "disaggregated (both pools)", "MODE")
     mtp: Text = option("MTP speculative decoding: N draft tokens per step from the model's MTP modules", "N")
     weights_dtype: Text = option("weight dtype, overriding the spec's: bf16, fp8, int4, mxfp4, ...; or per "
                                  "component: routed_experts=nvfp4,attention=bf16", "DTYPE")
@@ -102,6 +103,17 @@ class AssumptionOptions(OptionGroup):
                                           "FRACTION")
 
 
+class PoolOptions(OptionGroup):
+    panel = "Disaggregated"
+    prefill_gpu: Text = option("--mode disaggregated: the prefill pool's GPU type (default: --gpu)", "GPU")
+    prefill_gpus: Text = option("... its GPU count (required for disaggregated)", "N")
+    prefill_tp: Text = option("... its tensor parallel size", "N")
+    prefill_ep: Text = option("... its expert parallel size", "N")
+    prefill_dp: Text = option("... its data parallel size (attention replicas)", "N")
+    prefill_batch: Text = option("... prompts per prefill forward (default: one --max-num-batched-tokens chunk "
+                                 "per replica)", "N")
+
+
 class SearchOptions(OptionGroup):
     panel = "Search"
     objective: Text = option("rank by cost ($/Mtok, default), throughput (per GPU), latency (TPOT) or "
@@ -125,7 +137,8 @@ class SweepPlan(WorkloadOptions, DeploymentOptions, RoutingOptions, AssumptionOp
     where the command line takes a comma-separated one."""
 
 
-DECLARED = {name: (f, group) for group in (*SERVING, SearchOptions) for name, f in group.model_fields.items()}
+DECLARED = {name: (f, group) for group in (*SERVING, PoolOptions, SearchOptions)
+            for name, f in group.model_fields.items()}
 """option name -> (its pydantic field, its group): the one declaration of every shared option."""
 
 
@@ -245,9 +258,31 @@ def mode_name(text, field):
     from moecalc.engine.requests import MODES
 
     name = str(text).strip()
-    if name not in MODES:
-        raise MoecalcError(f"must be one of {', '.join(MODES)}, got {name!r}", field=field)
+    if name not in (*MODES, "disaggregated"):
+        raise MoecalcError(f"must be one of {', '.join(MODES)} or disaggregated, got {name!r}", field=field)
     return name
+
+
+def prefill_pool(g: Given, decode):
+    """The prefill pool of ``--mode disaggregated`` (and its prompts per forward), or None.
+    Pool options without that mode are an error."""
+    from moecalc.deployment import Deployment
+
+    given = [n for n in PoolOptions.model_fields if g.has(n)]
+    if g.text("mode") != "disaggregated":
+        if given:
+            raise MoecalcError("needs --mode disaggregated", field=flag(given[0]))
+        return None, None
+    if decode is None:
+        raise MoecalcError("--mode disaggregated needs --gpu (the decode pool)", field="--gpu")
+    if not g.has("prefill_gpus"):
+        raise MoecalcError("--mode disaggregated needs a prefill pool: --prefill-gpus (and its layout)",
+                           field="--prefill-gpus")
+    pool = Deployment(gpu=g.text("prefill_gpu", decode.gpu), gpus=g.parse("prefill_gpus", count()),
+                      tp=g.parse("prefill_tp", count()), ep=g.parse("prefill_ep", count()),
+                      dp=g.parse("prefill_dp", count()), scale_out=decode.scale_out,
+                      price_per_hour=decode.price_per_hour)
+    return pool, g.parse("prefill_batch", count())
 
 
 def dtype(known):
@@ -393,6 +428,9 @@ def request_axes(g: Given) -> dict:
                            field=g.field("osl" if g.has("isl") else "isl"))
     isl, osl = g.parse("isl", parse_axis), g.parse("osl", parse_axis)
     mode = g.parse("mode", mode_name, "continuous")
+    if mode == "disaggregated":
+        raise MoecalcError("a sweep searches one pool at a time: --mode prefill or decode (estimate takes "
+                           "disaggregated)", field=g.field("mode"))
     return {"requests": tuple((i, o) for i in isl for o in osl), "mode": mode, "mtp_tokens": g.parse("mtp", count(0), "0")}
 
 

@@ -43,6 +43,12 @@ LIBRARY_KEYS = (
     Key("workload.osl", "... output tokens per request"),
     Key("workload.mode", "continuous, static, prefill or decode (null: a decode step at `context`)"),
     Key("workload.mtp_tokens", "MTP draft tokens per decode step (0: none)"),
+    Key("pools.prefill", "--mode disaggregated: the prefill pool (gpu, gpus, layout, batch, fits, rates)"),
+    Key("pools.decode", "... the decode pool"),
+    Key("pools.prefill_per_decode", "prefill instances per decode instance that balance their request rates"),
+    Key("pools.layout", "the smallest integer xPyD whose prefill keeps up"),
+    Key("pools.gpus", "GPUs over both pools"),
+    Key("pools.kv_transfer_seconds", "one prompt's KV cache from the prefill to the decode pool (in TTFT)"),
     Key("workload.weights_dtype", "weight dtype evaluated"), Key("workload.kv_dtype", "KV cache dtype evaluated"),
     Key("assumptions", "every assumption used, with its value (without --gpu: the model-only ones)"),
     Key("warnings", "e.g. a stated total more than its tolerance off the derived count"),
@@ -93,7 +99,7 @@ def keys() -> list[tuple[str, str]]:
     recorded = [*ParamBreakdown.REPORT, *ModelResult.REPORT, *Served.REPORT, *Served.ROUTING_REPORT,
                 *(o for o in RequestServed.REPORT if o.key not in shown)]
     order = ["model", "params", "weights", "kv_cache", "flops", "memory", "workload", "assumptions", "warnings",
-             "routing", "deployment", "hardware", "comm", "perf", "cost"]
+             "routing", "deployment", "hardware", "comm", "perf", "cost", "pools"]
     rows = [(k.key, k.doc) for k in (*recorded, *LIBRARY_KEYS)]
     return sorted(rows, key=lambda r: order.index(r[0].split(".")[0]))
 

@@ -230,3 +230,41 @@ def test_sweep_takes_a_per_component_dtype_as_one_alternative():
     out = as_json("sweep", "deepseek-v3", "--gpu", "b200", "--gpus", "8", "--tp", "1", "--batch", "64",
                   "--isl", "1024", "--osl", "1024", "--weights-dtype", "routed_experts=nvfp4,attention=bf16")
     assert out["top"][0]["workload"]["weights_dtype"] == "routed_experts=nvfp4,attention=bf16"
+
+
+# --------------------------------------------------------------------------- disaggregated
+
+
+DISAGG = ["estimate", "deepseek-v3", "--gpu", "h100", "--gpus", "32", "--tp", "1", "--ep", "32", "--dp", "32",
+          "--batch", "2048", "--isl", "2000", "--osl", "500", "--mode", "disaggregated", "--prefill-gpus", "16",
+          "--prefill-tp", "1", "--prefill-ep", "16", "--prefill-dp", "16"]
+
+
+def test_disaggregated_pool_ratio_by_its_definition():
+    """x prefill and y decode instances serve min(x R_p, y R_d) requests/s; the pool ratio is
+    R_d / R_p; xPyD the smallest integers whose prefill keeps up; per-GPU rates over both pools;
+    TTFT the prefill forward plus the KV transfer; TPOT the decode pool's."""
+    r = as_json(*DISAGG)
+    pools, pre, dec = r["pools"], r["pools"]["prefill"], r["pools"]["decode"]
+    ratio = dec["requests_per_s"] / pre["requests_per_s"]
+    assert pools["prefill_per_decode"] == pytest.approx(ratio)
+    x, y = pools["prefill_instances"], pools["decode_instances"]
+    assert x * pre["requests_per_s"] >= y * dec["requests_per_s"] * (1 - 1e-9)
+    assert (x - 1) * pre["requests_per_s"] < y * dec["requests_per_s"] or x == 1
+    gpus = x * pre["gpus"] + y * dec["gpus"]
+    rate = min(x * pre["requests_per_s"], y * dec["requests_per_s"])
+    assert r["perf"]["tokens_per_s_per_gpu"] == pytest.approx(rate * 500 / gpus)
+    assert r["perf"]["ttft_seconds"] == pytest.approx(pre["ttft_seconds"] + pools["kv_transfer_seconds"])
+    assert r["perf"]["tpot_seconds"] == pytest.approx(dec["tpot_seconds"])
+    usd = (x * pre["usd_per_hour"] + y * dec["usd_per_hour"]) / 3600
+    assert r["cost"]["usd_per_million_output_tokens"] == pytest.approx(usd / (rate * 500) * 1e6)
+    # the KV of one 2,000-token prompt (70,272 B a token) over 16 x 50 GB/s x 0.8
+    assert pools["kv_transfer_seconds"] == pytest.approx(2000 * 70272 / (16 * 50e9 * 0.8) + 5e-6, rel=1e-6)
+
+
+@pytest.mark.parametrize("args,needles", [
+    (["--mode", "disaggregated"], ["'--prefill-gpus'", "prefill pool"]),
+    (["--prefill-gpus", "8"], ["'--prefill-gpus'", "needs --mode disaggregated"]),
+], ids=["without-prefill-pool", "pool-without-mode"])
+def test_bad_disaggregated_options(args, needles):
+    check_result(invoke("estimate", "deepseek-v3", "--gpu", "h100", "--isl", "100", "--osl", "10", *args), *needles)

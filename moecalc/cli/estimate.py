@@ -16,7 +16,7 @@ from moecalc.cli.app import app, examples, one_line_errors, warn
                              "estimate deepseek-v3 --gpu h200 --gpus 16 --tp 8 --ep 16 --scale-out ib-ndr-400g",
                              "estimate qwen3-30b-a3b --gpu h100 --routing zipf:1.2 --format json"))
 @one_line_errors
-@flags.takes(*options.SERVING)
+@flags.takes(*options.SERVING, options.PoolOptions)
 def estimate(
     ctx: typer.Context, spec: flags.Model,
     format: flags.Format = None, **shared,
@@ -36,8 +36,15 @@ def estimate(
         raise MoecalcError("--hardware-file needs --gpu", field="--gpu")
     catalog = options.catalog(g) if deployment is not None else None
     rt = options.routing(g)
+    pool, prefill_batch = options.prefill_pool(g, deployment)
     model, label = load(spec)
-    result = run(model, workload, assumptions, label=label, deployment=deployment, catalog=catalog, routing=rt)
+    if pool is not None:
+        from moecalc.disaggregated import disaggregated
+
+        result = disaggregated(model, workload, assumptions, label, deployment, pool, catalog, routing=rt,
+                               prefill_batch=prefill_batch)
+    else:
+        result = run(model, workload, assumptions, label=label, deployment=deployment, catalog=catalog, routing=rt)
     warn(result["warnings"])
     if fmt == "json":
         from moecalc.render.flat import to_json

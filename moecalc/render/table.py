@@ -290,7 +290,18 @@ def _request_tables(r: dict):
     def row(name, value, fmt):
         st.add_row(name, "n/a" if value is None else fmt(value))
 
-    row("TTFT (wait + prompt chunks)", pf["ttft_seconds"], u.seconds)
+    pools = r.get("pools")
+    if pools and pools.get("layout"):
+        pr, de = pools["prefill"], pools["decode"]
+        st.add_row(f"pools: {pools['layout']} ({pools['prefill_per_decode']:.2f} prefill per decode)",
+                   f"{pools['gpus']:,} GPUs")
+        st.add_row(f"  prefill: {pools['prefill_instances']} x {pr['gpus']} {pr['gpu']} (TP{pr['tp']} DP{pr['dp']} "
+                   f"EP{pr['ep']}), {pools['prefill_batch']:,} prompts a forward", u.seconds(pr["ttft_seconds"]))
+        st.add_row(f"  decode: {pools['decode_instances']} x {de['gpus']} {de['gpu']} (TP{de['tp']} DP{de['dp']} "
+                   f"EP{de['ep']})", u.seconds(de["tpot_seconds"]))
+        st.add_row("  KV transfer of one prompt", u.seconds(pools["kv_transfer_seconds"]))
+    ttft_how = "prefill pool + KV transfer" if pools else "wait + prompt chunks"
+    row(f"TTFT ({ttft_how})", pf["ttft_seconds"], u.seconds)
     row("TPOT as a request sees it (prefill stalls included)", pf["tpot_seconds"], u.seconds)
     row("output tokens/s per user", pf["tokens_per_s_per_user"], lambda v: f"{v:,.1f}")
     row("output tokens/s per GPU", pf["tokens_per_s_per_gpu"], lambda v: f"{v:,.1f}")
