@@ -176,17 +176,19 @@ def test_chunking_does_not_change_the_answer(monkeypatch):
     assert whole.top == parts.top and whole.pareto == parts.pareto
 
 
-def test_progress_bar_appears_only_after_a_second(monkeypatch):
-    """The CLI's progress callback stays silent for fast sweeps and starts a bar after 1 s."""
+def _progress_run(monkeypatch, terminal: bool, capsys) -> tuple[list, str]:
+    """Drive the CLI's progress callback over a fake clock: 1.5 s pass between two updates."""
     import time
+
+    import rich.console
+    import rich.progress
 
     from moecalc.cli.sweep import _progress
 
     clock = [100.0]
     monkeypatch.setattr(time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(rich.console.Console, "is_terminal", property(lambda self: terminal))
     started = []
-    import rich.progress
-
     real = rich.progress.Progress.start
     monkeypatch.setattr(rich.progress.Progress, "start", lambda self: (started.append(True), real(self)))
     with _progress() as update:
@@ -195,4 +197,17 @@ def test_progress_bar_appears_only_after_a_second(monkeypatch):
         clock[0] += 1.5
         update(20, 100)
         update(60, 100)
+    return started, capsys.readouterr().err
+
+
+def test_progress_bar_appears_only_after_a_second(monkeypatch, capsys):
+    """On a terminal the callback stays silent for fast sweeps and starts a bar after 1 s."""
+    started, _ = _progress_run(monkeypatch, True, capsys)
     assert started == [True]
+
+
+def test_progress_bar_never_written_off_a_terminal(monkeypatch, capsys):
+    """Captured stderr gets nothing, however slow the sweep: rich would leave a blank line there,
+    which made the generated docs differ between a fast and a slow machine."""
+    started, err = _progress_run(monkeypatch, False, capsys)
+    assert started == [] and err == ""

@@ -65,19 +65,24 @@ def sweep(
 
 @contextlib.contextmanager
 def _progress():
-    """A progress bar on stderr for sweeps that run longer than a second."""
+    """A progress bar on stderr for sweeps that run longer than a second, on a terminal only.
+
+    Off a terminal rich still writes a line when the bar stops, so a slow machine's captured
+    output (CI regenerating the docs) would differ from a fast one's by a blank line.
+    """
     from rich.console import Console
     from rich.progress import Progress
 
     start = time.perf_counter()
     bar, task = None, None
+    console = Console(stderr=True)
 
     def update(done: int, total: int) -> None:
         nonlocal bar, task
         if bar is None:
-            if time.perf_counter() - start < 1.0 or done >= total:
+            if not console.is_terminal or time.perf_counter() - start < 1.0 or done >= total:
                 return
-            bar = Progress(console=Console(stderr=True), transient=True)
+            bar = Progress(console=console, transient=True)
             bar.start()
             task = bar.add_task("sweeping", total=total)
         bar.update(task, completed=done)
