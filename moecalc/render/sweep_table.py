@@ -30,7 +30,10 @@ def rows_table(title: str, rows: list[dict]) -> Table:
         cols.append("dtypes")
     cols += ["GB/GPU", "TPOT", "tok/s/GPU", "$/Mtok"]
     t = _table(title, *cols)
-    t.columns[0].no_wrap = True
+    if len(cols) > 8:
+        t.padding = (0, 0)                     # one space between columns: 80 columns hold all nine
+    for c in t.columns:
+        c.no_wrap = c.header in ("GPU", "layout", "$/Mtok")     # never cut the layout or the cost
     for r in rows:
         d, w, m, p, c = r["deployment"], r["workload"], r["memory"], r["perf"], r["cost"]
         cells = [d["gpu"], str(d["gpus"]), _layout(d), f"{w['batch']:,}"]
