@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
+from moecalc.calibration import BOUND, fitted
 from moecalc.engine.dtypes import KV_DTYPES, WEIGHT_DTYPES, WIRE_DTYPES
 from moecalc.engine.records import Precision, Runtime
 from moecalc.errors import MoecalcError
@@ -17,12 +18,14 @@ from moecalc.parsing import parse_bytes, parse_count
 from moecalc.spec.hardware import COMPUTE_DTYPES
 
 GiB = 1 << 30
-KINDS = ("count", "size", "fraction", "flag", "choice")
+KINDS = ("count", "size", "fraction", "share", "number", "flag", "choice")
+_FIT = fitted()
 
 
 def assumption(default, kind: str, doc: str, model_only: bool = False, choices: tuple[str, ...] = ()):
     """One assumption: its default, kind (count: a whole number; size: bytes, ``2GiB``;
-    fraction: (0, 1]; flag: true/false; choice: one of ``choices``) and meaning."""
+    fraction: (0, 1]; share: [0, 1], true and false read as 1 and 0; number: a real >= 0;
+    flag: true/false; choice: one of ``choices``) and meaning."""
     return field(default=default, metadata={"kind": kind, "doc": doc, "model_only": model_only,
                                             "choices": choices})
 
@@ -41,11 +44,36 @@ class Assumptions:
         "bf16", "choice", "storage of embeddings, lm_head, router, norms and biases, and of components a "
                           "quantized checkpoint leaves unquantized", model_only=True,
         choices=tuple(d for d, t in WEIGHT_DTYPES.items() if not t.quantized))
-    mfu: float = assumption(0.4, "fraction", "achieved share of the dense peak FLOPs (Llama 3 405B pre-training: "
-                                             "38-43% BF16 MFU, arXiv 2407.21783 table 4; PaLM 540B: 46.2%)")
-    hbm_efficiency: float = assumption(0.85, "fraction", "achieved share of peak HBM bandwidth (BabelStream triad: "
-                                                         "H100 0.89, H200 0.86, A100 0.83; FlashMLA decode 3000 of "
-                                                         "3350 GB/s on H800)")
+    profile: str = assumption(
+        "calibrated", "choice", "the serving model: calibrated (the mechanisms below at their values fitted to "
+                                "published measurements, docs/method/calibration.md) or bound (the pure roofline: "
+                                "mfu 0.4, hbm_efficiency 0.85, no overlap, the mechanisms neutral)",
+        choices=("calibrated", "bound"))
+    mfu: float = assumption(_FIT["mfu"], "fraction",
+                            "achieved share of the dense peak FLOPs by large GEMMs (fitted; the bound's 0.4: Llama 3 "
+                            "405B pre-training 38-43% BF16 MFU, arXiv 2407.21783 table 4)")
+    hbm_efficiency: float = assumption(_FIT["hbm_efficiency"], "fraction",
+                                       "achieved share of peak HBM bandwidth by weight reads (fitted; the bound's "
+                                       "0.85: BabelStream triad H100 0.89, H200 0.86, A100 0.83)")
+    gemm_half_rows: float = assumption(_FIT["gemm_half_rows"], "number",
+                                       "rows (tokens) at which a GEMM reaches half its large-M efficiency: M / (M + "
+                                       "this); an expert's rows are its share of the step's tokens (fitted)")
+    expert_efficiency: float = assumption(_FIT["expert_efficiency"], "fraction",
+                                          "grouped expert GEMMs' achieved share of a dense GEMM's compute efficiency "
+                                          "(fitted)")
+    attention_efficiency: float = assumption(_FIT["attention_efficiency"], "fraction",
+                                             "decode attention kernels' (MLA and GQA) achieved share of a dense "
+                                             "GEMM's compute efficiency for their score and value FLOPs; the KV cache "
+                                             "is read at hbm_efficiency (fitted)")
+    attention_dtype: str = assumption("bf16", "choice", "dtype of attention's score and value products (FlashMLA and "
+                                                        "FlashAttention run BF16 beside FP8 or FP4 GEMMs); fp8 only "
+                                                        "when the stack runs FP8 attention", choices=("bf16", "fp8"))
+    layer_overhead_us: float = assumption(_FIT["layer_overhead_us"], "number",
+                                          "fixed microseconds per layer and forward pass: kernel launches and "
+                                          "synchronization that CUDA graphs do not remove (fitted)")
+    rocm_efficiency: float = assumption(_FIT["rocm_efficiency"], "fraction",
+                                        "AMD GPUs under today's ROCm serving stacks (SGLang, vLLM with aiter): the "
+                                        "share of every CUDA-stack efficiency they reach (fitted on one source)")
     scaleup_efficiency: float = assumption(0.7, "fraction", "achieved share of the scale-up link rate per direction "
                                                             "(nccl-tests alltoall bus bandwidth on 8-GPU HGX: "
                                                             "0.63-0.71)")
@@ -60,8 +88,13 @@ class Assumptions:
                          "default 0.9); fit, the largest batch and the longest context are judged against it")
     comm_buffer_bytes: float = assumption(GiB, "size", "per GPU when GPUs > 1: all-to-all and collective buffers "
                                                        "(estimate)")
-    comm_overlap: bool = assumption(False, "flag", "communication hidden behind compute (two micro-batches, as "
-                                                   "DeepSeek serves); false adds it to the step")
+    comm_overlap: float = assumption(0.0, "share",
+                                     "share of the communication hidden behind compute: 0 adds it all to the step (no "
+                                     "overlap, most stacks' default); tbo: two-batch overlap as SGLang and DeepSeek run "
+                                     "it, the share tbo_overlap; true: all of it")
+    tbo_overlap: float = assumption(_FIT["tbo_overlap"], "share",
+                                    "share of the communication two-batch overlap hides (comm_overlap=tbo; fitted on "
+                                    "SGLang's two-batch-overlap deployments; the bound's 1)")
     load_fluctuation: bool = assumption(
         True, "flag", "the hottest EP rank of the step's own tokens sets its time: expected max over ranks of a "
                       "batch's routed load and touched experts (decode at batch 1 on EP8 reads 2.5 experts on the "
@@ -72,6 +105,12 @@ class Assumptions:
                                                       "values (DeepEP), fp8-noscale, bf16", choices=tuple(WIRE_DTYPES))
     combine_dtype: str = assumption("bf16", "choice", "all-to-all combine payload (bf16 in DeepEP)",
                                     choices=tuple(WIRE_DTYPES))
+
+    @classmethod
+    def for_profile(cls, profile: str, **values) -> "Assumptions":
+        """The defaults of ``profile`` (calibrated or bound), then ``values``."""
+        base = cls() if profile == "calibrated" else cls(**{**asdict(cls()), **BOUND, "profile": profile})
+        return cls(**{**asdict(base), **values})
 
     def as_dict(self, deployment: bool = True) -> dict:
         """All assumptions; without a deployment only those the model-only numbers use."""
@@ -84,7 +123,9 @@ class Assumptions:
                        logits_bytes=self.logits_bytes, runtime_overhead_bytes=self.runtime_overhead_bytes,
                        comm_buffer_bytes=self.comm_buffer_bytes, mfu=self.mfu, hbm_efficiency=self.hbm_efficiency,
                        comm_overlap=self.comm_overlap, load_fluctuation=self.load_fluctuation,
-                       gpu_memory_utilization=self.gpu_memory_utilization,
+                       gpu_memory_utilization=self.gpu_memory_utilization, gemm_half_rows=self.gemm_half_rows,
+                       expert_efficiency=self.expert_efficiency, attention_efficiency=self.attention_efficiency,
+                       layer_seconds=self.layer_overhead_us * 1e-6,
                        dispatch_bytes=WIRE_DTYPES[self.dispatch_dtype].bytes,
                        combine_bytes=WIRE_DTYPES[self.combine_dtype].bytes)
 
@@ -114,8 +155,17 @@ def with_overrides(base: Assumptions, pairs: list[str]) -> Assumptions:
         if not sep or name not in DECLARED:
             raise MoecalcError(f"expected NAME=VALUE with NAME one of {', '.join(DECLARED)}; got {pair!r}",
                                field="--assume")
+        if name == "comm_overlap" and raw.strip().lower() == "tbo":
+            values[name] = "tbo"
+            continue
         values[name] = parse_assumption(name, raw.strip(), f"--assume {name}")
-    return Assumptions(**{**base.as_dict(), **values})
+    profile = values.get("profile", base.profile)
+    if profile == "bound" and base.profile != "bound":
+        base = Assumptions(**{**base.as_dict(), **BOUND, "profile": "bound"})
+    merged = {**base.as_dict(), **values}
+    if merged["comm_overlap"] == "tbo":
+        merged["comm_overlap"] = merged["tbo_overlap"]
+    return Assumptions(**merged)
 
 
 def parse_assumption(name: str, raw: str, field: str):
@@ -132,6 +182,24 @@ def parse_assumption(name: str, raw: str, field: str):
         if raw.lower() not in ("true", "false", "yes", "no", "1", "0"):
             raise MoecalcError(f"must be true or false, got {raw!r}", field=field)
         return raw.lower() in ("true", "yes", "1")
+    if kind == "share":
+        if raw.lower() in ("true", "yes", "false", "no"):
+            return 1.0 if raw.lower() in ("true", "yes") else 0.0
+        try:
+            value = float(raw)
+        except ValueError:
+            value = float("nan")
+        if not 0 <= value <= 1:
+            raise MoecalcError(f"must be a share in [0, 1] (or true, false), got {raw!r}", field=field)
+        return value
+    if kind == "number":
+        try:
+            value = float(raw)
+        except ValueError:
+            value = float("nan")
+        if not 0 <= value < float("inf"):
+            raise MoecalcError(f"must be a number >= 0, got {raw!r}", field=field)
+        return value
     if kind == "fraction":
         try:
             value = float(raw)

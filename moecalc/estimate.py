@@ -156,19 +156,24 @@ def stated_warnings(spec: ModelSpec, total: int, active: int, embedding: int, lm
 
 
 def weights_precision(spec: ModelSpec, m, text: str | None, kv_dtype: str, assumptions: Assumptions):
-    """(Precision, the dtype label, the dtype of the GEMMs' bulk) for a weight dtype text: one
-    dtype for the spec's quantized components, or dtypes per component over the spec's."""
+    """(Precision, the dtype label, (the dtype of the GEMMs' bulk, that of the other matrix
+    multiplies)) for a weight dtype text: one dtype for the spec's quantized components, or
+    dtypes per component over the spec's. The others' dtype is that of the non-routed component
+    with the most matrix parameters (attention in an MoE, the FFN in a dense model; the
+    embedding is a gather, not a GEMM)."""
     from dataclasses import replace as _replace
 
     base, own = parse_weight_dtypes(text)
     base = base or spec.dtypes.weights
     precision = assumptions.precision(base, kv_dtype)
-    if not own:
-        return precision, base, base
-    precision = _replace(precision, component_bits=tuple((c, WEIGHT_DTYPES[d].bits) for c, d in own.items()))
-    dtypes = {c: own.get(c, base if c in m.quantized else assumptions.unquantized_dtype) for c in m.params.matrix}
+    unquantized = base if not WEIGHT_DTYPES[base].quantized else assumptions.unquantized_dtype
+    dtypes = {c: own.get(c, base if c in m.quantized else unquantized) for c in m.params.matrix}
+    if own:
+        precision = _replace(precision, component_bits=tuple((c, WEIGHT_DTYPES[d].bits) for c, d in own.items()))
     bulk = max(m.params.matrix, key=lambda c: m.params.matrix[c])
-    return precision, text, dtypes.get(bulk, base)
+    others = [c for c in m.params.matrix if c not in ("routed_experts", "embedding")]
+    dense = max(others, key=lambda c: m.params.matrix[c]) if others else bulk
+    return precision, text if own else base, (dtypes.get(bulk, base) if own else base, dtypes.get(dense, base))
 
 
 def model_scenario(spec: ModelSpec, workload: Workload, assumptions: Assumptions, routing: Routing | None = None):
@@ -285,6 +290,7 @@ def _serve(out: dict, scenario: Scenario, ev, a: Assumptions, d: Deployment, cat
     if workload.is_requests:
         requested = placed.serve_requests(workload.requests(a.mtp_acceptance), ev, cache)
         report.request_sections(out, requested)
+    report.band_sections(out, a.profile, workload.mode if workload.is_requests else None, workload.batch)
     if not bool(served.memory.fits):
         report.without_speed(out)
         from moecalc.render.units import gb

@@ -142,25 +142,42 @@ def compute_dtype_for(acc: Accelerator, weights_dtype: str, override: str = "aut
     return "bf16" if acc.peak_flops("bf16") is not None else "fp16"
 
 
-def hardware_record(acc: Accelerator, catalog: Catalog, weights_dtype: str, a: Assumptions,
+def hardware_record(acc: Accelerator, catalog: Catalog, weights_dtype: str | tuple[str, str], a: Assumptions,
                     scale_out: str | None = None, price_per_hour: float | None = None) -> tuple[Hardware, dict]:
     """(the engine's Hardware for this GPU, the weight dtype's compute peak, the assumptions' link
     efficiencies, and a price override; the ``hardware`` section describing it). Layout-free,
-    so a sweep builds it once per GPU type and dtype."""
-    compute = compute_dtype_for(acc, weights_dtype, a.compute_dtype)
+    so a sweep builds it once per GPU type and dtype.
+
+    ``weights_dtype``: the dtype of the GEMMs' bulk (the routed experts of an MoE), or (that,
+    the dtype of the other matrix multiplies). The calibrated profile prices those others at
+    their own dtype's peak, attention's score and value products at ``attention_dtype``'s, and
+    scales every efficiency on an AMD GPU by ``rocm_efficiency``; the bound prices all at the
+    bulk's peak.
+    """
+    bulk, dense = (weights_dtype, weights_dtype) if isinstance(weights_dtype, str) else weights_dtype
+    compute = compute_dtype_for(acc, bulk, a.compute_dtype)
+    calibrated = a.profile == "calibrated"
+    dense_compute = compute_dtype_for(acc, dense, a.compute_dtype) if calibrated else compute
+    attention_compute = compute_dtype_for(acc, a.attention_dtype) if calibrated else compute
     up = catalog.link(acc.scale_up, "scale_up")
     out_name = scale_out or acc.scale_out
     out = catalog.link(out_name, kind="scale-out") if out_name else None
     price = price_per_hour if price_per_hour is not None else acc.price_usd_per_hour
     nic = out or up                         # a GPU without a NIC: its scale-up fabric stands in
+    stack = a.rocm_efficiency if acc.vendor.upper() == "AMD" else 1.0
     record = Hardware(memory_capacity=acc.memory_bytes, hbm_bandwidth=acc.hbm_bytes_per_s,
                       peak_flops=acc.peak_flops(compute),
                       scale_up=Link(up.bytes_per_s, up.latency_s, a.scaleup_efficiency),
                       scale_out=Link(nic.bytes_per_s, nic.latency_s, a.scaleout_efficiency),
-                      price_per_hour=np.nan if price is None else price)
+                      price_per_hour=np.nan if price is None else price,
+                      dense_peak_flops=acc.peak_flops(dense_compute), attention_peak_flops=acc.peak_flops(attention_compute),
+                      stack_efficiency=stack)
     described = {
         "name": acc.name, "memory_bytes": acc.memory_bytes, "memory_basis": acc.memory_basis,
         "hbm_bytes_per_s": acc.hbm_bytes_per_s, "compute_dtype": compute, "peak_flops": record.peak_flops,
+        "dense_compute_dtype": dense_compute, "dense_peak_flops": record.dense_peak_flops,
+        "attention_compute_dtype": attention_compute, "attention_peak_flops": record.attention_peak_flops,
+        "stack_efficiency": stack,
         "scale_up": {"name": acc.scale_up, "bytes_per_s": up.bytes_per_s, "latency_s": up.latency_s,
                      "domain": acc.scale_up_domain},
         "scale_out": None if out is None else {"name": out_name, "bytes_per_s": out.bytes_per_s,

@@ -49,6 +49,16 @@ LIBRARY_KEYS = (
     Key("pools.layout", "the smallest integer xPyD whose prefill keeps up"),
     Key("pools.gpus", "GPUs over both pools"),
     Key("pools.kv_transfer_seconds", "one prompt's KV cache from the prefill to the decode pool (in TTFT)"),
+    Key("perf.model", "which model produced the speeds and costs: calibrated (fitted to published measurements, "
+                      "docs/method/calibration.md) or bound (the pure roofline, --assume profile=bound)"),
+    Key("perf.band_regime", "calibrated: the residuals a range comes from (batch-1, decode or prefill)"),
+    Key("perf.tpot_seconds_range", "calibrated: [low, high] TPOT, the 10th-90th percentile of held-out "
+                                   "measured/predicted in this regime (null: a bound has no band)"),
+    Key("perf.ttft_seconds_range", "... TTFT"),
+    Key("perf.tokens_per_s_per_gpu_range", "... output tokens/s per GPU"),
+    Key("perf.input_tokens_per_s_per_gpu_range", "... prompt tokens/s per GPU"),
+    Key("cost.usd_per_million_output_tokens_range", "... $ per million output tokens"),
+    Key("cost.usd_per_request_range", "... $ per request"),
     Key("workload.weights_dtype", "weight dtype evaluated"), Key("workload.kv_dtype", "KV cache dtype evaluated"),
     Key("assumptions", "every assumption used, with its value (without --gpu: the model-only ones)"),
     Key("warnings", "e.g. a stated total more than its tolerance off the derived count"),
@@ -162,6 +172,32 @@ def request_sections(out: dict, requested) -> dict:
     return out
 
 
+def band_sections(out: dict, profile: str, mode: str | None, batch: int) -> dict:
+    """Say which model produced the numbers and, calibrated, give each speed and cost a range:
+    a speed v measured/predicted in [lo, hi] of this regime's held-out residuals lies in
+    [v lo, v hi]; a time or a cost t in [t / hi, t / lo]."""
+    from moecalc.calibration import band, regime
+
+    out["perf"]["model"] = profile
+    name = regime(mode, batch) if profile == "calibrated" else None
+    out["perf"]["band_regime"] = name
+    lo, hi = band(name) if name else (None, None)
+
+    def rng(section, key, speed):
+        v = out[section].get(key)
+        if v is None or lo is None:
+            out[section][key + "_range"] = None
+        else:
+            out[section][key + "_range"] = [v * lo, v * hi] if speed else [v / hi, v / lo]
+
+    for key, speed in (("tpot_seconds", False), ("ttft_seconds", False), ("tokens_per_s_per_gpu", True),
+                       ("input_tokens_per_s_per_gpu", True)):
+        rng("perf", key, speed)
+    for key in ("usd_per_million_output_tokens", "usd_per_request"):
+        rng("cost", key, False)
+    return out
+
+
 SPEED_KEYS = ("ttft_seconds", "tpot_seconds", "tpot_no_overlap_seconds", "tpot_overlap_seconds", "tokens_per_s",
               "tokens_per_s_per_gpu", "input_tokens_per_s_per_gpu", "tokens_per_s_per_user", "requests_per_s",
               "request_latency_seconds", "tokens_per_step")
@@ -170,12 +206,13 @@ SPEED_KEYS = ("ttft_seconds", "tpot_seconds", "tpot_no_overlap_seconds", "tpot_o
 def without_speed(out: dict) -> dict:
     """A deployment that does not fit gets no speed and no cost: those keys become null."""
     for k in SPEED_KEYS:
-        if k in out["perf"]:
-            out["perf"][k] = None
+        for key in (k, k + "_range"):
+            if key in out["perf"]:
+                out["perf"][key] = None
     for k, v in list(out["cost"].items()):
         if k not in ("price_per_gpu_hour", "price_source"):
             out["cost"][k] = None if not isinstance(v, dict) else {kk: None for kk in v}
     return out
 
 
-__all__ = ["Key", "request_sections", "without_speed", "LIBRARY_KEYS", "keys", "model_sections", "routing_section", "deployment_sections", "Out"]
+__all__ = ["Key", "band_sections", "request_sections", "without_speed", "LIBRARY_KEYS", "keys", "model_sections", "routing_section", "deployment_sections", "Out"]

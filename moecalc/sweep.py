@@ -412,11 +412,16 @@ def _hardware_columns(layouts: Layouts, space: Space, catalog: Catalog, wdt, a: 
         return rec.Link(*(column(lambda h, f=f: getattr(getattr(h, name), f)) for f in ("bandwidth", "latency",
                                                                                           "efficiency")))
 
+    def by_dtype(get):
+        return np.asarray([[get(h) for h in r] for r in rows], dtype=np.float64)
+
     return rec.Hardware(memory_capacity=column(lambda h: h.memory_capacity),
                         hbm_bandwidth=column(lambda h: h.hbm_bandwidth),
-                        peak_flops=np.asarray([[h.peak_flops for h in r] for r in rows], dtype=np.float64),
+                        peak_flops=by_dtype(lambda h: h.peak_flops),
                         scale_up=link("scale_up"), scale_out=link("scale_out"),
-                        price_per_hour=column(lambda h: h.price_per_hour))
+                        price_per_hour=column(lambda h: h.price_per_hour),
+                        dense_peak_flops=by_dtype(lambda h: h.dense_peak), attention_peak_flops=by_dtype(lambda h: h.attention_peak),
+                        stack_efficiency=column(lambda h: h.stack_efficiency))
 
 
 def _block(hw: rec.Hardware, sl: slice) -> rec.Hardware:
@@ -429,7 +434,10 @@ def _block(hw: rec.Hardware, sl: slice) -> rec.Hardware:
                         scale_up=rec.Link(*(cut(getattr(hw.scale_up, f)) for f in ("bandwidth", "latency", "efficiency"))),
                         scale_out=rec.Link(*(cut(getattr(hw.scale_out, f)) for f in ("bandwidth", "latency",
                                                                                       "efficiency"))),
-                        price_per_hour=cut(hw.price_per_hour))
+                        price_per_hour=cut(hw.price_per_hour),
+                        dense_peak_flops=hw.dense_peak[sl][:, None, None, :, None],
+                        attention_peak_flops=hw.attention_peak[sl][:, None, None, :, None],
+                        stack_efficiency=cut(hw.stack_efficiency))
 
 
 def _config(i, layouts: Layouts, space: Space, wdt, kvd, bat, ctx) -> tuple[Deployment, Workload]:

@@ -221,8 +221,8 @@ def _paper_run(tmp_path, gpu: str, gpus_per_node: int) -> dict:
     spec = validate_spec(merge(data, {"hidden_size": 7000, "stated": None,
                                       "moe": {"top_k": 9, "num_shared_experts": 0, "first_k_dense": 0}}),
                          "paper variant")
-    a = Assumptions(dispatch_dtype="fp8-noscale", combine_dtype="bf16", scaleup_efficiency=1.0,
-                    scaleout_efficiency=1.0, comm_overlap=True)
+    a = Assumptions.for_profile("bound", dispatch_dtype="fp8-noscale", combine_dtype="bf16", scaleup_efficiency=1.0,
+                                scaleout_efficiency=1.0, comm_overlap=1.0)
     d = Deployment(gpu=gpu, gpus=256, tp=1, dp=256, ep=256, gpus_per_node=gpus_per_node)
     return estimate(spec, Workload(batch=64 * 256, context=4096), a, "paper", d, load_catalog(str(path)))
 

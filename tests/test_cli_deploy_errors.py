@@ -252,7 +252,7 @@ VALUE_CASES = [
     ("scale-out-empty", ["--scale-out", ""], ["'--scale-out'", "unknown interconnect", "known: ", "roce-400g"]),
     ("assume-mfu-above-one", ["--assume", "mfu=2"], ["'--assume mfu'", "(0, 1]", "'2'"]),
     ("assume-mfu-nan", ["--assume", "mfu=nan"], ["'--assume mfu'", "'nan'"]),
-    ("assume-comm-overlap", ["--assume", "comm_overlap=maybe"], ["'--assume comm_overlap'", "true or false", "'maybe'"]),
+    ("assume-comm-overlap", ["--assume", "comm_overlap=maybe"], ["'--assume comm_overlap'", "[0, 1]", "'maybe'"]),
     ("assume-compute-dtype-unknown", ["--assume", "compute_dtype=fp5"], ["'--assume compute_dtype'", "'fp5'"]),
     ("assume-compute-dtype-missing-peak", ["--assume", "compute_dtype=fp4"],
      ["'--assume compute_dtype'", "H100", "no fp4 peak"]),

@@ -32,7 +32,7 @@ ROUND = Hardware(memory_capacity=1e12, hbm_bandwidth=1e12, peak_flops=1e15, scal
 
 def served(model: str, batch: int = 1, **layout):
     spec, _ = load(model)
-    scenario, _, _, _ = model_scenario(spec, Workload(context=1024, batch=batch), Assumptions(load_fluctuation=False))
+    scenario, _, _, _ = model_scenario(spec, Workload(context=1024, batch=batch), Assumptions.for_profile("bound", load_fluctuation=False))
     return replace(scenario, layout=Layout(**layout), hardware=ROUND).serve(cache=RoutingCache())
 
 

@@ -229,8 +229,10 @@ def v3():
 
 
 def _run(v3, routing=None, **dep):
+    """DeepSeek-V3 at batch 64 on H200s, on the roofline (the routing's own effects, no fit)."""
     spec, label = v3
-    return estimate(spec, Workload(batch=64), label=label, deployment=Deployment(gpu="h200", **dep), routing=routing)
+    return estimate(spec, Workload(batch=64), Assumptions.for_profile("bound"), label=label,
+                    deployment=Deployment(gpu="h200", **dep), routing=routing)
 
 
 def test_uniform_routing_changes_nothing(v3):
@@ -406,9 +408,10 @@ def test_decode_at_batch_one_reads_the_hottest_gpus_experts(v3):
     (Without V3's group limit, which concentrates a token further: see the group tests.)"""
     spec, label = v3
     d, free = Deployment(gpu="h200"), Routing(groups=(0, 0))
-    on = estimate(spec, Workload(batch=1), label=label, deployment=d, routing=free)
-    off = estimate(spec, Workload(batch=1), Assumptions(load_fluctuation=False), label=label, deployment=d,
-                   routing=free)
+    bound = Assumptions.for_profile("bound")
+    on = estimate(spec, Workload(batch=1), bound, label=label, deployment=d, routing=free)
+    off = estimate(spec, Workload(batch=1), Assumptions.for_profile("bound", load_fluctuation=False), label=label,
+                   deployment=d, routing=free)
     assert on["perf"]["decode"]["experts_touched_fraction"] == pytest.approx(2.5637 / 32, rel=1e-4)
     assert off["perf"]["decode"]["experts_touched_fraction"] == pytest.approx(8 / 256)
     assert on["perf"]["tpot_seconds"] > 1.3 * off["perf"]["tpot_seconds"]

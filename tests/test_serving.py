@@ -37,8 +37,8 @@ ROUND_GPU = textwrap.dedent("""
         price_usd_per_hour: 3.6
         price_source: test
 """)
-IDEAL = Assumptions(mfu=1.0, hbm_efficiency=1.0, scaleup_efficiency=1.0, scaleout_efficiency=1.0,
-                    runtime_overhead_bytes=0, comm_buffer_bytes=0)
+IDEAL = Assumptions.for_profile("bound", mfu=1.0, hbm_efficiency=1.0, scaleup_efficiency=1.0,
+                                scaleout_efficiency=1.0, runtime_overhead_bytes=0, comm_buffer_bytes=0)
 
 
 @pytest.fixture

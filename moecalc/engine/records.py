@@ -84,7 +84,14 @@ class Precision:
 class Runtime:
     """The serving stack's assumptions, as numbers (``moecalc.assumptions`` names and sources them).
 
-    ``comm_overlap`` and ``load_fluctuation`` are booleans (or boolean arrays).
+    ``load_fluctuation`` is a boolean (or boolean array); ``comm_overlap`` the share of the
+    communication hidden behind compute, in [0, 1]. The last four are the calibrated model's
+    mechanisms (docs/method/calibration.md); their neutral values (0, 1, 1, 0) give the pure
+    roofline: ``gemm_half_rows`` rows at which a GEMM reaches half its large-M efficiency,
+    ``expert_efficiency`` grouped expert GEMMs' compute against dense ones',
+    ``attention_efficiency`` decode attention's score and value FLOPs against dense GEMMs',
+    ``layer_seconds``
+    a fixed cost per layer and forward pass (launches and synchronization).
     """
     prefill_chunk_tokens: Array = 8192
     activation_bytes: Array = 2
@@ -98,6 +105,10 @@ class Runtime:
     dispatch_bytes: Array = 1.0
     combine_bytes: Array = 2.0
     gpu_memory_utilization: Array = 1.0     # share of capacity the serving stack may use
+    gemm_half_rows: Array = 0.0
+    expert_efficiency: Array = 1.0
+    attention_efficiency: Array = 1.0
+    layer_seconds: Array = 0.0
 
 
 @dataclass(frozen=True)
@@ -141,14 +152,31 @@ class Link:
 @dataclass(frozen=True)
 class Hardware:
     """One GPU type, in SI units: capacity (bytes), HBM (bytes/s), dense peak (FLOP/s) of the
-    GEMMs' dtype, the scale-up fabric and the scale-out network (the scale-up link when the GPU
-    has none), and its price (NaN: unpriced)."""
+    routed experts' GEMMs (the bulk's dtype), the scale-up fabric and the scale-out network (the
+    scale-up link when the GPU has none), and its price (NaN: unpriced).
+
+    ``dense_peak_flops``: the peak of the other matrix multiplies (their own dtype: BF16
+    attention beside NVFP4 experts); ``attention_peak_flops``: of attention's score and value
+    products (BF16 unless asked); None: ``peak_flops``. ``stack_efficiency`` scales every
+    achieved efficiency on this GPU (a serving stack's maturity on its vendor; 1: none).
+    """
     memory_capacity: Array
     hbm_bandwidth: Array
     peak_flops: Array
     scale_up: Link
     scale_out: Link
     price_per_hour: Array = np.nan
+    dense_peak_flops: Array | None = None
+    attention_peak_flops: Array | None = None
+    stack_efficiency: Array = 1.0
+
+    @property
+    def dense_peak(self) -> Array:
+        return self.peak_flops if self.dense_peak_flops is None else self.dense_peak_flops
+
+    @property
+    def attention_peak(self) -> Array:
+        return self.peak_flops if self.attention_peak_flops is None else self.attention_peak_flops
 
 
 def take(record, index):

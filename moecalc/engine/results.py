@@ -130,9 +130,14 @@ class PerGpuMemory:
 class Step:
     """One forward step on the slowest GPU of a pipeline stage, run by ``stages`` stages in turn.
 
-    roofline = max(compute, memory); a stage takes roofline + communication, or
-    max(roofline, communication) when communication overlaps compute; the step is
-    stages x that + the pipeline's stage-to-stage transfers.
+    roofline = max(compute, memory); with a share phi = ``overlap`` of the communication
+    hidden behind compute (two micro-batches), a stage takes
+
+        max(roofline, phi x communication) + (1 - phi) x communication + overhead
+
+    (phi = 0: roofline + communication; phi = 1: max(roofline, communication)); ``overhead`` is
+    the fixed cost of its layers' launches and synchronization. The step is stages x that +
+    the pipeline's stage-to-stage transfers.
     """
     compute: Array
     memory: Array
@@ -140,26 +145,28 @@ class Step:
     pipeline: Array
     stages: Array
     overlap: Array
+    overhead: Array = 0.0
 
     @property
     def roofline(self) -> Array:
         return np.maximum(self.compute, self.memory)
 
+    def _at(self, phi) -> Array:
+        phi = np.asarray(phi, dtype=np.float64)
+        stage = np.maximum(self.roofline, phi * self.communication) + (1 - phi) * self.communication
+        return self.stages * (stage + self.overhead) + self.pipeline
+
     @property
     def no_overlap_seconds(self) -> Array:
-        return self.stages * (self.roofline + self.communication) + self.pipeline
+        return self._at(0.0)
 
     @property
     def overlap_seconds(self) -> Array:
-        return self.stages * np.maximum(self.roofline, self.communication) + self.pipeline
+        return self._at(1.0)
 
     @property
     def seconds(self) -> Array:
-        roof = self.roofline
-        apart, hidden = roof + self.communication, np.maximum(roof, self.communication)
-        chosen = (np.where(self.overlap, hidden, apart) if np.ndim(self.overlap)
-                  else (hidden if self.overlap else apart))
-        return self.stages * chosen + self.pipeline
+        return self._at(self.overlap)
 
     @property
     def bound(self) -> Array:
@@ -264,9 +271,11 @@ class Served:
         Out("perf.tokens_per_s_per_gpu", "tokens_per_s_per_gpu", "... per GPU"),
         Out("perf.bound", "decode.bound", "the decode step's largest term: compute, memory or communication",
             bound_name),
-        Out("perf.decode.compute_seconds", "decode.compute", "decode FLOPs / (peak x MFU) on the slowest GPU"),
+        Out("perf.decode.compute_seconds", "decode.compute", "decode FLOPs / achieved FLOP/s on the slowest GPU (each part at its dtype's peak x its efficiency)"),
         Out("perf.decode.memory_seconds", "decode.memory", "(weights read + KV cache) / (HBM x efficiency)"),
         Out("perf.decode.comm_seconds", "decode.communication", "all-to-alls + TP all-reduces"),
+        Out("perf.decode.overhead_seconds", "decode.overhead", "fixed cost of the step's layers (layer_overhead_us; "
+                                                               "0 on the bound)"),
         Out("perf.decode.weights_read_bytes", "decode_weights_read",
             "weights a decode step reads: all but the routed experts the batch leaves untouched"),
         Out("perf.decode.experts_touched_fraction", "routing.touched_fraction",
@@ -274,6 +283,7 @@ class Served:
         Out("perf.prefill.compute_seconds", "prefill.compute", "prefill FLOPs of the prompt / (peak x MFU)"),
         Out("perf.prefill.memory_seconds", "prefill.memory", "every weight read once / (HBM x efficiency)"),
         Out("perf.prefill.comm_seconds", "prefill.communication", "all-to-alls + all-reduces of the prompt"),
+        Out("perf.prefill.overhead_seconds", "prefill.overhead", "fixed cost of its layers"),
         Out("perf.prefill.expert_imbalance", "routing.prefill_imbalance",
             "hottest EP rank's routed work in prefill over an even share"),
         Out("perf.expert_imbalance", "routing.imbalance", "hottest EP rank's routed work in decode over an even share"),

@@ -79,6 +79,15 @@ def per_gpu_memory(m: ModelNumbers, ev: ModelResult, layout: Layout, hardware: H
     return replace(out, max_batch=np.floor(seqs) * dp, max_context=np.floor(context))
 
 
+def saturation(rows, runtime: Runtime) -> np.ndarray:
+    """A GEMM's share of its large-M efficiency with ``rows`` rows (tokens): M / (M + M_half),
+    with M_half = ``runtime.gemm_half_rows`` (0: always saturated, the roofline). Tiles of
+    64-128 rows are filled only by as many tokens, so few tokens per expert waste tensor cores
+    (the half-saturation form is the fit's, its constant in docs/method/calibration.md)."""
+    rows = np.maximum(f64(rows), 1e-9)
+    return rows / (rows + runtime.gemm_half_rows)
+
+
 @dataclass(frozen=True)
 class Forward:
     """Forward passes on one layout (every field broadcasts): ``step`` prices one that carries
@@ -86,11 +95,20 @@ class Forward:
     ``prefill`` prompt tokens per replica (of prompts of ``prefill_context`` tokens), on the
     fullest GPU of a stage:
 
-      compute = layer share x [ (decode (dense + attn_decode) + prefill (dense + attn_prefill)) / TP
-                                + (decode_group + prefill_group) x routed x imbalance / (TP DP) ]
-                / (peak x MFU)
-      memory  = (forwards x weights read + decode x KV of one sequence) / (HBM x efficiency)
+      compute = layer share x [ (decode + prefill) x dense / TP / (peak_dense x e x s(M))
+                                + (decode x attn_decode / a + prefill x attn_prefill) / TP / (peak_attn x e)
+                                + (decode_group + prefill_group) x routed x imbalance / (TP DP)
+                                  / (peak x e x x_e x s(M_e)) ]
+      memory  = (forwards x weights read + decode x KV of one sequence) / (HBM x hbm_efficiency x stack)
       comm    = forwards x (all-to-alls + all-reduces of (decode + prefill) / forwards tokens)
+      overhead = forwards x layer share x layers x layer_seconds
+
+    with e = MFU x stack (``hardware.stack_efficiency``), a = ``attention_efficiency`` (decode
+    attention's score and value FLOPs: MLA's absorbed form is compute-bound), x_e =
+    ``expert_efficiency``, s = ``saturation`` at M = (decode + prefill) / forwards rows of a
+    dense GEMM and M_e = M_group k / (E touched) rows of each expert the step runs. With the neutral runtime (the pure
+    roofline, ``--assume profile=bound``) and one peak this is (FLOPs / (peak x MFU), bytes /
+    (HBM x efficiency)).
 
     ``*_group``: the tokens of the whole EP group (every replica's); ``forwards``: passes the
     tokens are split over (each reads the weights again); ``imbalance`` and ``touched``: the
@@ -119,15 +137,24 @@ class Forward:
             decode_attention = attention_flops(m, decode_context, prefill=False)
         if prefill_attention is None:
             prefill_attention = attention_flops(m, prefill_context, prefill=True)
-        flops = frac * ((decode * (dense_flops + decode_attention) + prefill * (dense_flops + prefill_attention)) / tp
-                        + (decode_group + prefill_group) * routed_flops * imbalance / stage)
-        compute = flops / (hardware.peak_flops * runtime.mfu)
+        rows = (decode + prefill) / forwards                    # tokens of one GEMM on a replica
+        # rows of an expert the step runs: its tokens over the experts touched (untouched cost nothing)
+        expert_rows = (decode_group + prefill_group) / forwards * m.top_k / (max(E, 1) * np.maximum(touched, 1e-9))
+        eff = runtime.mfu * hardware.stack_efficiency
+        attention_eff = eff * runtime.attention_efficiency
+        compute = frac * ((decode + prefill) * dense_flops / tp / (hardware.dense_peak * eff * saturation(rows, runtime))
+                          + (decode * decode_attention / attention_eff + prefill * prefill_attention / eff)
+                          / tp / hardware.attention_peak
+                          + (decode_group + prefill_group) * routed_flops * imbalance / stage
+                          / (hardware.peak_flops * eff * runtime.expert_efficiency * saturation(expert_rows, runtime)))
 
         w_gpu = self.memory.weights
-        weights_read = w_gpu.total - w_gpu.get("routed_experts", 0.0) * (1 - touched)
+        routed_read = w_gpu.get("routed_experts", 0.0) * touched
         share = lay.layer_fraction(m.num_layers, pp)
         kv_read = decode * kv_bytes_per_sequence(m, self.ev.precision.kv_bytes, decode_context, tp, share)
-        memory_seconds = (forwards * weights_read + kv_read) / (hardware.hbm_bandwidth * runtime.hbm_efficiency)
+        hbm = hardware.hbm_bandwidth * runtime.hbm_efficiency * hardware.stack_efficiency
+        weights_read = w_gpu.total - w_gpu.get("routed_experts", 0.0) + routed_read
+        memory_seconds = (forwards * weights_read + kv_read) / hbm
 
         tokens = (decode + prefill) / forwards
         message = (f64(runtime.dispatch_bytes) + runtime.combine_bytes) * h * stage / ep
@@ -142,7 +169,8 @@ class Forward:
         pp_hop = (pp - 1) * alltoall.p2p_seconds(tokens * h * runtime.activation_bytes, pp_link)
         return Step(compute=compute, memory=memory_seconds,
                     communication=forwards * (frac * m.num_moe_layers * a2a + allreduces * ar),
-                    pipeline=forwards * pp_hop, stages=pp, overlap=runtime.comm_overlap), up, out
+                    pipeline=forwards * pp_hop, stages=pp, overlap=runtime.comm_overlap,
+                    overhead=forwards * frac * m.num_layers * runtime.layer_seconds), up, out
 
 
 def forward_model(m: ModelNumbers, ev: ModelResult, layout: Layout, hardware: Hardware, runtime: Runtime,

@@ -189,10 +189,12 @@ def deployment_view(r: dict) -> Group:
             f"scale-out {u.seconds(a2a['a2a_scaleout_seconds_per_layer'])})"))
     if "routing" in r:
         parts.append(Text(routing_line(r)))
-    used = ", ".join(f"{k}={v}" for k, v in r["assumptions"].items()
-                     if k in ("mfu", "hbm_efficiency", "scaleup_efficiency", "scaleout_efficiency", "comm_overlap",
-                              "load_fluctuation"))
-    parts.append(Text(f"assumptions: {used} (all in --format json; override with --assume)", style="dim"))
+    shown = (("comm_overlap", "load_fluctuation") if r["perf"].get("model") == "calibrated" else
+             ("mfu", "hbm_efficiency", "scaleup_efficiency", "scaleout_efficiency", "comm_overlap", "load_fluctuation"))
+    used = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                     for k, v in r["assumptions"].items() if k in shown)
+    parts.append(Text(f"assumptions: {model_line(r)}, {used} (all in --format json; override with --assume)",
+                      style="dim"))
     for note in d["notes"]:
         parts.append(Text(f"note: {note}", style="yellow"))
     for warning in r["warnings"]:
@@ -248,20 +250,31 @@ def _decode_tables(r: dict):
     """A decode step at one context: its time split, then throughput and cost."""
     d, hw, pf, c = r["deployment"], r["hardware"], r["perf"], r["cost"]
     dec = pf["decode"]
-    st = _table(f"Decode step (one token per sequence; bound: {pf['bound']})", "part", "time", "")
+    st = _table(f"Decode step (one token per sequence; largest term: {pf['bound']})", "part", "time", "range")
+    st.columns[2].style = "dim"
     overlap = r["assumptions"]["comm_overlap"]
-    st.add_row(f"compute ({hw['compute_dtype']} peak {u.rate(hw['peak_flops'], 'FLOP')} x MFU)",
-               u.seconds(dec["compute_seconds"]), "")
+    peaks = (f"{hw['compute_dtype']} peak {u.rate(hw['peak_flops'], 'FLOP')}"
+             if pf.get("model") == "bound" or hw["compute_dtype"] == hw["dense_compute_dtype"] == hw["attention_compute_dtype"]
+             else f"experts {hw['compute_dtype']}, rest {hw['dense_compute_dtype']}, attention "
+                  f"{hw['attention_compute_dtype']}")
+    st.add_row(f"compute ({peaks} x eff)", u.seconds(dec["compute_seconds"]), "")
     st.add_row(f"memory ({u.gb(dec['weights_read_bytes'])} weights touched + KV, "
                f"{u.rate(hw['hbm_bytes_per_s'], 'B')} x eff)", u.seconds(dec["memory_seconds"]), "")
     st.add_row("communication (all-to-all + all-reduce)", u.seconds(dec["comm_seconds"]), "")
+    if dec.get("overhead_seconds"):
+        st.add_row(f"layer launches and sync ({r['assumptions']['layer_overhead_us']:.0f} us a layer)",
+                   u.seconds(dec["overhead_seconds"]), "")
     if r["comm"]["pp_seconds_per_step"]:
         st.add_row("pipeline transfers", u.seconds(r["comm"]["pp_seconds_per_step"]), "")
     st.add_section()
-    how = "max(compute, memory, comm)" if overlap else "max(compute, memory) + comm"
+    how = ("max(compute, memory, comm)" if overlap == 1 else "max(compute, memory) + comm" if not overlap
+           else f"max(compute, memory, {overlap:g} comm) + {1 - overlap:g} comm")
+    if dec.get("overhead_seconds"):
+        how += " + launches"
     st.add_row(Text(f"TPOT = {how}" + (f" x PP{d['pp']}" if d["pp"] > 1 else ""), style="bold"),
-               u.seconds(pf["tpot_seconds"]), "")
-    st.add_row("TTFT (one prompt of the context length)", u.seconds(pf["ttft_seconds"]), "")
+               u.seconds(pf["tpot_seconds"]), band(r, "perf", "tpot_seconds", u.seconds))
+    st.add_row("TTFT (one prompt of the context length)", u.seconds(pf["ttft_seconds"]),
+               band(r, "perf", "ttft_seconds", u.seconds))
 
     tt = _table("Throughput and cost", "", "")
     tt.show_header = False
@@ -271,10 +284,35 @@ def _decode_tables(r: dict):
         tt.add_row("$ per million output tokens", "n/a: no price (--price-per-hour)")
     else:
         tt.add_row("price", f"{u.usd(c['price_per_gpu_hour'])}/GPU-hour x {d['gpus']} = {u.usd(c['usd_per_hour'])}/hour")
-        tt.add_row(Text("$ per million output tokens", style="bold"), Text(u.usd(c["usd_per_million_output_tokens"]), style="bold"))
+        dollars = u.usd(c["usd_per_million_output_tokens"])
+        spread = band(r, "cost", "usd_per_million_output_tokens", u.usd)
+        tt.add_row(Text("$ per million output tokens", style="bold"),
+                   Text(f"{dollars} ({spread})" if spread else dollars, style="bold"))
         tt.add_row("price source", Text(str(c["price_source"]), style="dim"))
 
     return st, tt
+
+
+def band(r: dict, section: str, key: str, fmt) -> str:
+    """The calibrated range of a value, '(lo-hi)'; on the bound, 'a bound'."""
+    if r["perf"].get("model") == "bound":
+        return "a bound"
+    values = r[section].get(key + "_range")
+    if not values:
+        return ""
+    lo, hi = fmt(values[0]), fmt(values[1])
+    unit = lo.rsplit(" ", 1)[-1] if " " in lo else None
+    if unit and hi.endswith(" " + unit):
+        return f"{lo.rsplit(' ', 1)[0]}-{hi}"
+    return f"{lo}-{hi}"
+
+
+def model_line(r: dict) -> str:
+    """Which model produced the speeds, and what its range means."""
+    if r["perf"].get("model") == "bound":
+        return "profile=bound (the pure roofline: a bound real engines do not reach)"
+    return (f"profile=calibrated (fitted to published measurements; a range is the 10th-90th percentile of "
+            f"held-out errors, {r['perf']['band_regime']} regime)")
 
 
 def _request_tables(r: dict):
@@ -284,11 +322,12 @@ def _request_tables(r: dict):
     mode = wl["mode"]
     st = _table(f"Requests: {mode}, {wl['isl']:,} in / {wl['osl']:,} out"
                 + (f", MTP {wl['mtp_tokens']} drafts ({pf['tokens_per_step']:.2f} tokens per step)"
-                   if wl["mtp_tokens"] else "") + f", {wl['batch']:,} concurrent", "", "")
-    st.show_header = False
+                   if wl["mtp_tokens"] else "") + f", {wl['batch']:,} concurrent", "", "", "range")
+    st.columns[2].style = "dim"
 
-    def row(name, value, fmt):
-        st.add_row(name, "n/a" if value is None else fmt(value))
+    def row(name, value, fmt, key=None):
+        st.add_row(name, "n/a" if value is None else fmt(value),
+                   band(r, "perf", key, fmt) if key and value is not None else "")
 
     pools = r.get("pools")
     if pools and pools.get("layout"):
@@ -301,28 +340,30 @@ def _request_tables(r: dict):
                    f"EP{de['ep']})", u.seconds(de["tpot_seconds"]))
         st.add_row("  KV transfer of one prompt", u.seconds(pools["kv_transfer_seconds"]))
     ttft_how = "prefill pool + KV transfer" if pools else "wait + prompt chunks"
-    row(f"TTFT ({ttft_how})", pf["ttft_seconds"], u.seconds)
-    row("TPOT as a request sees it (prefill stalls included)", pf["tpot_seconds"], u.seconds)
+    row(f"TTFT ({ttft_how})", pf["ttft_seconds"], u.seconds, "ttft_seconds")
+    row("TPOT as a request sees it (prefill stalls included)", pf["tpot_seconds"], u.seconds, "tpot_seconds")
     row("output tokens/s per user", pf["tokens_per_s_per_user"], lambda v: f"{v:,.1f}")
-    row("output tokens/s per GPU", pf["tokens_per_s_per_gpu"], lambda v: f"{v:,.1f}")
-    row("input tokens/s per GPU", pf["input_tokens_per_s_per_gpu"], lambda v: f"{v:,.1f}")
+    row("output tokens/s per GPU", pf["tokens_per_s_per_gpu"], lambda v: f"{v:,.1f}", "tokens_per_s_per_gpu")
+    row("input tokens/s per GPU", pf["input_tokens_per_s_per_gpu"], lambda v: f"{v:,.1f}", "input_tokens_per_s_per_gpu")
     row("requests/s, deployment", pf["requests_per_s"], lambda v: f"{v:,.2f}")
-    tt = _table("Cost (all GPU time, prefill included)", "", "")
-    tt.show_header = False
+    tt = _table("Cost (all GPU time, prefill included)", "", "", "range")
+    tt.columns[2].style = "dim"
     if c["usd_per_hour"] is None:
         tt.add_row("$ per million output tokens", "n/a: no price (--price-per-hour)")
         return st, tt
-    tt.add_row("price", f"{u.usd(c['price_per_gpu_hour'])}/GPU-hour x {d['gpus']} = {u.usd(c['usd_per_hour'])}/hour")
+    tt.add_row("price", f"{u.usd(c['price_per_gpu_hour'])}/GPU-hour x {d['gpus']} = {u.usd(c['usd_per_hour'])}/hour", "")
     for name, key, bold in (("$ per million output tokens", "usd_per_million_output_tokens", True),
                             ("$ per million input tokens", "usd_per_million_input_tokens", False),
                             ("$ per million tokens, blended", "usd_per_million_tokens", False),
                             ("$ per request", "usd_per_request", False)):
         v = c.get(key)
-        shown = "n/a" if v is None else (f"${v:.4g}" if key == "usd_per_request" else u.usd(v))
-        tt.add_row(Text(name, style="bold" if bold else ""), shown)
+        fmt = (lambda x: f"${x:.4g}") if key == "usd_per_request" else u.usd
+        shown = "n/a" if v is None else fmt(v)
+        tt.add_row(Text(name, style="bold" if bold else ""), shown,
+                   band(r, "cost", key, fmt) if v is not None and key + "_range" in c else "")
     split = c.get("split") or {}
     if split.get("input_usd_per_million") is not None and split.get("output_usd_per_million") is not None:
         tt.add_row(f"price-sheet split ({c['prefill_share']:.0%} of GPU time is prefill)",
-                   f"{u.usd(split['input_usd_per_million'])} in / {u.usd(split['output_usd_per_million'])} out")
-    tt.add_row("price source", Text(str(c["price_source"]), style="dim"))
+                   f"{u.usd(split['input_usd_per_million'])} in / {u.usd(split['output_usd_per_million'])} out", "")
+    tt.add_row("price source", Text(str(c["price_source"]), style="dim"), "")
     return st, tt
