@@ -8,6 +8,10 @@ output exactly (parsed JSON, floats bit for bit). Timing keys of a sweep summary
 
     python tools/same_numbers.py --against 84a8a7f          # exit 0: identical everywhere
     python tools/same_numbers.py --against HEAD~3 --tables  # also compare the table views
+    python tools/same_numbers.py --against 3f6888a --now-args "--assume profile=bound" --new-keys
+        # the working tree's bound against a revision before the calibrated model: the same
+        # numbers under every key the old one printed
+
 
 Dev only; needs git. The other revision is exported with ``git archive`` into a temporary
 folder and run with ``python -m moecalc`` from there, under this interpreter.
@@ -29,6 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
 IGNORED = {("summary", "seconds"), ("summary", "configs_per_s")}
+REL = 0.0                       # --rel: floats this close (relative) are the same
+NEW_KEYS_ALLOWED = False        # --new-keys: keys only the working tree prints are not differences
 
 SUMMARY_SPEC = """\
 form: summary
@@ -110,8 +116,10 @@ def commands(tmp: Path) -> list[list[str]]:
     return out + seen + representative(tmp)
 
 
-def run(tree: Path, args: list[str], fmt: str) -> tuple[int, str, str]:
+def run(tree: Path, args: list[str], fmt: str, extra: list[str] = ()) -> tuple[int, str, str]:
     env = dict(os.environ, PYTHONPATH=str(tree), COLUMNS="120")
+    if extra and ("--gpu" in args or args[0] in ("sweep", "route")):
+        args = [*args, *extra]
     p = subprocess.run([sys.executable, "-m", "moecalc", *args, "--format", fmt], capture_output=True,
                        text=True, env=env, cwd=tree)
     return p.returncode, p.stdout, p.stderr
@@ -123,6 +131,8 @@ def differences(a, b, path=()) -> list[str]:
         for k in dict.fromkeys([*a, *b]):
             if path + (k,) in IGNORED:
                 continue
+            if k not in a and NEW_KEYS_ALLOWED:
+                continue
             if k not in a or k not in b:
                 out.append(".".join(map(str, path + (k,))) + (" only after" if k not in a else " only before"))
             else:
@@ -132,6 +142,9 @@ def differences(a, b, path=()) -> list[str]:
         if len(a) != len(b):
             return [".".join(map(str, path)) + f": {len(a)} vs {len(b)} items"]
         return [d for i, (x, y) in enumerate(zip(a, b)) for d in differences(x, y, path + (i,))]
+    if (isinstance(a, float) and isinstance(b, float) and REL and a == a and b == b
+            and abs(a - b) <= REL * max(abs(a), abs(b))):
+        return []
     if a != b and not (a != a and b != b):
         return [".".join(map(str, path)) + f": {a!r} -> {b!r}"]
     return []
@@ -155,7 +168,15 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--against", required=True, help="git revision to compare with (e.g. 84a8a7f)")
     ap.add_argument("--tables", action="store_true", help="also compare the table views")
+    ap.add_argument("--now-args", default="", help="arguments added to the working tree's estimate, compare, "
+                                                   "sweep and route commands (e.g. \"--assume profile=bound\")")
+    ap.add_argument("--rel", type=float, default=0.0, help="floats within this relative difference are the same "
+                                                          "(a reordered sum differs in its last bit)")
+    ap.add_argument("--new-keys", action="store_true", help="keys only the working tree prints are no difference")
     args = ap.parse_args()
+    global NEW_KEYS_ALLOWED, REL
+    NEW_KEYS_ALLOWED, REL = args.new_keys, args.rel
+    extra = args.now_args.split()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         old = export(args.against, tmp)
@@ -164,7 +185,7 @@ def main() -> int:
         jobs = [(c, v) for c in cmds for v in views]
         with ThreadPoolExecutor(max_workers=4) as pool:
             before = list(pool.map(lambda j: run(old, *j), jobs))
-            after = list(pool.map(lambda j: run(ROOT, *j), jobs))
+            after = list(pool.map(lambda j: run(ROOT, *j, extra), jobs))
     bad, errors = 0, 0
     for (cmd, view), (c0, o0, e0), (c1, o1, e1) in zip(jobs, before, after):
         shown = "moecalc " + " ".join(a if "/" not in a else Path(a).name for a in cmd) + f" --format {view}"
