@@ -1,9 +1,10 @@
-"""Every published serving measurement of the project reference, as one moecalc command each:
-the command, the measured value, moecalc's prediction and their ratio (predicted speed over
-measured speed, so above 1 is optimistic: for a time, measured over predicted), then the median
-and the spread. Figures, not a test: calibration is its own step.
+"""Every published serving measurement (tests/data/serving/measurements.json) as one moecalc
+command each, run through the CLI: the measured value, the calibrated prediction and the bound's,
+their ratios (predicted speed over measured speed, above 1 optimistic; for a time, measured over
+predicted), the ratio with the case's source left out of the fit (from moecalc/data/
+calibration.json, which tools/calibrate.py wrote), and the summary per group.
 
-Usage: python benchmarks/serving_measurements.py [--reference ../shared/reference] [--json]
+Usage: python benchmarks/serving_measurements.py [--measurements FILE] [--json] [--commands]
 """
 
 from __future__ import annotations
@@ -16,67 +17,35 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-METRICS = {                       # metric -> (JSON path, a time: smaller is faster)
-    "output_tokens_per_s_per_gpu": (("perf", "tokens_per_s_per_gpu"), False),
-    "input_tokens_per_s_per_gpu": (("perf", "input_tokens_per_s_per_gpu"), False),
-    "tokens_per_s_per_user": (("perf", "tokens_per_s_per_user"), False),
-    "tpot_seconds": (("perf", "tpot_seconds"), True),
-    "ttft_seconds": (("perf", "ttft_seconds"), True),
-}
-NVFP4_RECIPE = "routed_experts=nvfp4,shared_experts=nvfp4,dense_ffn=nvfp4,attention=bf16"
+sys.path.insert(0, str(ROOT / "tools"))
+
+from measurements import DEFAULT, Case, load  # noqa: E402
 
 
-def weights_dtype(text: str) -> str | None:
-    """The measured checkpoint's storage as a --weights-dtype (None: the spec's own)."""
-    if text.startswith("fp8 (per-tensor)"):
-        return "fp8-tensor"
-    if text.startswith("fp8"):
-        return "fp8"
-    if text.startswith("nvfp4 MoE and dense FFN; attention bf16"):
-        return NVFP4_RECIPE
-    if text.startswith("mxfp4 experts"):
-        return None                  # gpt-oss ships MXFP4 experts: the spec's dtype
-    raise SystemExit(f"no --weights-dtype for {text!r}")
+def predicted(runner, app, case: Case, profile: str) -> float | None:
+    argv = case.argv() + ["--assume", f"profile={profile}", "--format", "json"]
+    result = runner.invoke(app, argv)
+    if result.exit_code != 0:
+        raise SystemExit(f"{case.id}: moecalc {shlex.join(argv)} failed: {result.stderr.strip()}")
+    perf = json.loads(result.stdout)["perf"]
+    key = {"tpot": "tpot_seconds", "ttft": "ttft_seconds"}.get(case.attribute, case.attribute)
+    return perf[key]
 
 
-def command(case: dict, reference: Path) -> list[str]:
-    model = case["model"]
-    if "/" in model or model.endswith(".json"):
-        model = str((reference / model).resolve())
-    hw, lay, w = case["hardware"], case["layout"], case["workload"]
-    args = ["estimate", model, "--gpu", hw["gpu"], "--gpus", str(hw["gpus"]), "--gpus-per-node",
-            str(hw["gpus_per_node"]), "--tp", str(lay["tp"]), "--ep", str(lay["ep"]), "--dp", str(lay["dp"]),
-            "--pp", str(lay["pp"])]
-    if lay.get("redundant_experts"):
-        args += ["--redundant-experts", str(lay["redundant_experts"])]
-    wd = weights_dtype(case["precision"]["weights"])
-    if wd:
-        args += ["--weights-dtype", wd]
-    args += ["--kv-dtype", case["precision"]["kv_cache"].split()[0]]
-    mode = w["mode"]
-    batch = w.get("batch", w.get("concurrency", w.get("prompts_per_forward")))
-    args += ["--batch", str(batch), "--isl", str(w["isl"])]
-    if "osl" in w:
-        args += ["--osl", str(w["osl"])]
-    args += ["--mode", "continuous" if mode == "single" else mode]
-    spec = case.get("speculative_decoding")
-    if spec:
-        if spec["method"] != "mtp":
-            raise SystemExit(f"{case['id']}: no moecalc option for {spec['method']}")
-        args += ["--mtp", str(spec["draft_tokens"])]
-    # A measured run held its batch, so fit is judged at the whole capacity: the 0.9 headroom is
-    # vLLM's policy, not every framework's (TensorRT-LLM 0.9's session benchmark sizes the KV
-    # cache for exactly batch x (isl + osl)), and a speed is not withheld from a run that happened.
-    return args + ["--assume", "gpu_memory_utilization=1", "--format", "json"]
+def within(rows, key):
+    rs = [r[key] for r in rows if r[key] is not None]
+    return (statistics.median(rs), sum(0.75 <= r <= 1.33 for r in rs) / len(rs), len(rs)) if rs else None
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reference", default=str(ROOT.parent / "shared" / "reference"))
+    parser.add_argument("--measurements", default=str(DEFAULT))
     parser.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
+    parser.add_argument("--commands", action="store_true", help="also print each case's moecalc command")
     args = parser.parse_args()
-    reference = Path(args.reference)
-    cases = json.loads((reference / "serving" / "measurements.json").read_text())["cases"]
+    cases = load(Path(args.measurements))
+    held_out = {r["id"]: r["ratio_held_out"] for r in
+                json.loads((ROOT / "moecalc" / "data" / "calibration.json").read_text()).get("cases", [])}
 
     from typer.testing import CliRunner
 
@@ -85,35 +54,39 @@ def main() -> int:
     runner = CliRunner()
     rows = []
     for case in cases:
-        argv = command(case, reference)
-        result = runner.invoke(app, argv)
-        if result.exit_code != 0:
-            raise SystemExit(f"{case['id']}: moecalc {shlex.join(argv)} failed: {result.stderr.strip()}")
-        out = json.loads(result.stdout)
-        (section, key), is_time = METRICS[case["metric"]]
-        predicted = out[section][key]
-        measured = case["value"]
-        if predicted is None:
-            ratio = None
-        else:
-            ratio = measured / predicted if is_time else predicted / measured
-        rows.append({"id": case["id"], "metric": case["metric"], "measured": measured, "predicted": predicted,
-                     "ratio": ratio, "fits": out["memory"]["fits"],
-                     "command": "moecalc " + shlex.join(a.replace(str(reference.resolve()), "REF") for a in argv)})
+        cal, bound = predicted(runner, app, case, "calibrated"), predicted(runner, app, case, "bound")
+        rows.append({"id": case.id, "source": case.source, "group": case.group, "vendor": case.vendor,
+                     "dense": case.dense, "metric": case.metric, "measured": case.value, "predicted": cal,
+                     "bound": bound, "ratio": None if cal is None else case.ratio(cal),
+                     "ratio_bound": None if bound is None else case.ratio(bound),
+                     "ratio_held_out": held_out.get(case.id),
+                     "command": "moecalc " + shlex.join(a.replace(str(ROOT) + "/", "") for a in case.argv())})
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    width = max(len(r["id"]) for r in rows)
-    print(f"{'case':<{width}}  {'metric':<28} {'measured':>10} {'predicted':>10} {'ratio':>6}")
+    fmt = lambda v: "n/a" if v is None else f"{v:.2f}"  # noqa: E731
+    print(f"{'case':<45} {'metric':<12} {'measured':>9} {'predicted':>9} {'ratio':>5} {'held-out':>8} {'bound':>5}")
     for r in rows:
-        pred = "n/a" if r["predicted"] is None else f"{r['predicted']:.4g}"
-        ratio = "n/a" if r["ratio"] is None else f"{r['ratio']:.2f}"
-        print(f"{r['id']:<{width}}  {r['metric']:<28} {r['measured']:>10.4g} {pred:>10} {ratio:>6}")
-    ratios = sorted(r["ratio"] for r in rows if r["ratio"] is not None)
-    print(f"\n{len(rows)} cases, {len(ratios)} predicted; ratio (predicted speed / measured; above 1: optimistic): "
-          f"median {statistics.median(ratios):.2f}, range {ratios[0]:.2f}-{ratios[-1]:.2f}")
-    for r in rows:
-        print(f"  {r['id']}: {r['command']}")
+        metric = r["metric"].replace("_seconds", "").replace("output_tokens_per_s_per_gpu", "out/s/GPU").replace(
+            "input_tokens_per_s_per_gpu", "in/s/GPU").replace("tokens_per_s_per_user", "tok/s/user")
+        print(f"{r['id']:<45} {metric:<12} {r['measured']:>9.4g} {r['predicted']:>9.4g} {fmt(r['ratio']):>5} "
+              f"{fmt(r['ratio_held_out']):>8} {fmt(r['ratio_bound']):>5}")
+    print("\nratio = predicted speed / measured (above 1: optimistic); median, share within [0.75, 1.33], cases")
+    groups = [("all", rows)]
+    for field in ("group", "vendor", "source"):
+        groups += [(f"{v}", [r for r in rows if r[field] == v]) for v in dict.fromkeys(r[field] for r in rows)]
+    groups += [("dense controls", [r for r in rows if r["dense"]]), ("MoE", [r for r in rows if not r["dense"]])]
+    print(f"{'':<24} {'calibrated':>17} {'held-out':>17} {'bound':>17}")
+    for name, rs in groups:
+        cells = []
+        for key in ("ratio", "ratio_held_out", "ratio_bound"):
+            w = within(rs, key)
+            cells.append("n/a" if w is None else f"{w[0]:.2f} {w[1]:>4.0%} n={w[2]:<2}")
+        print(f"{name:<24} {cells[0]:>17} {cells[1]:>17} {cells[2]:>17}")
+    if args.commands:
+        print()
+        for r in rows:
+            print(f"  {r['id']}: {r['command']}")
     return 0
 
 
