@@ -85,6 +85,30 @@ def generate(name: str) -> str:
         from moecalc.spec.hf_families import FAMILIES
 
         return ", ".join(f"`{k}`" for k in sorted(FAMILIES)) + "\n"
+    if name in ("calibration-constants", "calibration-sources"):
+        import json
+
+        from moecalc.assumptions import DOCS
+
+        data = json.loads((ROOT / "moecalc" / "data" / "calibration.json").read_text())
+        if name == "calibration-constants":
+            rows = ["| constant | fitted | bound | box | meaning |", "|---|---|---|---|---|"]
+            from moecalc.calibration import BOUND
+
+            for k, v in data["constants"].items():
+                lo, hi = data["box"][k]
+                rows.append(f"| `{k}` | {v:g} | {BOUND[k]:g} | [{lo:g}, {hi:g}] | {DOCS[k]} |")
+            return "\n".join(rows) + "\n"
+        names = list(data["constants"])
+        rows = ["| source left out | cases | held-out median | " + " | ".join(f"`{k}`" for k in names) + " |",
+                "|---|---|---|" + "---|" * len(names)]
+        import statistics
+
+        for source, c in data["leave_one_source_out"].items():
+            held = [r["ratio_held_out"] for r in data["cases"] if r["source"] == source]
+            rows.append(f"| {source} | {len(held)} | {statistics.median(held):.2f} | "
+                        + " | ".join(f"{c[k]:g}" for k in names) + " |")
+        return "\n".join(rows) + "\n"
     raise SystemExit(f"docs: unknown generator {name!r}")
 
 
