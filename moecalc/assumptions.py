@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
-from moecalc.calibration import BOUND, fitted
+from moecalc.calibration import BOUND, BOUND_SETTINGS, fitted
 from moecalc.engine.dtypes import KV_DTYPES, WEIGHT_DTYPES, WIRE_DTYPES
 from moecalc.engine.records import Precision, Runtime
 from moecalc.errors import MoecalcError
@@ -101,6 +101,11 @@ class Assumptions:
                       "slowest GPU, not 1); false: expected loads only (the large-batch limit)")
     compute_dtype: str = assumption("auto", "choice", "tensor-core dtype of the GEMMs; auto: the weight dtype's if "
                                                       "the GPU has it, else bf16", choices=("auto", *COMPUTE_DTYPES))
+    a2a_kernel: str = assumption("low-latency", "choice",
+                                 "expert-parallel all-to-all kernels of a decode-only step: low-latency (DeepEP's "
+                                 "decode kernels: every token-expert pair sent on its own) or normal (one crossing "
+                                 "per node, forwarded inside it; what prefill and mixed steps use; the bound's)",
+                                 choices=("low-latency", "normal"))
     dispatch_dtype: str = assumption("fp8", "choice", "all-to-all dispatch payload: fp8 with one fp32 scale per 128 "
                                                       "values (DeepEP), fp8-noscale, bf16", choices=tuple(WIRE_DTYPES))
     combine_dtype: str = assumption("bf16", "choice", "all-to-all combine payload (bf16 in DeepEP)",
@@ -109,7 +114,8 @@ class Assumptions:
     @classmethod
     def for_profile(cls, profile: str, **values) -> "Assumptions":
         """The defaults of ``profile`` (calibrated or bound), then ``values``."""
-        base = cls() if profile == "calibrated" else cls(**{**asdict(cls()), **BOUND, "profile": profile})
+        base = cls() if profile == "calibrated" else cls(**{**asdict(cls()), **BOUND, **BOUND_SETTINGS,
+                                                             "profile": profile})
         return cls(**{**asdict(base), **values})
 
     def as_dict(self, deployment: bool = True) -> dict:
@@ -126,6 +132,7 @@ class Assumptions:
                        gpu_memory_utilization=self.gpu_memory_utilization, gemm_half_rows=self.gemm_half_rows,
                        expert_efficiency=self.expert_efficiency, attention_efficiency=self.attention_efficiency,
                        layer_seconds=self.layer_overhead_us * 1e-6,
+                       low_latency_a2a=self.a2a_kernel == "low-latency",
                        dispatch_bytes=WIRE_DTYPES[self.dispatch_dtype].bytes,
                        combine_bytes=WIRE_DTYPES[self.combine_dtype].bytes)
 
@@ -161,7 +168,7 @@ def with_overrides(base: Assumptions, pairs: list[str]) -> Assumptions:
         values[name] = parse_assumption(name, raw.strip(), f"--assume {name}")
     profile = values.get("profile", base.profile)
     if profile == "bound" and base.profile != "bound":
-        base = Assumptions(**{**base.as_dict(), **BOUND, "profile": "bound"})
+        base = Assumptions(**{**base.as_dict(), **BOUND, **BOUND_SETTINGS, "profile": "bound"})
     merged = {**base.as_dict(), **values}
     if merged["comm_overlap"] == "tbo":
         merged["comm_overlap"] = merged["tbo_overlap"]

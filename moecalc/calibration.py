@@ -19,6 +19,9 @@ BOUND = {"mfu": 0.4, "hbm_efficiency": 0.85, "gemm_half_rows": 0.0, "expert_effi
 """The roofline: peak x MFU and HBM x efficiency (their documented defaults), nothing else;
 two-batch overlap, where a deployment runs it, hides all communication."""
 
+BOUND_SETTINGS = {"a2a_kernel": "normal"}
+"""The bound's choices that are not fitted constants: the all-to-all as DeepEP's normal kernels."""
+
 REGIMES = ("batch-1", "decode", "prefill")
 
 

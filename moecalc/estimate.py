@@ -286,7 +286,7 @@ def _serve(out: dict, scenario: Scenario, ev, a: Assumptions, d: Deployment, cat
              if m.expert_groups else None)
     report.deployment_sections(out, served, deployment, described,
                                {"dispatch_dtype": a.dispatch_dtype, "combine_dtype": a.combine_dtype,
-                                "routing_limit": limit}, a.load_fluctuation)
+                                "a2a_kernel": a.a2a_kernel, "routing_limit": limit}, a.load_fluctuation)
     if workload.is_requests:
         requested = placed.serve_requests(workload.requests(a.mtp_acceptance), ev, cache)
         report.request_sections(out, requested)

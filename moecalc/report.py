@@ -95,6 +95,8 @@ LIBRARY_KEYS = (
     Key("hardware.price_per_gpu_hour", "USD per GPU-hour (null: unpriced)"),
     Key("hardware.price_source", "provider and date of the price, or --price-per-hour"),
     Key("comm.dispatch_dtype", "all-to-all dispatch payload"), Key("comm.combine_dtype", "combine payload"),
+    Key("comm.a2a_kernel", "the all-to-all kernels of a decode step (low-latency: a copy per routed expert; "
+                           "normal: one crossing per node)"),
     Key("comm.routing_limit", "the node or group limit that applied (null: none)"),
     Key("cost.price_per_gpu_hour", "= hardware.price_per_gpu_hour"),
     Key("cost.price_source", "= hardware.price_source"),

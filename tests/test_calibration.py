@@ -223,3 +223,46 @@ def test_fitted_constants_are_physical(committed):
     assert 0 < c["expert_efficiency"] <= 1 and 0 < c["attention_efficiency"] <= 1
     assert 1 <= c["gemm_half_rows"] <= 256 and 0 <= c["layer_overhead_us"] <= 200
     assert np.isfinite(list(c.values())).all()
+
+
+def test_low_latency_all_to_all_by_hand():
+    """DeepSeek-V3 (k = 8) on EP16 over two nodes of 8: the low-latency kernels send a copy per
+    routed expert, 8 x 7/16 = 3.5 of them inside the node and 8 x 8/16 = 4 to the other node,
+    each (1 + 4/128) + 2 bytes per value of a 7168-wide hidden state (fp8 with a scale per 128,
+    bf16 back): 7.5 x 3.03125 x 7168 = 162,960 B per token and layer. The normal kernels cross
+    to the other node at most once and forward inside it, so they carry fewer bytes."""
+    from moecalc.engine.alltoall import low_latency_copies
+    from moecalc.cli import app
+    from typer.testing import CliRunner
+
+    up, out = low_latency_copies(8, 16, 8)
+    assert (float(up), float(out)) == (3.5, 4.0)
+    assert [float(x) for x in low_latency_copies(8, 8, 8)] == [7.0, 0.0]
+    base = ["estimate", "deepseek-v3", "--gpu", "h100", "--gpus", "16", "--tp", "1", "--dp", "16", "--ep", "16",
+            "--batch", "256", "-f", "json"]
+    runner = CliRunner()
+    ll = json.loads(runner.invoke(app, base).stdout)["comm"]
+    normal = json.loads(runner.invoke(app, base + ["--assume", "a2a_kernel=normal"]).stdout)["comm"]
+    assert ll["a2a_kernel"] == "low-latency" and normal["a2a_kernel"] == "normal"
+    assert ll["a2a_bytes_per_token_layer"] == pytest.approx(7.5 * (1 + 4 / 128 + 2) * 7168)
+    assert normal["a2a_bytes_per_token_layer"] < ll["a2a_bytes_per_token_layer"]
+    assert ll["a2a_seconds_per_layer"] > normal["a2a_seconds_per_layer"]
+
+
+@pytest.mark.parametrize("ep, dispatch_us, combine_us", [(16, 118, 195), (32, 155, 273), (64, 173, 314),
+                                                         (128, 192, 369), (256, 194, 360)])
+def test_low_latency_kernels_reproduce_deepeps_table(ep, dispatch_us, combine_us):
+    """DeepEP's published low-latency kernels (docs/legacy.md, H800 + CX7 400G, 128 tokens a
+    rank, hidden 7168, top-8, FP8 dispatch, BF16 combine) against moecalc's copies over the
+    H800 profile's NIC (50 GB/s at the bundled scale-out efficiency 0.8, 5 us a message):
+    t = 128 x 8 (EP - 8)/EP x 7168 x bytes / 40 GB/s + 5 us, within 20% of every entry."""
+    from moecalc.engine.alltoall import alltoall_seconds, low_latency_copies
+
+    catalog = load_catalog()
+    acc = catalog.gpu("h800")[1]
+    nic = catalog.link(acc.scale_out, kind="scale-out")
+    link = Link(nic.bytes_per_s, nic.latency_s, Assumptions().scaleout_efficiency)
+    _, copies = low_latency_copies(8, ep, 8)
+    for per_value, measured in ((1 + 4 / 128, dispatch_us), (2.0, combine_us)):
+        one = float(alltoall_seconds(128, copies, 7168 * per_value, link)) - nic.latency_s   # one message
+        assert one == pytest.approx(measured * 1e-6, rel=0.2)

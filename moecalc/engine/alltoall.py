@@ -102,6 +102,22 @@ def destinations(num_experts, top_k: int, ep, nodes, max_nodes, groups: int = 0,
     return (ep - 1) * q_rank, (n - 1) * q_node, (ep - n) * q_rank
 
 
+def low_latency_copies(top_k: int, ep, gpus_per_node):
+    """Mean copies of a token's hidden vector that DeepEP's low-latency kernels send per MoE layer,
+    (scale-up, scale-out).
+
+    The low-latency kernels (decode) send each (token, routed expert) pair on its own, straight to
+    the expert's GPU, with no one-crossing-per-node forwarding (deepseek-ai/DeepEP README: "a set
+    of low-latency kernels with pure RDMA"). An expert sits on a given rank with probability
+    1 / EP (uniform routing); G = min(EP, GPUs per node) ranks share the token's node:
+      scale-up copies  = k (G - 1) / EP
+      scale-out copies = k (EP - G) / EP
+    """
+    ep = np.asarray(ep, dtype=np.float64)
+    g = np.minimum(ep, np.asarray(gpus_per_node, dtype=np.float64))
+    return top_k * (g - 1) / ep, top_k * (ep - g) / ep
+
+
 def alltoall_seconds(tokens, transfers, message_bytes, link: Link):
     """Time of one dispatch + combine over one kind of link, per GPU.
 

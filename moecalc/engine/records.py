@@ -105,6 +105,7 @@ class Runtime:
     dispatch_bytes: Array = 1.0
     combine_bytes: Array = 2.0
     gpu_memory_utilization: Array = 1.0     # share of capacity the serving stack may use
+    low_latency_a2a: Array = False          # decode-only steps use DeepEP's low-latency all-to-all
     gemm_half_rows: Array = 0.0
     expert_efficiency: Array = 1.0
     attention_efficiency: Array = 1.0

@@ -162,8 +162,14 @@ class Forward:
         tp_link = Link.where(tp <= layout.gpus_per_node, hardware.scale_up, hardware.scale_out)
         pp_link = Link.where(gpus <= layout.gpus_per_node, hardware.scale_up, hardware.scale_out)
         allreduces = frac * (m.num_layers + (m.num_layers - m.num_moe_layers) + np.where(moe_ep, 0, m.num_moe_layers))
-        up = alltoall.alltoall_seconds(tokens / tp, rt.scaleup_peak, message, hardware.scale_up)
-        out = alltoall.alltoall_seconds(tokens / tp, rt.remote_nodes_peak, message, hardware.scale_out)
+        # a decode-only step on the low-latency kernels: one copy per routed expert, the busiest
+        # receiver getting its routed load's share (imbalance); otherwise the normal kernels
+        low = np.asarray(runtime.low_latency_a2a, dtype=bool) & (np.asarray(prefill) == 0)
+        copies_up, copies_out = alltoall.low_latency_copies(m.top_k, ep, layout.gpus_per_node)
+        up = alltoall.alltoall_seconds(tokens / tp, np.where(low, copies_up * imbalance, rt.scaleup_peak), message,
+                                       hardware.scale_up)
+        out = alltoall.alltoall_seconds(tokens / tp, np.where(low, copies_out * imbalance, rt.remote_nodes_peak),
+                                        message, hardware.scale_out)
         a2a = np.where(moe_ep, np.maximum(up, out), 0.0)
         ar = alltoall.allreduce_seconds(tokens * h * runtime.activation_bytes, tp, tp_link)
         pp_hop = (pp - 1) * alltoall.p2p_seconds(tokens * h * runtime.activation_bytes, pp_link)
@@ -218,10 +224,13 @@ def serve(m: ModelNumbers, ev: ModelResult, layout: Layout, hardware: Hardware, 
     def on_ep(x):
         return np.where(moe_ep, x, 0.0)
 
+    copies = np.where(np.asarray(runtime.low_latency_a2a, dtype=bool),
+                      sum(alltoall.low_latency_copies(m.top_k, ep, layout.gpus_per_node)),
+                      rt.remote_nodes + rt.scaleup_transfers)
     a2a = AllToAll(remote_ranks=on_ep(rt.remote_ranks), remote_nodes=on_ep(rt.remote_nodes),
                    scaleup_transfers=on_ep(rt.scaleup_transfers), scaleup_peak=on_ep(rt.scaleup_peak),
                    remote_nodes_peak=on_ep(rt.remote_nodes_peak),
-                   bytes_per_token_layer=on_ep(message * (rt.remote_nodes + rt.scaleup_transfers)),
+                   bytes_per_token_layer=on_ep(message * copies),
                    scaleup_seconds=on_ep(up), scaleout_seconds=on_ep(out))
     tokens_per_s = B / decode.seconds
     return Served(batch=B, gpus=gpus, sequences_per_replica=b, expert_tp=etp,
