@@ -21,7 +21,7 @@ from moecalc.assumptions import Assumptions
 from moecalc.deployment import Deployment
 from moecalc.errors import MoecalcError
 from moecalc.estimate import Workload, estimate
-from moecalc.report import without_speed
+from moecalc.report import band_sections, without_speed
 
 
 def default_prefill_batch(isl: int, prefill: Deployment, chunk: int) -> int:
@@ -71,7 +71,7 @@ def disaggregated(spec, workload: Workload, assumptions: Assumptions, label, dec
     hours = [pre["cost"]["usd_per_hour"], dec["cost"]["usd_per_hour"]]
     if None in hours:
         cost.update(usd_per_million_output_tokens=None, usd_per_hour=None)
-        return out
+        return _ranged(out, assumptions)
     usd_s = (x * hours[0] + y * hours[1]) / 3600
     cost.update(usd_per_hour=usd_s * 3600, usd_per_million_output_tokens=usd_s / (rate * osl) * 1e6,
                 usd_per_million_input_tokens=usd_s / (rate * isl) * 1e6, usd_per_request=usd_s / rate,
@@ -79,7 +79,13 @@ def disaggregated(spec, workload: Workload, assumptions: Assumptions, label, dec
                 split={"input_usd_per_million": x * hours[0] / 3600 / (rate * isl) * 1e6,
                        "output_usd_per_million": y * hours[1] / 3600 / (rate * osl) * 1e6},
                 prefill_share=x * hours[0] / (x * hours[0] + y * hours[1]))
-    return out
+    return _ranged(out, assumptions)
+
+
+def _ranged(out: dict, assumptions: Assumptions) -> dict:
+    """The ranges of the joined rates and costs: the decode regime's band (the pools' rates are
+    set by the slower of the two, and decode is the batched regime)."""
+    return band_sections(out, assumptions.profile, "decode", 2)
 
 
 def _pool(r: dict) -> dict:

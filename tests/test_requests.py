@@ -264,6 +264,11 @@ def test_disaggregated_pool_ratio_by_its_definition():
     assert r["cost"]["usd_per_million_output_tokens"] == pytest.approx(usd / (rate * 500) * 1e6)
     # the KV of one 2,000-token prompt (70,272 B a token) over 16 x 50 GB/s x 0.8
     assert pools["kv_transfer_seconds"] == pytest.approx(2000 * 70272 / (16 * 50e9 * 0.8) + 5e-6, rel=1e-6)
+    # the ranges belong to the joined figures, not to the decode pool's alone
+    for section, key in (("perf", "tokens_per_s_per_gpu"), ("perf", "ttft_seconds"),
+                         ("cost", "usd_per_million_output_tokens")):
+        lo, hi = r[section][key + "_range"]
+        assert lo <= r[section][key] <= hi
 
 
 @pytest.mark.parametrize("args,needles", [
