@@ -24,7 +24,7 @@ _FIT = fitted()
 
 def assumption(default, kind: str, doc: str, model_only: bool = False, choices: tuple[str, ...] = ()):
     """One assumption: its default, kind (count: a whole number; size: bytes, ``2GiB``;
-    fraction: (0, 1]; share: [0, 1], true and false read as 1 and 0; number: a real >= 0;
+    fraction: (0, 1]; share: [0, 1], true and false read as 1 and 0; number: a real in [0, 1e6];
     flag: true/false; choice: one of ``choices``) and meaning."""
     return field(default=default, metadata={"kind": kind, "doc": doc, "model_only": model_only,
                                             "choices": choices})
@@ -175,6 +175,13 @@ def with_overrides(base: Assumptions, pairs: list[str]) -> Assumptions:
     return Assumptions(**merged)
 
 
+REAL_RANGES = {        # kind -> (the values it takes, how an error says so)
+    "share": (lambda v: 0 <= v <= 1, "a share in [0, 1] (or true, false; comm_overlap also tbo)"),
+    "number": (lambda v: 0 <= v <= 1e6, "a number in [0, 1e6]"),
+    "fraction": (lambda v: 0 < v <= 1, "a fraction in (0, 1]"),
+}
+
+
 def parse_assumption(name: str, raw: str, field: str):
     """One assumption's value from text, by its kind; errors name ``field`` (the option typed)."""
     meta = DECLARED[name]
@@ -189,30 +196,15 @@ def parse_assumption(name: str, raw: str, field: str):
         if raw.lower() not in ("true", "false", "yes", "no", "1", "0"):
             raise MoecalcError(f"must be true or false, got {raw!r}", field=field)
         return raw.lower() in ("true", "yes", "1")
-    if kind == "share":
-        if raw.lower() in ("true", "yes", "false", "no"):
-            return 1.0 if raw.lower() in ("true", "yes") else 0.0
+    if kind == "share" and raw.lower() in ("true", "yes", "false", "no"):
+        return 1.0 if raw.lower() in ("true", "yes") else 0.0
+    if kind in REAL_RANGES:
+        inside, says = REAL_RANGES[kind]
         try:
             value = float(raw)
         except ValueError:
-            value = float("nan")
-        if not 0 <= value <= 1:
-            raise MoecalcError(f"must be a share in [0, 1] (or true, false), got {raw!r}", field=field)
-        return value
-    if kind == "number":
-        try:
-            value = float(raw)
-        except ValueError:
-            value = float("nan")
-        if not 0 <= value < float("inf"):
-            raise MoecalcError(f"must be a number >= 0, got {raw!r}", field=field)
-        return value
-    if kind == "fraction":
-        try:
-            value = float(raw)
-        except ValueError:
-            value = float("nan")
-        if not 0 < value <= 1:
-            raise MoecalcError(f"must be a fraction in (0, 1], got {raw!r}", field=field)
+            value = float("nan")                # NaN is inside no range
+        if not inside(value):
+            raise MoecalcError(f"must be {says}, got {raw!r}", field=field)
         return value
     return parse_count(raw, field)

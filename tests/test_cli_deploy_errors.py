@@ -528,3 +528,19 @@ def test_console_entry_point_exits_2(tmp_path, capsys, args, needles):
     fill = dict(tmp=tmp_path, bad=bad)
     code, out, err = run_main([a.format(**fill) for a in args], capsys)
     check_error(code, out, err, *[n.format(**fill) for n in needles])
+
+
+@pytest.mark.parametrize("pair, needle", [
+    ("layer_overhead_us=-1", "[0, 1e6]"), ("layer_overhead_us=inf", "[0, 1e6]"), ("gemm_half_rows=1e308", "[0, 1e6]"),
+    ("comm_overlap=1.5", "[0, 1]"), ("comm_overlap=sometimes", "tbo"), ("expert_efficiency=0", "(0, 1]"),
+    ("profile=exact", "calibrated, bound"), ("a2a_kernel=fast", "low-latency, normal"),
+    ("attention_dtype=fp4", "bf16, fp8")])
+def test_bad_calibration_assumptions(pair, needle):
+    """The calibrated model's assumptions: one line naming the option and the range, exit 2."""
+    from typer.testing import CliRunner
+
+    from moecalc.cli import app
+
+    result = CliRunner().invoke(app, ["estimate", "mixtral-8x7b", "--gpu", "h100", "--assume", pair])
+    assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert f"'--assume {pair.split('=')[0]}'" in result.stderr and needle in result.stderr
