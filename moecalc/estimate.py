@@ -164,6 +164,11 @@ def weights_precision(spec: ModelSpec, m, text: str | None, kv_dtype: str, assum
     from dataclasses import replace as _replace
 
     base, own = parse_weight_dtypes(text)
+    unknown = getattr(spec.dtypes, "unknown_quantization", None)
+    if unknown and text is None:
+        raise MoecalcError(f"{spec.name} is quantized by {unknown}, which moecalc cannot read: give "
+                           f"the weight storage (e.g. --weights-dtype int4, or routed_experts=nvfp4,attention=bf16)",
+                           field="--weights-dtype")
     base = base or spec.dtypes.weights
     precision = assumptions.precision(base, kv_dtype)
     unquantized = base if not WEIGHT_DTYPES[base].quantized else assumptions.unquantized_dtype

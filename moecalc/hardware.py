@@ -26,8 +26,8 @@ BUNDLED_LABEL = "hardware.yaml (bundled)"
 # formats without fp4 tensor cores dequantize to bf16 (W4A16 kernels such as Marlin).
 COMPUTE_FOR_WEIGHTS = {
     "fp32": ("fp32",), "bf16": ("bf16", "fp16"), "fp16": ("fp16", "bf16"),
-    "fp8": ("fp8", "bf16"), "fp8-tensor": ("fp8", "bf16"), "int8": ("int8", "bf16"),
-    "int4": ("bf16", "fp16"), "mxfp4": ("fp4", "bf16", "fp16"), "nvfp4": ("fp4", "bf16", "fp16"),
+    "fp8": ("fp8", "bf16"), "fp8-tensor": ("fp8", "bf16"), "fp8-channel": ("fp8", "bf16"), "int8": ("int8", "bf16"),
+    "int8-channel": ("int8", "bf16"), "int4": ("bf16", "fp16"), "int4-g32": ("bf16", "fp16"), "mxfp4": ("fp4", "bf16", "fp16"), "nvfp4": ("fp4", "bf16", "fp16"),
 }
 
 

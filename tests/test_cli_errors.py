@@ -374,7 +374,7 @@ CONFIG_CASES = [
     ("missing-model-type", {"model_type": _DELETE}, ["model_type", "missing"]),
     ("model-type-not-string", {"model_type": 7}, ["model_type"]),
     ("bad-quantization-config", {"quantization_config": {"quant_method": "bitsandbytes"}},
-     ["quantization_config.quant_method", "bitsandbytes"]),
+     ["--weights-dtype", "quantization_config.quant_method", "bitsandbytes"]),
 ]
 
 

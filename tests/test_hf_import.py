@@ -29,7 +29,7 @@ def test_deepseek_v3_quantization_and_router_bias():
     an e_score_correction_bias (E values per MoE layer); one MTP layer counted apart."""
     d = spec_dict_from_config(config("deepseek-v3"), "deepseek-v3.json")
     assert d["dtypes"]["weights"] == "fp8"
-    assert d["dtypes"]["quantized_components"] == ["attention", "dense_ffn", "routed_experts", "shared_experts"]
+    assert d["dtypes"]["quantized_components"] == ["attention", "mixer", "dense_ffn", "routed_experts", "shared_experts"]
     assert d["moe"]["router_bias"] is True and d["moe"]["first_k_dense"] == 3 and d["mtp_layers"] == 1
     assert (d["moe"]["expert_groups"], d["moe"]["groups_per_token"]) == (8, 4)     # n_group, topk_group
 

@@ -78,7 +78,7 @@ def main() -> int:
         text = import_config(str(root / config), name=name, source=HF.format(repo))
         text = text.replace(str(root / config), config)
         text += dump_yaml({"stated": stated})
-        write_atomically(str(root / "model_specs" / f"{stem}.yaml"), text)
+        write_atomically(str(root / "model_specs" / f"{stem}.yaml"), text, force=True)
         print("wrote", stem)
     return 0
 

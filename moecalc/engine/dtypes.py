@@ -13,6 +13,9 @@ Sources:
 - nvfp4: NVIDIA Blackwell NVFP4: 16 FP4 values share one FP8 (E4M3) scale.
 - int4 / int8: GPTQ/AWQ-style group quantization, group 128, one fp16 scale per group
   (zero points, when used, add 4 or 8 bits per group and are not counted).
+- int4-g32: compressed-tensors pack-quantized W4A16, symmetric, group 32, one bf16 scale per
+  group (Kimi K2 Thinking and K2.5 ``quantization_config``); int8-channel and fp8-channel: one
+  scale per output channel (negligible).
 """
 
 from __future__ import annotations
@@ -45,8 +48,11 @@ WEIGHT_DTYPES: dict[str, DType] = {d.name: d for d in (
     DType("fp16", 16, description="IEEE float16"),
     DType("fp8", 8, 32, 128 * 128, True, "fp8 e4m3, one fp32 scale per 128x128 block (DeepSeek-V3)"),
     DType("fp8-tensor", 8, 0, 1, True, "fp8 e4m3, one scale per tensor (negligible)"),
+    DType("fp8-channel", 8, 0, 1, True, "fp8 e4m3, one scale per output channel (negligible)"),
     DType("int8", 8, 16, 128, True, "int8, one fp16 scale per group of 128"),
+    DType("int8-channel", 8, 0, 1, True, "int8, one scale per output channel (negligible; compressed-tensors)"),
     DType("int4", 4, 16, 128, True, "int4, one fp16 scale per group of 128 (GPTQ/AWQ)"),
+    DType("int4-g32", 4, 16, 32, True, "int4, one bf16 scale per group of 32 (compressed-tensors, Kimi K2.5)"),
     DType("mxfp4", 4, 8, 32, True, "fp4 e2m1, one e8m0 scale per 32 (OCP MX)"),
     DType("nvfp4", 4, 8, 16, True, "fp4 e2m1, one fp8 scale per 16 (NVIDIA NVFP4)"),
 )}

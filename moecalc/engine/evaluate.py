@@ -34,9 +34,12 @@ def kv_cache_bytes(m: ModelNumbers, kv_bytes, context, batch) -> np.ndarray:
 
 def attention_flops(m: ModelNumbers, context, prefill: bool) -> np.ndarray:
     """Score and value FLOPs per token summed over attention shapes: sum_g c_g sum_s n_s keys_s,
-    with keys per query of a causal prompt (prefill) or of one new token (decode)."""
+    with keys per query of a causal prompt (prefill) or of one new token (decode); a recurrent
+    mixer adds its recurrence's FLOPs per token, whatever the context (r_g n_g)."""
     total = 0.0
     for g in m.attention:
+        if g.flops_per_token:
+            total = total + g.flops_per_token * float(g.count.sum())
         if prefill:
             total = total + flops.attention_flops(g.prefill_flops_per_key, flops.prefill_keys(context, g.span, g.chunked),
                                                   g.count)
@@ -61,4 +64,5 @@ def evaluate(m: ModelNumbers, workload: Workload, precision: Precision, runtime:
         runtime_overhead_bytes=np.asarray(runtime.runtime_overhead_bytes, dtype=np.float64),
         prefill=Flops(matmul, attention_flops(m, context, prefill=True)),
         decode=Flops(matmul, attention_flops(m, context, prefill=False)),
+        state_bytes_per_sequence=m.state_elements * np.asarray(precision.kv_bytes, dtype=np.float64),
     )

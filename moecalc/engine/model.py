@@ -21,19 +21,23 @@ class AttentionGroup:
     """Layers that share one attention shape, by the span they attend: the engine's sums run
     over these (a few per model), e.g. gpt-oss: one shape, spans (128 sliding, unbounded)."""
     heads: int
-    cache_elements: int             # values cached per token per layer
+    cache_elements: int             # values cached per token per layer (0: a recurrent mixer)
+    state_elements: int             # values held per sequence per layer whatever the context
     cache_heads: int                # heads TP splits the cache over; 0: replicated (MLA)
     prefill_flops_per_key: int      # 2 n (d_qk + d_v): score and value products, naive form
     decode_flops_per_key: int       # ... absorbed form for MLA
     span: np.ndarray                # per span group: tokens attended and held at most
     chunked: np.ndarray             # ... True where the span is a chunk, not a sliding window
     count: np.ndarray               # ... and how many layers it holds
+    flops_per_token: int = 0        # a recurrent mixer's recurrence per token (beyond its matmuls)
 
     @classmethod
     def of(cls, attention: Attention, span, chunked) -> "AttentionGroup":
         keys, counts = np.unique(np.stack([np.asarray(span, dtype=np.float64), np.asarray(chunked, dtype=np.float64)]),
                                  axis=1, return_counts=True)
         return cls(heads=attention.num_heads, cache_elements=attention.cache_elements,
+                   state_elements=getattr(attention, "state_elements", 0),
+                   flops_per_token=getattr(attention, "flops_per_token", 0),
                    cache_heads=attention.cache_heads,
                    prefill_flops_per_key=2 * attention.num_heads * sum(attention.prefill_dims),
                    decode_flops_per_key=2 * attention.num_heads * sum(attention.decode_dims),
@@ -86,8 +90,11 @@ class ModelNumbers:
         """Layers by what they attend: full, sliding (window) or chunked."""
         from moecalc.engine.schedule import FULL_SPAN
 
-        out = {"full": 0, "sliding": 0, "chunked": 0}
+        out = {"full": 0, "sliding": 0, "chunked": 0, "recurrent": 0}
         for g in self.attention:
+            if not g.cache_elements:
+                out["recurrent"] += int(g.count.sum())
+                continue
             out["full"] += int(g.count[g.span >= FULL_SPAN].sum())
             out["sliding"] += int(g.count[(g.span < FULL_SPAN) & ~g.chunked].sum())
             out["chunked"] += int(g.count[g.chunked].sum())
@@ -98,16 +105,21 @@ class ModelNumbers:
         """Values cached per token per attention layer (the widest shape's, when they differ)."""
         return max(g.cache_elements for g in self.attention)
 
+    @property
+    def state_elements(self) -> int:
+        """Values a sequence holds in recurrent state over all layers, whatever its length."""
+        return int(sum(g.state_elements * g.count.sum() for g in self.attention))
+
 
 def from_schedule(s: Schedule, quantized: tuple[str, ...]) -> ModelNumbers:
     """Counts, the attention groups and the widest activation of a per-layer schedule."""
     kinds = s.kinds
     groups = []
-    for shape in dict.fromkeys(layer.attention for layer, _ in kinds):
+    for shape in dict.fromkeys(layer.attention for layer, _ in kinds if layer.attention is not None):
         mine = [(layer, n) for layer, n in kinds if layer.attention == shape]
         groups.append(AttentionGroup.of(shape, np.repeat([x.span for x, _ in mine], [n for _, n in mine]),
                                         np.repeat([x.chunked for x, _ in mine], [n for _, n in mine])))
-    widths = [w for layer, _ in kinds for w in (layer.attention.activation_width,
+    widths = [w for layer, _ in kinds for w in (layer.attention.activation_width if layer.attention else 0,
                                                  layer.ffn.activation_width if layer.ffn else 0)]
     moe = s.moe
     return ModelNumbers(

@@ -21,9 +21,11 @@ from moecalc.engine.records import Out
 if TYPE_CHECKING:
     from moecalc.engine.schedule import Schedule
 
-COMPONENTS = ("embedding", "attention", "dense_ffn", "routed_experts", "shared_experts",
-              "router", "norms", "lm_head")
-"""Named parts of a model's parameters, in display order; they sum to params.total."""
+COMPONENTS = ("embedding", "attention", "mixer", "dense_ffn", "routed_experts", "shared_experts",
+              "router", "norms", "lm_head", "vision")
+"""Named parts of a model's parameters, in display order; they sum to params.total. ``mixer``:
+the recurrent layers of a hybrid (linear attention, delta rules, Mamba); ``vision``: a
+multimodal model's vision tower and projector (loaded, so in the total; no text token uses it)."""
 
 
 def norm_params(width, bias):
@@ -166,10 +168,11 @@ def count_params(s: Schedule) -> ParamBreakdown:
     """Parameters of the main model (MTP apart), by component, total and active, summed over
     the schedule's distinct layers (n_j layers of kind j):
 
-    total  = V h (embedding) + sum_j n_j (attention_j + FFN_j + 2 norm) + norm + lm_head
-    active = the same with k of the E routed experts of each MoE layer
-    FFN_j is the dense FFN, or E routed experts + shared experts + router; lm_head is V h
-    (0 when tied) plus V biases when it has them.
+    total  = V h (embedding) + sum_j n_j (mixer_j + FFN_j + norms_j norm) + norm + lm_head + vision
+    active = the same with k of the E routed experts of each MoE layer, and no vision tower
+    mixer_j is softmax attention (component ``attention``) or a recurrent mixer (``mixer``);
+    FFN_j the dense FFN, or E routed experts + shared experts + router; lm_head is V h (0 when
+    tied) plus V biases when it has them; a layer has two norms unless it is a single block.
     """
     h, V = s.hidden_size, s.vocab_size
     norm = int(norm_params(h, s.norm_bias))
@@ -179,11 +182,13 @@ def count_params(s: Schedule) -> ParamBreakdown:
     head = 0 if s.tie_embeddings else V * h
     matrix["lm_head"] = active_matrix["lm_head"] = head
     vector["lm_head"] = active_vector["lm_head"] = V * int(s.lm_head_bias)
+    matrix["vision"] = s.vision_params
     for layer, n in s.kinds:
-        am, av = layer.attention.params(h)
+        am, av = layer.attention.params(h) if layer.attention is not None else (0, 0)
+        mixer = "mixer" if getattr(layer.attention, "kind", "") == "recurrent" else "attention"
         for (into_m, into_v), parts in (((matrix, vector), layer.ffn.parts(h) if layer.ffn else {}),
                                         ((active_matrix, active_vector), layer.ffn.active_parts(h) if layer.ffn else {})):
-            parts = {"attention": (am, av), **parts, "norms": (0, layer.norms * norm)}
+            parts = {mixer: (am, av), **parts, "norms": (0, layer.norms * norm)}
             for component, (m, v) in parts.items():
                 into_m[component] += n * m
                 into_v[component] += n * v
@@ -208,7 +213,7 @@ def _mtp(s: Schedule, norm: int) -> dict[str, int]:
     ffn = {c: m + v for c, (m, v) in (layer.ffn.parts(h) if layer.ffn else {}).items()}
     return {
         "embedding": n * V * h,
-        "attention": n * sum(layer.attention.params(h)),
+        "attention": n * (sum(layer.attention.params(h)) if layer.attention is not None else 0),
         "dense_ffn": n * ffn.get("dense_ffn", 0),
         "routed_experts": n * ffn.get("routed_experts", 0),
         "shared_experts": n * ffn.get("shared_experts", 0),

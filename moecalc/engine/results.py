@@ -52,12 +52,17 @@ class ModelResult:
     runtime_overhead_bytes: Array
     prefill: Flops
     decode: Flops
+    state_bytes_per_sequence: Array = 0.0   # recurrent state of one sequence (hybrids), any context
+
+    @property
+    def state_bytes(self) -> Array:
+        return np.asarray(self.workload.batch, dtype=np.float64) * self.state_bytes_per_sequence
 
     @property
     def vram_floor_bytes(self) -> Array:
-        """VRAM floor = weights + KV cache + activation workspace + runtime overhead."""
-        return np.asarray(self.weights.total) + self.kv_cache_bytes + self.activation_workspace_bytes \
-            + self.runtime_overhead_bytes
+        """VRAM floor = weights + KV cache + recurrent state + activation workspace + runtime overhead."""
+        return np.asarray(self.weights.total) + self.kv_cache_bytes + self.state_bytes \
+            + self.activation_workspace_bytes + self.runtime_overhead_bytes
 
     REPORT = (
         Out("weights.bytes", "weights.total", "weight storage of the whole model, scales included"),
@@ -67,6 +72,9 @@ class ModelResult:
         Out("weights.by_component", "weights", "weight bytes by component", as_parts),
         Out("kv_cache.bytes_per_token", "kv_bytes_per_token", "bytes one token adds while inside every layer's span"),
         Out("kv_cache.bytes", "kv_cache_bytes", "bytes held for `batch` sequences of `context` tokens"),
+        Out("kv_cache.state_bytes_per_sequence", "state_bytes_per_sequence",
+            "recurrent state of one sequence (linear-attention and Mamba layers; 0 without): constant in context"),
+        Out("kv_cache.state_bytes", "state_bytes", "... of `batch` sequences"),
         Out("flops.prefill_per_token", "prefill.per_token",
             "FLOPs per prompt token, averaged over a causal prompt of `context` tokens"),
         Out("flops.decode_per_token", "decode.per_token", "FLOPs of one new token at position `context`"),
@@ -76,10 +84,12 @@ class ModelResult:
         Out("flops.decode.attention", "decode.attention", "QK^T and AV over `context` keys, absorbed MLA form"),
         Out("memory.weights_bytes", "weights.total", "the VRAM floor's weights"),
         Out("memory.kv_cache_bytes", "kv_cache_bytes", "... its KV cache"),
+        Out("memory.state_bytes", "state_bytes", "... its recurrent state (hybrids)"),
         Out("memory.activation_workspace_bytes", "activation_workspace_bytes",
             "... the peak activations of one forward step (an estimate)"),
         Out("memory.runtime_overhead_bytes", "runtime_overhead_bytes", "... the runtime overhead (assumption)"),
-        Out("memory.vram_floor_bytes", "vram_floor_bytes", "weights + KV cache + workspace + overhead, on one device"),
+        Out("memory.vram_floor_bytes", "vram_floor_bytes",
+            "weights + KV cache + recurrent state + workspace + overhead, on one device"),
     )
 
 
@@ -93,6 +103,7 @@ class PerGpuMemory:
     comm_buffer: Array
     capacity: Array
     usable: Array                       # capacity x gpu_memory_utilization: what fit is judged against
+    recurrent_state: Array = 0.0        # the sequences' recurrent state on this GPU (hybrids)
     max_batch: Array = np.nan           # largest batch that fits at this context (NaN: not searched)
     max_context: Array = np.nan         # longest context that fits at this batch
 
@@ -103,7 +114,7 @@ class PerGpuMemory:
 
     @property
     def total(self) -> Array:
-        return self.fixed + self.kv_cache + self.activation_workspace
+        return self.fixed + self.kv_cache + self.recurrent_state + self.activation_workspace
 
     @property
     def fits(self) -> Array:
@@ -120,6 +131,7 @@ class PerGpuMemory:
         Out("memory.per_gpu.weights_bytes", "weights.total", "weights on the fullest GPU"),
         Out("memory.per_gpu.weights_by_component", "weights", "... by component", as_parts),
         Out("memory.per_gpu.kv_cache_bytes", "kv_cache", "its share of the KV cache"),
+        Out("memory.per_gpu.state_bytes", "recurrent_state", "its share of the recurrent state (hybrids)"),
         Out("memory.per_gpu.activation_workspace_bytes", "activation_workspace", "its activation workspace"),
         Out("memory.per_gpu.runtime_overhead_bytes", "runtime_overhead", "runtime overhead (assumption)"),
         Out("memory.per_gpu.comm_buffer_bytes", "comm_buffer", "communication buffers (assumption; 0 on one GPU)"),

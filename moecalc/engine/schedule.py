@@ -22,7 +22,7 @@ FULL_SPAN = 1e18
 """Attended span of a full-attention layer: larger than any context, finite so that products
 with zero stay zero."""
 
-QUANTIZABLE = ("attention", "dense_ffn", "routed_experts", "shared_experts")
+QUANTIZABLE = ("attention", "mixer", "dense_ffn", "routed_experts", "shared_experts")
 """Components whose matrices a quantized checkpoint usually stores in the low-bit dtype."""
 
 
@@ -112,7 +112,48 @@ class MLA:
         return self.num_heads * (self.prefill_dims[0] + self.qk_nope_head_dim + self.v_head_dim)
 
 
-Attention = Union[GQA, MLA]
+@dataclass(frozen=True)
+class Recurrent:
+    """A mixer that keeps a constant state per sequence instead of a growing KV cache: linear
+    attention and delta-rule layers (Gated DeltaNet, lightning attention, KDA) and Mamba-1/2.
+
+    Its numbers come from the variant's formulas in ``moecalc.spec.mixers`` (each from the
+    family's transformers modeling code): ``matrix`` and ``vector`` parameters of one layer,
+    ``state_elements`` held per sequence (the recurrent matrix state plus the causal-conv
+    window), ``flops_per_token`` of the recurrence beyond its projections' matmuls, ``heads``
+    the state and projections split over under TP, ``width`` its widest activation per token.
+    """
+    variant: str
+    heads: int
+    matrix: int
+    vector: int
+    state_elements: int
+    flops_per_token: int
+    width: int
+    kind: ClassVar[str] = "recurrent"
+
+    def params(self, h: int) -> tuple[int, int]:
+        return self.matrix, self.vector
+
+    cache_elements: ClassVar[int] = 0      # nothing grows with the context
+
+    @property
+    def num_heads(self) -> int:
+        return self.heads
+
+    @property
+    def cache_heads(self) -> int:
+        return self.heads
+
+    prefill_dims: ClassVar[tuple[int, int]] = (0, 0)
+    decode_dims: ClassVar[tuple[int, int]] = (0, 0)
+
+    @property
+    def activation_width(self) -> int:
+        return self.width
+
+
+Attention = Union[GQA, MLA, Recurrent]
 
 
 # ---- FFN blocks ------------------------------------------------------------------------------
@@ -149,6 +190,7 @@ class MoE:
     router_bias: bool = False
     expert_groups: int = 0              # G (0: no group limit)
     groups_per_token: int = 0           # M
+    num_zero_experts: int = 0           # Z identity experts the router may pick (LongCat): no weights
 
     def expert(self, h: int) -> tuple[int, int]:
         m, v = ffn_params(h, self.expert_intermediate, self.gated, self.expert_bias)
@@ -158,16 +200,24 @@ class MoE:
         """routed: E x expert; shared: n_s x expert(I_s) (+ h for the gate); router: h E (+ E bias)."""
         em, ev = self.expert(h)
         sm, sv = ffn_params(h, self.shared_intermediate, self.gated, self.expert_bias)
-        rm, rv = router_params(h, self.num_experts, self.router_bias)
+        rm, rv = router_params(h, self.num_experts + self.num_zero_experts, self.router_bias)
         return {"routed_experts": (self.num_experts * em, self.num_experts * ev),
                 "shared_experts": (self.num_shared_experts * int(sm) + self.shared_expert_gate * h,
                                    self.num_shared_experts * int(sv)),
                 "router": (int(rm), int(rv))}
 
-    def active_parts(self, h: int) -> dict[str, tuple[int, int]]:
-        """A token uses k of the E routed experts; everything else in the layer is active."""
+    @property
+    def expected_routed(self) -> float:
+        """Real experts a token runs on average: k E / (E + Z) (a router balanced over all E + Z
+        slots; k without zero experts)."""
+        return self.top_k * self.num_experts / (self.num_experts + self.num_zero_experts)
+
+    def active_parts(self, h: int, routed: float | None = None) -> dict[str, tuple[int, int]]:
+        """A token uses k of the E routed experts (``routed`` of them: the expected number with
+        zero experts, or a bound of its range); everything else in the layer is active."""
         em, ev = self.expert(h)
-        return dict(self.parts(h), routed_experts=(self.top_k * em, self.top_k * ev))
+        r = self.expected_routed if routed is None else routed
+        return dict(self.parts(h), routed_experts=(round(r * em), round(r * ev)))
 
     @property
     def activation_width(self) -> int:
@@ -181,14 +231,14 @@ FFN = Union[DenseFFN, MoE, None]
 
 @dataclass(frozen=True)
 class Layer:
-    """One decoder layer: attention over ``span`` tokens (a sliding window W, a chunk C when
-    ``chunked``, or unbounded), then an FFN; two norms (before each)."""
-    attention: Attention
+    """One decoder layer: attention (or a recurrent mixer) over ``span`` tokens (a sliding window
+    W, a chunk C when ``chunked``, or unbounded), then an FFN, with ``norms`` norms (two: before
+    each). A single-mixer block (Nemotron-H) has one of the two (the other None) and one norm."""
+    attention: Attention | None
     ffn: FFN
     span: float = FULL_SPAN
     chunked: bool = False
-
-    norms: ClassVar[int] = 2
+    norms: int = 2
 
 
 @dataclass(frozen=True)
@@ -203,6 +253,7 @@ class Schedule:
     norm_bias: bool = False          # LayerNorm (weight + bias) instead of RMSNorm
     mtp_layers: int = 0
     mtp_layer: Layer | None = None
+    vision_params: int = 0           # a multimodal model's vision tower and projector, as loaded
 
     @property
     def num_layers(self) -> int:

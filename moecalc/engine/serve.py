@@ -38,6 +38,13 @@ def kv_bytes_per_sequence(m: ModelNumbers, kv_bytes, context, tp, layer_share) -
                * (lay.kv_shard_fraction(g.cache_heads, tp) * layer_share) for g in m.attention)
 
 
+def state_bytes_per_sequence(m: ModelNumbers, kv_bytes, tp, layer_share) -> np.ndarray:
+    """Recurrent state of one sequence on one GPU: each recurrent mixer's state x its TP shard
+    (split over its heads like a GQA cache) x the stage's share of the layers; 0 without."""
+    return sum(g.state_elements * float(g.count.sum()) * f64(kv_bytes)
+               * (lay.kv_shard_fraction(g.cache_heads, tp) * layer_share) for g in m.attention)
+
+
 def per_gpu_memory(m: ModelNumbers, ev: ModelResult, layout: Layout, hardware: Hardware, runtime: Runtime,
                    limits: bool = True) -> PerGpuMemory:
     """Bytes on the fullest GPU, and (``limits``) the largest batch and longest context that fit.
@@ -61,7 +68,9 @@ def per_gpu_memory(m: ModelNumbers, ev: ModelResult, layout: Layout, hardware: H
                                                  m.hidden_size, m.widest_activation, m.vocab_size,
                                                  runtime.logits_bytes)
 
+    state = state_bytes_per_sequence(m, kv_bytes, tp, share)
     out = PerGpuMemory(weights=weights, kv_cache=b * kv_bytes_per_sequence(m, kv_bytes, L, tp, share),
+                       recurrent_state=b * state,
                        activation_workspace=workspace(L, b),
                        runtime_overhead=f64(runtime.runtime_overhead_bytes) + 0 * gpus,
                        comm_buffer=np.where(gpus > 1, runtime.comm_buffer_bytes, 0.0),
@@ -71,10 +80,12 @@ def per_gpu_memory(m: ModelNumbers, ev: ModelResult, layout: Layout, hardware: H
         return out
     fixed = weights.total + runtime.runtime_overhead_bytes + out.comm_buffer
     chunk = f64(runtime.prefill_chunk_tokens)
-    seqs = largest_fitting(lambda x: fixed + x * kv_bytes_per_sequence(m, kv_bytes, L, tp, share) + workspace(L, x),
+    seqs = largest_fitting(lambda x: fixed + x * (kv_bytes_per_sequence(m, kv_bytes, L, tp, share) + state)
+                           + workspace(L, x),
                            [chunk / L], out.usable, upper=MAX_SEARCH)
     spans = [s for s in np.unique(np.concatenate([g.span for g in m.attention])) if s < FULL_SPAN]
-    context = largest_fitting(lambda x: fixed + b * kv_bytes_per_sequence(m, kv_bytes, x, tp, share) + workspace(x, b),
+    context = largest_fitting(lambda x: fixed + b * (kv_bytes_per_sequence(m, kv_bytes, x, tp, share) + state)
+                              + workspace(x, b),
                               spans + [chunk / b], out.usable, upper=MAX_SEARCH)
     return replace(out, max_batch=np.floor(seqs) * dp, max_context=np.floor(context))
 

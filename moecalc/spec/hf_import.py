@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from moecalc.engine.schedule import QUANTIZABLE
 from moecalc.errors import MoecalcError
 from moecalc.spec.model import ModelSpec
 
@@ -73,13 +74,84 @@ def attention_kind(num_heads: int, num_kv_heads: int) -> str:
 
 _TORCH_DTYPES = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}
 
-# Substrings of module names in ``modules_to_not_convert`` -> our components (first match wins).
-_MODULE_COMPONENTS = (("shared_expert", "shared_experts"), ("expert", "routed_experts"),
-                      ("attn", "attention"), ("attention", "attention"), ("mlp", "dense_ffn"))
+# Module names of each component as the families spell them: an entry of a config's list of
+# unquantized modules (``modules_to_not_convert``, ``ignore``, ``exclude_modules``) excludes a
+# component when it matches one of its names (a ``re:`` entry as a regular expression, any other
+# as a dotted part of the name, ``*`` as a wildcard).
+_COMPONENT_NAMES = {
+    "attention": ("model.layers.0.self_attn.q_proj", "model.layers.0.self_attn.o_proj",
+                  "model.layers.0.attention.query_key_value"),
+    "mixer": ("model.layers.0.linear_attn.in_proj_qkvz", "model.layers.0.mixer.in_proj",
+              "model.layers.0.mamba.in_proj", "model.layers.0.self_attn.qkv"),
+    "dense_ffn": ("model.layers.0.mlp.gate_proj", "model.layers.0.mlp.down_proj"),
+    "routed_experts": ("model.layers.9.mlp.experts.0.gate_proj", "model.layers.9.mlp.experts.0.down_proj",
+                       "model.layers.9.block_sparse_moe.experts.0.w1", "model.layers.9.mixer.experts.0.up_proj"),
+    "shared_experts": ("model.layers.9.mlp.shared_experts.gate_proj", "model.layers.9.mlp.shared_expert.down_proj"),
+}
+
+
+def _matches(entry: str, name: str) -> bool:
+    import fnmatch
+    import re
+
+    if entry.startswith("re:"):
+        try:
+            return re.fullmatch(entry[3:], name) is not None
+        except re.error:
+            return False
+    if "*" in entry:
+        return fnmatch.fnmatch(name, entry) or fnmatch.fnmatch(name, f"*{entry}*")
+    return f".{entry}." in f".{name}."
+
+
+def _unquantized(entries: list) -> list[str]:
+    """The quantizable components the config keeps unquantized, in QUANTIZABLE order."""
+    return [c for c in QUANTIZABLE
+            if any(_matches(str(e), n) for e in entries for n in _COMPONENT_NAMES.get(c, ()))]
+
+
+def _compressed_tensors(q: ConfigReader) -> str:
+    """compressed-tensors (llm-compressor): the one weight scheme of its config groups."""
+    groups = q.sub("config_groups")
+    schemes = []
+    for name in groups.data:
+        w = groups.sub(name).sub("weights")
+        bits, kind, strategy = w.int("num_bits"), w.str("type", "int"), w.str("strategy", "tensor")
+        group = w.int("group_size", 0, minimum=0) if strategy == "group" else 0
+        if kind == "float" and bits == 8:
+            schemes.append("fp8" if strategy == "block" else "fp8-channel" if strategy == "channel" else "fp8-tensor")
+        elif kind == "float" and bits == 4:
+            schemes.append("nvfp4")
+        elif kind == "int" and bits == 4 and group in (32, 128):
+            schemes.append("int4-g32" if group == 32 else "int4")
+        elif kind == "int" and bits == 8:
+            schemes.append("int8" if strategy == "group" else "int8-channel")
+        else:
+            w._fail("num_bits", f"{bits}-bit {kind} weights with strategy {strategy!r}"
+                                + (f" and group_size {group}" if group else "")
+                                + " have no moecalc dtype; give --weights-dtype")
+    if len(set(schemes)) != 1:
+        groups._fail(next(iter(groups.data), ""), f"config groups mix weight schemes {sorted(set(schemes))}; "
+                                                  "give --weights-dtype (a COMPONENT=DTYPE list)")
+    return schemes[0]
+
+
+def _modelopt(q: ConfigReader) -> str:
+    """NVIDIA ModelOpt: quant_algo NVFP4 (FP4 values, an FP8 scale per 16) or FP8 (per tensor)."""
+    algo = q.str("quant_algo")
+    dtype = {"NVFP4": "nvfp4", "FP8": "fp8-tensor", "W4A8_AWQ": "int4", "W4A16_AWQ": "int4"}.get(algo.upper())
+    if dtype is None:
+        q._fail("quant_algo", f"{algo!r} has no moecalc dtype (NVFP4, FP8, W4A16_AWQ); give --weights-dtype")
+    return dtype
 
 
 def weight_dtypes(cfg: ConfigReader) -> dict:
-    """``dtypes`` section from ``quantization_config`` (or ``torch_dtype``/``dtype``)."""
+    """``dtypes`` section from ``quantization_config`` (or ``torch_dtype``/``dtype``).
+
+    Read: fp8 (block or per tensor), mxfp4, gptq/awq, compressed-tensors (int4/int8 packed, fp8,
+    nvfp4) and modelopt (NVFP4, FP8), with their lists of unquantized modules. Any other method
+    imports with ``unknown_quantization`` set: moecalc then asks for --weights-dtype.
+    """
     base = _TORCH_DTYPES.get(cfg.data.get("torch_dtype") or cfg.data.get("dtype") or "bfloat16", "bf16")
     kv = "fp16" if base == "fp16" else "bf16"
     if not cfg.has("quantization_config"):
@@ -95,17 +167,19 @@ def weight_dtypes(cfg: ConfigReader) -> dict:
         if bits not in (4, 8):
             q._fail("bits", f"{bits}-bit {method} is not supported; 4 or 8")
         dtype = f"int{bits}"
+    elif method == "compressed-tensors":
+        dtype = _compressed_tensors(q)
+    elif method == "modelopt":
+        dtype = _modelopt(q)
+        if str(q.raw("kv_cache_quant_algo", "")).upper() == "FP8":
+            kv = "fp8"
     else:
-        q._fail("quant_method", f"{method!r} is not supported (fp8, mxfp4, gptq, awq); "
-                                "use --weights-dtype to choose the weight storage")
-    skipped = q.list("modules_to_not_convert", []) + q.list("ignored_layers", [])
-    excluded = set()
-    for module in skipped:
-        for needle, component in _MODULE_COMPONENTS:
-            if needle in str(module):
-                excluded.add(component)
-                break
-    quantized = [c for c in ("attention", "dense_ffn", "routed_experts", "shared_experts") if c not in excluded]
+        return {"weights": base, "kv_cache": kv,
+                "unknown_quantization": f"quantization_config.quant_method {method!r} of {cfg.label}"}
+    skipped = (q.list("modules_to_not_convert", []) + q.list("ignored_layers", []) + q.list("ignore", [])
+               + q.list("exclude_modules", []))
+    excluded = set(_unquantized(skipped))
+    quantized = [c for c in QUANTIZABLE if c not in excluded]
     return {"weights": dtype, "quantized_components": quantized, "kv_cache": kv}
 
 

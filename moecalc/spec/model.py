@@ -150,10 +150,12 @@ class MoESpec(Strict):
 
 class DTypesSpec(Strict):
     weights: str = Field("bf16", description=f"one of {', '.join(WEIGHT_DTYPES)}")
-    quantized_components: list[Literal["attention", "dense_ffn", "routed_experts", "shared_experts"]] = Field(
+    quantized_components: list[Literal["attention", "mixer", "dense_ffn", "routed_experts", "shared_experts"]] = Field(
         default_factory=lambda: list(QUANTIZABLE),
         description="components stored in a quantized weights dtype; the rest stay bf16")
     kv_cache: str = Field("bf16", description=f"one of {', '.join(KV_DTYPES)}")
+    unknown_quantization: Optional[str] = Field(
+        None, description="a config's quant_method moecalc cannot read: estimates then need --weights-dtype")
 
     @field_validator("weights")
     @classmethod
