@@ -34,17 +34,26 @@ def kv_cache_bytes(m: ModelNumbers, kv_bytes, context, batch) -> np.ndarray:
 
 def attention_flops(m: ModelNumbers, context, prefill: bool) -> np.ndarray:
     """Score and value FLOPs per token summed over attention shapes: sum_g c_g sum_s n_s keys_s,
-    with keys per query of a causal prompt (prefill) or of one new token (decode); a recurrent
-    mixer adds its recurrence's FLOPs per token, whatever the context (r_g n_g)."""
+    with keys per query of a causal prompt (prefill) or of one new token (decode), at most the
+    shape's attended cap (DSA's top-k: a query attends min(keys, k), like a window of k); a DSA
+    indexer adds i_g per held key; a recurrent mixer adds its recurrence's FLOPs per token,
+    whatever the context (r_g n_g)."""
     total = 0.0
     for g in m.attention:
         if g.flops_per_token:
             total = total + g.flops_per_token * float(g.count.sum())
+        attended = np.minimum(g.span, g.attend_cap)
         if prefill:
-            total = total + flops.attention_flops(g.prefill_flops_per_key, flops.prefill_keys(context, g.span, g.chunked),
+            total = total + flops.attention_flops(g.prefill_flops_per_key, flops.prefill_keys(context, attended, g.chunked),
                                                   g.count)
+            if g.index_flops_per_key:
+                total = total + flops.attention_flops(g.index_flops_per_key,
+                                                      flops.prefill_keys(context, g.span, g.chunked), g.count)
         else:
-            total = total + flops.attention_flops(g.decode_flops_per_key, flops.decode_keys(context, g.span), g.count)
+            total = total + flops.attention_flops(g.decode_flops_per_key, flops.decode_keys(context, attended), g.count)
+            if g.index_flops_per_key:
+                total = total + flops.attention_flops(g.index_flops_per_key, flops.decode_keys(context, g.span),
+                                                      g.count)
     return total
 
 

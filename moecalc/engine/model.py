@@ -30,6 +30,8 @@ class AttentionGroup:
     chunked: np.ndarray             # ... True where the span is a chunk, not a sliding window
     count: np.ndarray               # ... and how many layers it holds
     flops_per_token: int = 0        # a recurrent mixer's recurrence per token (beyond its matmuls)
+    attend_cap: float = 1e18        # keys a query attends at most (DSA's top-k; else all it holds)
+    index_flops_per_key: int = 0    # a DSA indexer's scoring of every held key
 
     @classmethod
     def of(cls, attention: Attention, span, chunked) -> "AttentionGroup":
@@ -38,6 +40,8 @@ class AttentionGroup:
         return cls(heads=attention.num_heads, cache_elements=attention.cache_elements,
                    state_elements=getattr(attention, "state_elements", 0),
                    flops_per_token=getattr(attention, "flops_per_token", 0),
+                   attend_cap=getattr(attention, "attend_cap", 1e18),
+                   index_flops_per_key=getattr(attention, "index_flops_per_key", 0),
                    cache_heads=attention.cache_heads,
                    prefill_flops_per_key=2 * attention.num_heads * sum(attention.prefill_dims),
                    decode_flops_per_key=2 * attention.num_heads * sum(attention.decode_dims),

@@ -38,18 +38,32 @@ class GQA:
     o_bias: bool = False
     qk_norm: str = "none"           # "none" | "per_head" (Qwen3: 2d) | "full" (OLMoE: (n + n_kv) d)
     sinks: bool = False             # one learned sink logit per head (gpt-oss)
+    output_gate: bool = False       # q_proj also yields a sigmoid gate per head (Qwen3-Next): + h n d
+    values_from_keys: bool = False  # no v_proj; the cache holds the keys once (Gemma 4 full layers)
+    q_lora_rank: int = 0            # low-rank queries (Step3): h r + r (norm) + r n d instead of h n d
     kind: ClassVar[str] = "gqa"
 
     def params(self, h: int) -> tuple[int, int]:
+        """``gqa_attention_params``, then: an output gate doubles W_q (and its bias); values from
+        the keys drop W_v (and its bias); low-rank queries replace W_q by h r + r n d and a norm r."""
         qk_norm_width = {"none": 0, "per_head": 2 * self.head_dim,
                          "full": (self.num_heads + self.num_kv_heads) * self.head_dim}[self.qk_norm]
         m, v = gqa_attention_params(h, self.num_heads, self.num_kv_heads, self.head_dim, self.v_head_dim,
                                     self.qkv_bias, self.o_bias, qk_norm_width, self.sinks)
+        q = self.num_heads * self.head_dim
+        if self.output_gate:
+            m, v = m + h * q, v + self.qkv_bias * q
+        if self.values_from_keys:
+            m, v = m - h * self.num_kv_heads * self.v_head_dim, v - self.qkv_bias * self.num_kv_heads * self.v_head_dim
+        if self.q_lora_rank:
+            m, v = m - h * q + h * self.q_lora_rank + self.q_lora_rank * q, v + self.q_lora_rank
         return int(m), int(v)
 
     @property
     def cache_elements(self) -> int:
-        """Values cached per token: n_kv (d + d_v)."""
+        """Values cached per token: n_kv (d + d_v), or n_kv d when values are the keys."""
+        if self.values_from_keys:
+            return self.num_kv_heads * self.head_dim
         return int(kv.gqa_kv_elements(self.num_kv_heads, self.head_dim, self.v_head_dim))
 
     @property
@@ -82,17 +96,37 @@ class MLA:
     v_head_dim: int
     qkv_bias: bool = False
     o_bias: bool = False
+    index_n_heads: int = 0          # DeepSeek Sparse Attention's lightning indexer (0: none)
+    index_head_dim: int = 0
+    index_topk: int = 0             # keys each query attends
     kind: ClassVar[str] = "mla"
 
     def params(self, h: int) -> tuple[int, int]:
+        """``mla_attention_params``; a DSA indexer adds W_q (r_q n_i d_i), W_k (h d_i), a LayerNorm
+        on its keys (2 d_i) and head weights (h n_i) (DeepseekV32Indexer)."""
         m, v = mla_attention_params(h, self.num_heads, self.q_lora_rank, self.kv_lora_rank,
                                     self.qk_nope_head_dim, self.qk_rope_head_dim, self.v_head_dim,
                                     self.qkv_bias, self.o_bias)
+        if self.index_n_heads:
+            q_in = self.q_lora_rank or h
+            m = m + q_in * self.index_n_heads * self.index_head_dim + h * self.index_head_dim + h * self.index_n_heads
+            v = v + 2 * self.index_head_dim
         return int(m), int(v)
 
     @property
     def cache_elements(self) -> int:
-        return int(kv.mla_kv_elements(self.kv_lora_rank, self.qk_rope_head_dim))
+        """The latent and the RoPE key (r_kv + d_rope), plus the indexer's key (d_i) under DSA."""
+        return int(kv.mla_kv_elements(self.kv_lora_rank, self.qk_rope_head_dim)) + self.index_head_dim
+
+    @property
+    def attend_cap(self) -> float:
+        """Keys a query attends at most: DSA's top-k, else every key held."""
+        return float(self.index_topk) if self.index_topk else FULL_SPAN
+
+    @property
+    def index_flops_per_key(self) -> int:
+        """The indexer scores every held key: 2 n_i d_i FLOPs per key (its ReLU and weights aside)."""
+        return 2 * self.index_n_heads * self.index_head_dim
 
     cache_heads = 0     # the latent is shared by every head: each TP rank holds all of it
 
@@ -191,6 +225,8 @@ class MoE:
     expert_groups: int = 0              # G (0: no group limit)
     groups_per_token: int = 0           # M
     num_zero_experts: int = 0           # Z identity experts the router may pick (LongCat): no weights
+    shared_gated: bool | None = None    # the shared experts' MLP gated or not (None: as the experts)
+    parallel_dense: int = 0             # a dense gated MLP of this width beside the experts (Gemma 4)
 
     def expert(self, h: int) -> tuple[int, int]:
         m, v = ffn_params(h, self.expert_intermediate, self.gated, self.expert_bias)
@@ -199,9 +235,12 @@ class MoE:
     def parts(self, h: int) -> dict[str, tuple[int, int]]:
         """routed: E x expert; shared: n_s x expert(I_s) (+ h for the gate); router: h E (+ E bias)."""
         em, ev = self.expert(h)
-        sm, sv = ffn_params(h, self.shared_intermediate, self.gated, self.expert_bias)
+        shared_gated = self.gated if self.shared_gated is None else self.shared_gated
+        sm, sv = ffn_params(h, self.shared_intermediate, shared_gated, self.expert_bias)
         rm, rv = router_params(h, self.num_experts + self.num_zero_experts, self.router_bias)
+        dm, dv = ffn_params(h, self.parallel_dense, True, False)
         return {"routed_experts": (self.num_experts * em, self.num_experts * ev),
+                "dense_ffn": (int(dm), int(dv)),
                 "shared_experts": (self.num_shared_experts * int(sm) + self.shared_expert_gate * h,
                                    self.num_shared_experts * int(sv)),
                 "router": (int(rm), int(rv))}
@@ -223,7 +262,7 @@ class MoE:
     def activation_width(self) -> int:
         """k routed experts' and the shared experts' up (and gate) outputs: (1 + g)(k I_e + n_s I_s)."""
         return (1 + self.gated) * (self.top_k * self.expert_intermediate
-                                   + self.num_shared_experts * self.shared_intermediate)
+                                   + self.num_shared_experts * self.shared_intermediate) + 2 * self.parallel_dense
 
 
 FFN = Union[DenseFFN, MoE, None]

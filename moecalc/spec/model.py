@@ -14,10 +14,11 @@ from pydantic import Field, field_validator, model_validator
 
 from moecalc.spec.types import NonNeg, Pos, PosFloat, SpecProblem, Strict
 from moecalc.engine.model import ModelNumbers, Summary, from_schedule, from_summary
-from moecalc.engine.schedule import FULL_SPAN, GQA, MLA, QUANTIZABLE, DenseFFN, Layer, MoE, Schedule
+from moecalc.engine.schedule import FULL_SPAN, GQA, MLA, QUANTIZABLE, DenseFFN, Layer, MoE, Recurrent, Schedule
 from moecalc.engine.dtypes import KV_DTYPES, WEIGHT_DTYPES
 
-LayerType = Literal["full", "sliding", "chunked"]
+LayerType = Literal["full", "sliding", "chunked", "linear", "none"]
+FFNType = Literal["dense", "moe", "none"]
 
 
 class AttentionSpec(Strict):
@@ -36,6 +37,13 @@ class AttentionSpec(Strict):
     qk_norm: Literal["none", "per_head", "full"] = Field(
         "none", description="per_head: one d-wide norm for q and for k (Qwen3); full: n*d wide (OLMoE)")
     sinks: bool = Field(False, description="one learned sink logit per head (gpt-oss)")
+    output_gate: bool = Field(False, description="q_proj also produces a sigmoid gate per head (Qwen3-Next): "
+                                                 "h n d more weights")
+    values_from_keys: bool = Field(False, description="no v_proj: values come from the key projection, and the "
+                                                      "cache holds the keys once (Gemma 4 full layers)")
+    index_n_heads: NonNeg = Field(0, description="MLA with DeepSeek Sparse Attention: indexer heads (0: none)")
+    index_head_dim: NonNeg = Field(0, description="... its key dim, cached per token beside the latent")
+    index_topk: NonNeg = Field(0, description="... the tokens each query attends (attention FLOPs capped there)")
     sliding_window: Optional[Pos] = Field(None, description="W: sliding layers attend to and hold at most W tokens")
     chunk_size: Optional[Pos] = Field(None, description="C: chunked layers attend within chunks of C tokens (Llama 4)")
     layer_types: Optional[list[LayerType]] = Field(
@@ -51,7 +59,8 @@ class AttentionSpec(Strict):
             if self.num_kv_heads is not None:
                 raise SpecProblem("num_kv_heads", "does not apply to MLA (its cache is one latent per layer)")
         else:
-            for name in ("q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim"):
+            for name in ("kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "index_n_heads", "index_head_dim",
+                         "index_topk"):
                 if getattr(self, name):
                     raise SpecProblem(name, "applies only to type mla")
             kv = self.kv_heads
@@ -90,10 +99,13 @@ class AttentionSpec(Strict):
         if self.type == "mla":
             return MLA(num_heads=self.num_heads, q_lora_rank=self.q_lora_rank, kv_lora_rank=self.kv_lora_rank,
                        qk_nope_head_dim=self.qk_nope_head_dim, qk_rope_head_dim=self.qk_rope_head_dim,
-                       v_head_dim=self.v_head_dim, qkv_bias=self.qkv_bias, o_bias=self.o_bias)
+                       v_head_dim=self.v_head_dim, qkv_bias=self.qkv_bias, o_bias=self.o_bias,
+                       index_n_heads=self.index_n_heads, index_head_dim=self.index_head_dim,
+                       index_topk=self.index_topk)
         head_dim, v_head_dim = self.dims(hidden_size)
         return GQA(num_heads=self.num_heads, num_kv_heads=self.kv_heads, head_dim=head_dim, v_head_dim=v_head_dim,
-                   qkv_bias=self.qkv_bias, o_bias=self.o_bias, qk_norm=self.qk_norm, sinks=self.sinks)
+                   qkv_bias=self.qkv_bias, o_bias=self.o_bias, qk_norm=self.qk_norm, sinks=self.sinks,
+                   output_gate=self.output_gate, values_from_keys=self.values_from_keys, q_lora_rank=self.q_lora_rank)
 
     def spans(self, num_layers: int) -> tuple[np.ndarray, np.ndarray]:
         """Per layer: tokens attended/held (W, C or unbounded), and whether it is a chunk."""
@@ -102,6 +114,51 @@ class AttentionSpec(Strict):
         span[types == "sliding"] = self.sliding_window or 0
         span[types == "chunked"] = self.chunk_size or 0
         return span, types == "chunked"
+
+
+class MixerSpec(Strict):
+    """The recurrent mixer of a hybrid's ``linear`` layers (formulas: ``moecalc.spec.mixers``)."""
+    type: Literal["gated_deltanet", "kda", "lightning", "mamba2", "mamba1"]
+    num_heads: Optional[Pos] = Field(None, description="kda, lightning, mamba2: heads")
+    head_dim: Optional[Pos] = Field(None, description="kda, lightning, mamba2: head dim")
+    num_k_heads: Optional[Pos] = Field(None, description="gated_deltanet: key heads")
+    num_v_heads: Optional[Pos] = Field(None, description="gated_deltanet: value heads")
+    k_head_dim: Optional[Pos] = None
+    v_head_dim: Optional[Pos] = None
+    d_state: Optional[Pos] = Field(None, description="mamba: state size N")
+    n_groups: Pos = Field(1, description="mamba2: B/C groups")
+    d_inner: Optional[Pos] = Field(None, description="mamba1: inner width")
+    dt_rank: Optional[Pos] = Field(None, description="mamba1: dt projection rank")
+    conv_kernel: NonNeg = Field(4, description="causal depthwise convolution width (0: none)")
+    conv_bias: bool = True
+    proj_bias: bool = False
+    inner_norms: bool = Field(False, description="mamba1: RMSNorms on dt, B and C (Jamba)")
+
+    @model_validator(mode="after")
+    def _check(self):
+        need = {"gated_deltanet": ("num_k_heads", "num_v_heads", "k_head_dim", "v_head_dim"),
+                "kda": ("num_heads", "head_dim"), "lightning": ("num_heads", "head_dim"),
+                "mamba2": ("num_heads", "head_dim", "d_state"), "mamba1": ("d_inner", "d_state", "dt_rank")}
+        for name in need[self.type]:
+            if getattr(self, name) is None:
+                raise SpecProblem(name, f"{self.type} needs {name}")
+        return self
+
+    def block(self, h: int) -> Recurrent:
+        from moecalc.spec import mixers
+
+        if self.type == "gated_deltanet":
+            return mixers.gated_deltanet(h, self.num_k_heads, self.num_v_heads, self.k_head_dim, self.v_head_dim,
+                                         self.conv_kernel)
+        if self.type == "kda":
+            return mixers.kda(h, self.num_heads, self.head_dim, self.conv_kernel)
+        if self.type == "lightning":
+            return mixers.lightning(h, self.num_heads, self.head_dim)
+        if self.type == "mamba2":
+            return mixers.mamba2(h, self.num_heads, self.head_dim, self.d_state, self.n_groups, self.conv_kernel,
+                                 self.conv_bias, self.proj_bias)
+        return mixers.mamba1(h, self.d_inner, self.d_state, self.dt_rank, self.conv_kernel, self.conv_bias,
+                             self.proj_bias, self.inner_norms)
 
 
 class FFNSpec(Strict):
@@ -124,6 +181,12 @@ class MoESpec(Strict):
     first_k_dense: NonNeg = Field(0, description="the first k layers use the dense FFN")
     every_n: Pos = Field(1, description="after those, layer i (0-based) is MoE when (i + 1) % every_n == 0")
     layers: Optional[list[NonNeg]] = Field(None, description="explicit 0-based MoE layers; overrides the two above")
+    num_zero_experts: NonNeg = Field(0, description="identity experts the router may pick besides the E (LongCat): "
+                                                    "no weights; a token runs k E / (E + Z) experts on average")
+    shared_expert_gated: Optional[bool] = Field(None, description="the shared experts' MLP gated or not; default: "
+                                                                  "as the routed experts")
+    parallel_dense_intermediate_size: NonNeg = Field(0, description="a dense gated MLP of this width beside the "
+                                                                    "experts in every MoE layer (Gemma 4)")
     expert_groups: Optional[Pos] = Field(None, description="group-limited routing: experts in G contiguous groups "
                                                            "(DeepSeek n_group); none when absent or 1")
     groups_per_token: Optional[Pos] = Field(None, description="... of which a token picks its experts from at most M "
@@ -196,8 +259,19 @@ class ArchitectureSpec(_Common):
     lm_head_bias: bool = False
     norm_bias: bool = Field(False, description="norms carry a bias (LayerNorm); RMSNorm and bias-free LayerNorm do not")
     attention: AttentionSpec
+    sliding_attention: Optional[AttentionSpec] = Field(
+        None, description="the attention shape of the sliding layers when it differs from the full layers' "
+                          "(Gemma 4, MiMo-V2); the window is attention.sliding_window")
+    mixer: Optional[MixerSpec] = Field(None, description="the recurrent mixer of layer_types 'linear' (hybrids)")
     ffn: Optional[FFNSpec] = Field(None, description="dense FFN; required unless every layer is MoE")
     moe: Optional[MoESpec] = None
+    ffn_types: Optional[list[FFNType]] = Field(
+        None, min_length=1, description="per-layer FFN (dense, moe, none), repeated cyclically; overrides the moe "
+                                        "layer rules (single-mixer blocks: Nemotron-H)")
+    norms_per_layer: Pos = Field(2, description="norms a layer holds (2: before attention and FFN; 1: a "
+                                                "single-mixer block; Gemma's sandwich norms: 4)")
+    vision_params: NonNeg = Field(0, description="a multimodal model's vision tower and projector: in the total "
+                                                 "(loaded), not active per text token")
     mtp_layers: NonNeg = Field(0, description="multi-token-prediction modules, counted apart (params.mtp)")
     stated: Optional[StatedSpec] = Field(None, description="published totals; >1% off the derived count warns")
 
@@ -211,9 +285,22 @@ class ArchitectureSpec(_Common):
         lt = self.attention.layer_types
         if lt and len(lt) > self.num_layers:
             raise SpecProblem("attention.layer_types", f"has {len(lt)} entries for {self.num_layers} layers")
-        if self.ffn is None and int(self.moe_mask().sum()) < self.num_layers:
+        if lt and "linear" in lt and self.mixer is None:
+            raise SpecProblem("mixer", "attention.layer_types has 'linear' layers but no mixer is given")
+        types = self.ffn_kinds()
+        if self.ffn is None and (types == "dense").any():
             raise SpecProblem("ffn", "required: some layers are dense")
+        if self.moe is None and (types == "moe").any():
+            raise SpecProblem("moe", "required: ffn_types has 'moe' layers")
+        if self.ffn_types and len(self.ffn_types) > self.num_layers:
+            raise SpecProblem("ffn_types", f"has {len(self.ffn_types)} entries for {self.num_layers} layers")
         return self
+
+    def ffn_kinds(self) -> np.ndarray:
+        """Per layer: dense, moe or none."""
+        if self.ffn_types:
+            return np.resize(np.array(self.ffn_types), self.num_layers)
+        return np.where(self.moe_mask(), "moe", "dense")
 
     def moe_mask(self) -> np.ndarray:
         """Boolean per layer: True where the FFN is a MoE layer."""
@@ -232,7 +319,10 @@ class ArchitectureSpec(_Common):
         block on MoE layers and the dense FFN on the others."""
         at, moe, ffn = self.attention, self.moe, self.ffn
         attention = at.block(self.hidden_size)
+        sliding = self.sliding_attention.block(self.hidden_size) if self.sliding_attention else attention
+        mixer = self.mixer.block(self.hidden_size) if self.mixer else None
         span, chunked = at.spans(self.num_layers)
+        kinds = np.resize(np.array(at.layer_types or ["full"]), self.num_layers)
         dense = DenseFFN(ffn.intermediate_size, ffn.gated, ffn.bias) if ffn else None
         routed = None
         if moe:
@@ -242,13 +332,18 @@ class ArchitectureSpec(_Common):
                          shared_intermediate=moe.shared_expert_intermediate_size or moe.expert_intermediate_size,
                          shared_expert_gate=moe.shared_expert_gate, router_bias=moe.router_bias,
                          expert_groups=moe.expert_groups if limited else 0,
-                         groups_per_token=moe.groups_per_token if limited else 0)
-        layers = tuple(Layer(attention, routed if is_moe else dense, float(w), bool(c))
-                       for is_moe, w, c in zip(self.moe_mask(), span, chunked))
-        mtp = Layer(attention, routed or dense) if self.mtp_layers else None
+                         groups_per_token=moe.groups_per_token if limited else 0,
+                         num_zero_experts=moe.num_zero_experts, shared_gated=moe.shared_expert_gated,
+                         parallel_dense=moe.parallel_dense_intermediate_size)
+        mixers = {"linear": mixer, "none": None, "sliding": sliding}
+        ffns = {"moe": routed, "dense": dense, "none": None}
+        layers = tuple(Layer(mixers.get(kind, attention), ffns[f], FULL_SPAN if kind in ("linear", "none") else float(w),
+                             bool(c), self.norms_per_layer)
+                       for kind, f, w, c in zip(kinds, self.ffn_kinds(), span, chunked))
+        mtp = Layer(attention, routed or dense, norms=2) if self.mtp_layers else None
         return Schedule(hidden_size=self.hidden_size, vocab_size=self.vocab_size, layers=layers,
                         tie_embeddings=self.tie_embeddings, lm_head_bias=self.lm_head_bias, norm_bias=self.norm_bias,
-                        mtp_layers=self.mtp_layers, mtp_layer=mtp)
+                        mtp_layers=self.mtp_layers, mtp_layer=mtp, vision_params=self.vision_params)
 
     def numbers(self) -> ModelNumbers:
         """What the engine computes from: the schedule's counts and shapes."""
