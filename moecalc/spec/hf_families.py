@@ -280,3 +280,12 @@ FAMILIES = {
     "deepseek_v3": deepseek, "kimi_k2": deepseek, "glm4_moe": glm4_moe, "gpt_oss": gpt_oss,
     "olmoe": olmoe, "phimoe": phimoe, "dbrx": dbrx, "llama4": llama4,
 }
+
+
+def _register_2025() -> None:
+    from moecalc.spec.hf_families_2025 import FAMILIES_2025
+
+    FAMILIES.update(FAMILIES_2025)
+
+
+_register_2025()

@@ -1,0 +1,263 @@
+"""Families released from mid-2025: hybrids with recurrent layers, sparse attention, multimodal
+wrappers, and MoE layouts the earlier families did not have. Each reader mirrors its family's
+transformers 5.24 ``modeling_*.py`` (which tensors exist, which keys it reads and which it
+ignores) and is registered in ``hf_families.FAMILIES``; the layer kinds they use live in
+``engine.schedule`` and ``spec.mixers``.
+"""
+
+from __future__ import annotations
+
+from moecalc.spec import vision
+from moecalc.spec.hf_families import _core, _cyclic, _deepseek_moe, _experts, _ffn, _gqa, _layer_types, deepseek
+from moecalc.spec.hf_import import ConfigReader, weight_dtypes
+
+
+def _text(c: ConfigReader) -> ConfigReader:
+    """A multimodal config's language model (``text_config``), or the config itself."""
+    return c.sub("text_config") if c.has("text_config") else c
+
+
+def _types(c: ConfigReader, key: str, names: dict[str, str], fallback: list[str]) -> list[str]:
+    """Per-layer types from a list under ``key`` mapped through ``names``, else ``fallback``."""
+    if not c.has(key):
+        return fallback
+    out = []
+    for t in c.list(key):
+        if t not in names:
+            c._fail(key, f"unknown entry {t!r}; known: {', '.join(names)}")
+        out.append(names[t])
+    return out
+
+
+# ---- sparse attention and DeepSeek-style MoE ----------------------------------------------------
+def deepseek_v32(c: ConfigReader) -> dict:
+    """DeepseekV32ForCausalLM (DeepSeek-V3.2): DeepSeek-V3 with DeepSeek Sparse Attention, a
+    lightning indexer per layer (index_n_heads x index_head_dim, keys cached per token) whose
+    top index_topk keys each query attends."""
+    spec = deepseek(c)
+    spec["attention"].update(index_n_heads=c.int("index_n_heads"), index_head_dim=c.int("index_head_dim"),
+                             index_topk=c.int("index_topk"))
+    return spec
+
+
+def glm4_moe_lite(c: ConfigReader) -> dict:
+    """Glm4MoeLiteForCausalLM (GLM-4.7-Flash): MLA (``head_dim`` is the RoPE dim there) and
+    DeepSeek-style MoE with a score-correction bias; the first ``first_k_dense_replace`` layers
+    dense (transformers' default, 1, when absent); next-n MTP layers (the released config: 1)."""
+    att = {"type": "mla", "num_heads": c.int("num_attention_heads"), "q_lora_rank": c.int("q_lora_rank", 0, minimum=0),
+           "kv_lora_rank": c.int("kv_lora_rank"), "qk_nope_head_dim": c.int("qk_nope_head_dim"),
+           "qk_rope_head_dim": c.int("qk_rope_head_dim"), "v_head_dim": c.int("v_head_dim")}
+    moe = _experts(c, "n_routed_experts", "num_experts_per_tok", "moe_intermediate_size")
+    moe.update(num_shared_experts=c.int("n_shared_experts", 1, minimum=0), router_bias=True,
+               first_k_dense=c.int("first_k_dense_replace", 1, minimum=0))
+    return {**_core(c), "attention": att, "ffn": _ffn(c), "moe": moe,
+            "mtp_layers": c.int("num_nextn_predict_layers", 1, minimum=0)}
+
+
+def dots1(c: ConfigReader) -> dict:
+    """Dots1ForCausalLM (dots.llm1): Qwen3-style attention (per-head q/k norms) and DeepSeek-style
+    MoE (first_k_dense_replace dense layers, shared experts, a score-correction bias)."""
+    att = _gqa(c, qkv_bias=c.bool("attention_bias", False), o_bias=c.bool("attention_bias", False),
+               qk_norm="per_head")
+    return {**_core(c), "attention": att, "ffn": _ffn(c), "moe": _deepseek_moe(c, score_bias=True)}
+
+
+def kimi_k25(c: ConfigReader) -> dict:
+    """Kimi K2.5 (Kimi_K25ForConditionalGeneration): a DeepSeek-V3 language model in
+    ``text_config`` and a MoonViT vision tower with its projector (``vision``)."""
+    spec = deepseek(_text(c))
+    spec["vision_params"] = vision.moonvit(c.sub("vision_config") if c.has("vision_config") else ConfigReader({}, c.label),
+                                           _text(c).int("hidden_size"))
+    spec["dtypes"] = weight_dtypes(_text(c) if _text(c).has("quantization_config") else c)
+    return spec
+
+
+def minimax_m2(c: ConfigReader) -> dict:
+    """MiniMaxM2ForCausalLM (MiniMax-M2/M2.5): GQA with q/k RMSNorms over all heads, every layer
+    MoE with a routing bias; its MTP modules are not built by transformers (not counted)."""
+    att = _gqa(c, qkv_bias=False, o_bias=False, qk_norm="full" if c.bool("use_qk_norm", True) else "none")
+    moe = _experts(c, "num_local_experts", "num_experts_per_tok", "intermediate_size")
+    moe["router_bias"] = c.bool("use_routing_bias", True)
+    return {**_core(c), "attention": att, "moe": moe}
+
+
+# ---- hybrids with recurrent layers ----------------------------------------------------------
+def qwen3_next(c: ConfigReader) -> dict:
+    """Qwen3NextForCausalLM: Gated DeltaNet layers and, every ``full_attention_interval``-th,
+    gated softmax attention (q_proj doubled for an output gate, per-head q/k norms); MoE with
+    a gated shared expert. Its MTP module (not in transformers) is not counted."""
+    att = _gqa(c, qkv_bias=c.bool("attention_bias", False), o_bias=c.bool("attention_bias", False),
+               qk_norm="per_head")
+    att["output_gate"] = True
+    L = c.int("num_hidden_layers")
+    interval = c.int("full_attention_interval", 4)
+    types = _types(c, "layer_types", {"linear_attention": "linear", "full_attention": "full"},
+                   ["linear" if (i + 1) % interval else "full" for i in range(L)])
+    att["layer_types"] = _cyclic(types)
+    mixer = {"type": "gated_deltanet", "num_k_heads": c.int("linear_num_key_heads"),
+             "num_v_heads": c.int("linear_num_value_heads"), "k_head_dim": c.int("linear_key_head_dim"),
+             "v_head_dim": c.int("linear_value_head_dim"), "conv_kernel": c.int("linear_conv_kernel_dim", 4)}
+    from moecalc.spec.hf_families import _qwen_moe_layers
+
+    moe = _experts(c, "num_experts", "num_experts_per_tok", "moe_intermediate_size")
+    shared = c.int("shared_expert_intermediate_size", 0, minimum=0)
+    if shared:
+        moe.update(num_shared_experts=1, shared_expert_intermediate_size=shared, shared_expert_gate=True)
+    _qwen_moe_layers(c, moe)
+    return {**_core(c), "attention": att, "mixer": mixer, "ffn": _ffn(c), "moe": moe}
+
+
+def _alias(c: ConfigReader, names: tuple[str, ...], default=None):
+    """The first of ``names`` the config sets (a family's attribute_map aliases)."""
+    for name in names:
+        if c.has(name):
+            return c.int(name, minimum=0)
+    if default is None:
+        c._fail(names[0], "required key is missing")
+    return default
+
+
+def kimi_linear(c: ConfigReader) -> dict:
+    """KimiLinearForCausalLM: Kimi Delta Attention layers and MLA layers (without RoPE, still
+    caching the rope key), from ``layer_types``, else ``linear_attn_config`` (1-based
+    full_attn_layers), else every 4th; DeepSeek-style MoE with a score-correction bias over
+    ``mlp_layer_types`` (else first_k_dense_replace dense layers). The attribute-map aliases
+    of its keys are read too (num_experts / n_routed_experts, ...)."""
+    L = c.int("num_hidden_layers")
+    lin = c.sub("linear_attn_config") if c.has("linear_attn_config") else ConfigReader({}, c.label)
+    if c.has("layer_types"):
+        types = _types(c, "layer_types", {"linear_attention": "linear", "full_attention": "full"}, [])
+    elif lin.has("full_attn_layers"):
+        full = {int(i) - 1 for i in lin.list("full_attn_layers")}
+        types = ["full" if i in full else "linear" for i in range(L)]
+    else:
+        types = ["full" if i and i % 4 == 0 else "linear" for i in range(L)]
+    att = {"type": "mla", "num_heads": c.int("num_attention_heads"), "q_lora_rank": c.int("q_lora_rank", 0, minimum=0),
+           "kv_lora_rank": c.int("kv_lora_rank"), "qk_nope_head_dim": c.int("qk_nope_head_dim"),
+           "qk_rope_head_dim": c.int("qk_rope_head_dim", 64), "v_head_dim": c.int("v_head_dim"),
+           "qkv_bias": c.bool("attention_bias", False), "o_bias": c.bool("attention_bias", False),
+           "layer_types": _cyclic(types)}
+    mixer = {"type": "kda", "num_heads": lin.int("num_heads", c.int("linear_num_heads", 32)),
+             "head_dim": lin.int("head_dim", c.int("linear_head_dim", 128)),
+             "conv_kernel": lin.int("short_conv_kernel_size", c.int("linear_conv_kernel_dim", 4))}
+    experts = _alias(c, ("num_experts", "n_routed_experts"))
+    k = _alias(c, ("num_experts_per_token", "num_experts_per_tok"))
+    if k > experts:
+        c._fail("num_experts_per_token", f"{k} exceeds num_experts ({experts})")
+    moe = {"num_experts": experts, "top_k": k, "expert_intermediate_size": c.int("moe_intermediate_size"),
+           "num_shared_experts": _alias(c, ("num_shared_experts", "n_shared_experts"), 0), "router_bias": True}
+    if c.has("mlp_layer_types"):
+        moe["layers"] = [i for i, t in enumerate(c.list("mlp_layer_types")) if t == "sparse"]
+    else:
+        moe["first_k_dense"] = c.int("first_k_dense_replace", 1, minimum=0)
+    return {**_core(c), "attention": att, "mixer": mixer, "ffn": _ffn(c), "moe": moe}
+
+
+def minimax(c: ConfigReader) -> dict:
+    """MiniMaxForCausalLM (MiniMax-Text-01, M1): lightning attention with softmax GQA every
+    ``layer_types`` full layer (``attn_type_list`` in the remote code: 1 = softmax), every
+    layer MoE. Its decay slopes are computed buffers, not stored."""
+    att = _gqa(c, qkv_bias=False, o_bias=False)
+    L = c.int("num_hidden_layers")
+    if c.has("attn_type_list"):
+        types = ["full" if int(t) else "linear" for t in c.list("attn_type_list")]
+    else:
+        types = _types(c, "layer_types", {"linear_attention": "linear", "full_attention": "full"},
+                       ["full" if (i + 1) % 8 == 0 else "linear" for i in range(L)])
+    att["layer_types"] = _cyclic(types)
+    heads = c.int("num_attention_heads")
+    mixer = {"type": "lightning", "num_heads": heads,
+             "head_dim": c.int("head_dim", c.int("hidden_size") // heads), "conv_kernel": 0}
+    moe = _experts(c, "num_local_experts", "num_experts_per_tok", "intermediate_size")
+    return {**_core(c), "attention": att, "mixer": mixer, "moe": moe}
+
+
+def nemotron_h(c: ConfigReader) -> dict:
+    """NemotronHForCausalLM (Nemotron-H, Nemotron 3): single-mixer blocks, one norm each, from
+    ``hybrid_override_pattern`` (M Mamba-2, * attention, E MoE, - MLP); relu^2 experts and MLPs
+    (not gated), one ungated shared expert; attention without biases; Mamba-2 of mamba_num_heads
+    x mamba_head_dim (``expand`` is not used)."""
+    pattern = {"M": ("linear", "none"), "*": ("full", "none"), "E": ("none", "moe"), "-": ("none", "dense")}
+    names = {"mamba": "M", "linear_attention": "M", "attention": "*", "full_attention": "*", "moe": "E", "mlp": "-"}
+    if c.has("hybrid_override_pattern"):
+        text = c.str("hybrid_override_pattern")
+        bad = sorted(set(text) - set(pattern))
+        if bad:
+            c._fail("hybrid_override_pattern", f"unknown block {bad[0]!r}; known: M, *, E, -")
+    else:
+        text = "".join(names.get(t, "?") for t in c.list("layers_block_type"))
+    if len(text) != c.int("num_hidden_layers"):
+        c._fail("hybrid_override_pattern", f"{len(text)} blocks for num_hidden_layers {c.int('num_hidden_layers')}")
+    heads, kv = c.int("num_attention_heads"), c.int("num_key_value_heads", c.int("num_attention_heads"))
+    att = {"type": "gqa" if kv not in (1, heads) else "mha" if kv == heads else "mqa", "num_heads": heads,
+           "head_dim": c.int("head_dim")}
+    if att["type"] == "gqa":
+        att["num_kv_heads"] = kv
+    att["layer_types"] = [pattern[ch][0] for ch in text]
+    mixer = {"type": "mamba2", "num_heads": c.int("mamba_num_heads"), "head_dim": c.int("mamba_head_dim"),
+             "d_state": c.int("ssm_state_size"), "n_groups": c.int("n_groups", 1),
+             "conv_kernel": c.int("conv_kernel", 4), "conv_bias": c.bool("use_conv_bias", True),
+             "proj_bias": c.bool("use_bias", False)}
+    spec = {**_core(c), "attention": att, "mixer": mixer, "ffn_types": [pattern[ch][1] for ch in text],
+            "norms_per_layer": 1}
+    gated = c.raw("mlp_hidden_act", "relu2") not in ("relu2",)
+    if "-" in text:
+        spec["ffn"] = {"intermediate_size": c.int("intermediate_size"), "gated": gated,
+                       "bias": c.bool("mlp_bias", False)}
+    if "E" in text:
+        moe = _experts(c, "n_routed_experts", "num_experts_per_tok", "moe_intermediate_size")
+        moe.update(gated=gated, router_bias=True, num_shared_experts=1,
+                   shared_expert_intermediate_size=c.int("moe_shared_expert_intermediate_size"))
+        if c.has("moe_latent_size"):
+            c._fail("moe_latent_size", "latent MoE is not modelled yet")
+        spec["moe"] = moe
+    return spec
+
+
+def granitemoehybrid(c: ConfigReader) -> dict:
+    """GraniteMoeHybridForCausalLM (Granite 4.0-H): Mamba-2 or attention per ``layer_types``
+    (every layer Mamba-2 when absent, as transformers builds it), then MoE and a shared gated MLP
+    in every layer. transformers' defaults fill the keys an abridged config leaves out."""
+    d = {"mamba_n_heads": 128, "mamba_n_groups": 1, "mamba_d_state": 256, "mamba_d_conv": 4, "mamba_expand": 2}
+    L, h = c.int("num_hidden_layers"), c.int("hidden_size")
+    heads_m = c.int("mamba_n_heads", d["mamba_n_heads"])
+    head_dim = c.raw("mamba_d_head", "auto")
+    head_dim = c.int("mamba_expand", d["mamba_expand"]) * h // heads_m if head_dim == "auto" else c.int("mamba_d_head")
+    types = _types(c, "layer_types", {"mamba": "linear", "linear_attention": "linear", "attention": "full",
+                                      "full_attention": "full"}, ["linear"] * L)
+    att = _gqa(c, qkv_bias=c.bool("attention_bias", False), o_bias=c.bool("attention_bias", False))
+    att["layer_types"] = _cyclic(types)
+    mixer = {"type": "mamba2", "num_heads": heads_m, "head_dim": head_dim,
+             "d_state": c.int("mamba_d_state", d["mamba_d_state"]), "n_groups": c.int("mamba_n_groups", 1),
+             "conv_kernel": c.int("mamba_d_conv", 4), "conv_bias": c.bool("mamba_conv_bias", True),
+             "proj_bias": c.bool("mamba_proj_bias", False)}
+    moe = _experts(c, "num_local_experts", "num_experts_per_tok", "intermediate_size")
+    moe.update(num_shared_experts=1, shared_expert_intermediate_size=c.int("shared_intermediate_size", 1024))
+    return {**_core(c), "attention": att, "mixer": mixer, "moe": moe}
+
+
+def jamba(c: ConfigReader) -> dict:
+    """JambaForCausalLM: Mamba-1 layers with attention every ``attn_layer_period`` from
+    ``attn_layer_offset``, MoE every ``expert_layer_period`` from ``expert_layer_offset``
+    (dense SwiGLU otherwise); Mamba's dt, B and C norms; no RoPE."""
+    L, h = c.int("num_hidden_layers"), c.int("hidden_size")
+    ap, ao = c.int("attn_layer_period", 8), c.int("attn_layer_offset", 4, minimum=0)
+    ep, eo = c.int("expert_layer_period", 2), c.int("expert_layer_offset", 1, minimum=0)
+    att = _gqa(c, qkv_bias=False, o_bias=False)
+    att["layer_types"] = _cyclic(["full" if i % ap == ao else "linear" for i in range(L)])
+    d_inner = c.int("mamba_expand", 2) * h
+    rank = c.raw("mamba_dt_rank", "auto")
+    rank = -(-h // 16) if rank == "auto" else c.int("mamba_dt_rank")
+    mixer = {"type": "mamba1", "d_inner": d_inner, "d_state": c.int("mamba_d_state", 16), "dt_rank": rank,
+             "conv_kernel": c.int("mamba_d_conv", 4), "conv_bias": c.bool("mamba_conv_bias", True),
+             "proj_bias": c.bool("mamba_proj_bias", False), "inner_norms": True}
+    moe = _experts(c, "num_experts", "num_experts_per_tok", "intermediate_size")
+    moe["layers"] = [i for i in range(L) if i % ep == eo]
+    return {**_core(c), "attention": att, "mixer": mixer, "ffn": _ffn(c), "moe": moe}
+
+
+FAMILIES_2025 = {
+    "deepseek_v32": deepseek_v32, "glm4_moe_lite": glm4_moe_lite, "dots1": dots1, "kimi_k25": kimi_k25,
+    "minimax_m2": minimax_m2, "qwen3_next": qwen3_next, "kimi_linear": kimi_linear, "minimax": minimax,
+    "nemotron_h": nemotron_h, "granitemoehybrid": granitemoehybrid, "jamba": jamba,
+}
