@@ -255,9 +255,107 @@ def jamba(c: ConfigReader) -> dict:
     moe["layers"] = [i for i in range(L) if i % ep == eo]
     return {**_core(c), "attention": att, "mixer": mixer, "ffn": _ffn(c), "moe": moe}
 
+# ---- other MoE layouts ----------------------------------------------------------------------
+def ernie4_5_moe(c: ConfigReader) -> dict:
+    """Ernie4_5_MoeForCausalLM (ERNIE-4.5 MoE; ``ernie_moe`` in Baidu's own configs): GQA with
+    ``use_bias`` on every projection, MoE on layers start..end (inclusive; -1: the last) every
+    ``moe_layer_interval``, ``moe_num_shared_experts`` shared experts fused into one MLP of
+    their total width, a router with a stored correction bias; tied embeddings by default."""
+    bias = c.bool("use_bias", False)
+    att = _gqa(c, qkv_bias=bias, o_bias=bias)
+    L = c.int("num_hidden_layers")
+    start = c.int("moe_layer_start_index", 1, minimum=0)
+    end = c.raw("moe_layer_end_index", -1)
+    end = L - 1 if end == -1 else c.int("moe_layer_end_index", minimum=0)
+    interval = c.int("moe_layer_interval", 1)
+    experts, k, width = c.int("moe_num_experts", 64), c.int("moe_k", 6), c.int("moe_intermediate_size", 1536)
+    if k > experts:
+        c._fail("moe_k", f"{k} exceeds moe_num_experts ({experts})")
+    shared = c.int("moe_num_shared_experts", 2, minimum=0)
+    moe = {"num_experts": experts, "top_k": k, "expert_intermediate_size": width, "router_bias": True,
+           "layers": [i for i in range(L) if (i + 1) % interval == 0 and start <= i <= end]}
+    if shared:
+        moe.update(num_shared_experts=1, shared_expert_intermediate_size=shared * width)
+    return {**_core(c), "tie_embeddings": c.bool("tie_word_embeddings", True), "attention": att,
+            "ffn": _ffn(c, bias=bias), "moe": moe}
+
+
+def _per_layer(c: ConfigReader, key: str, default: int) -> int:
+    """A key that may be one value or one per layer (Hunyuan's moe_topk): its value, the same on
+    every layer."""
+    value = c.raw(key, default)
+    if isinstance(value, list):
+        if not value or len(set(value)) != 1:
+            c._fail(key, f"differs between layers ({sorted(set(value))}); moecalc takes one value")
+        value = value[0]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        c._fail(key, f"must be a whole number, got {value!r}")
+    return value
+
+
+def hunyuan_v1_moe(c: ConfigReader) -> dict:
+    """HunYuanMoEV1ForCausalLM (Hunyuan-A13B; ``hunyuan`` before transformers took it in): GQA
+    with per-head q/k norms, every layer MoE whose experts and one shared MLP are
+    ``intermediate_size`` wide (``moe_intermediate_size`` is read by neither implementation),
+    ``moe_topk`` per layer; cross-layer KV sharing (``use_cla``) is not modelled."""
+    att = _gqa(c, qkv_bias=c.bool("attention_bias", False), o_bias=c.bool("attention_bias", False),
+               qk_norm="per_head" if c.bool("use_qk_norm", True) else "none")
+    if c.bool("use_cla", False):
+        c._fail("use_cla", "cross-layer KV sharing is not modelled yet")
+    experts = c.int("num_experts")
+    k = _per_layer(c, "moe_topk", 1)
+    moe = {"num_experts": experts, "top_k": k, "expert_intermediate_size": c.int("intermediate_size"),
+           "num_shared_experts": 1 if c.bool("use_mixed_mlp_moe", True) else 0}
+    return {**_core(c), "attention": att, "moe": moe}
+
+
+def qwen3_vl_moe(c: ConfigReader) -> dict:
+    """Qwen3VLMoeForConditionalGeneration: a Qwen3-MoE language model in ``text_config`` (tied or
+    not as the top-level config says) and its vision model with deepstack mergers (``vision``)."""
+    from moecalc.spec.hf_families import qwen3_moe
+
+    spec = qwen3_moe(_text(c))
+    spec["tie_embeddings"] = c.bool("tie_word_embeddings", False)
+    spec["vision_params"] = vision.qwen3_vl(c.sub("vision_config") if c.has("vision_config")
+                                            else ConfigReader({}, c.label))
+    spec["dtypes"] = weight_dtypes(c)
+    return spec
+
+
+def mimo_v2_flash(c: ConfigReader) -> dict:
+    """MiMoV2FlashForCausalLM (MiMo-V2-Flash): full and sliding-window layers of their own shapes
+    (``swa_*`` keys; ``hybrid_layer_pattern`` 1 = sliding), an attention sink per head on the
+    sliding layers, o_proj without bias; DeepSeek-style MoE (``moe_layer_freq`` 1 = MoE) with a
+    stored correction bias and no shared expert."""
+    L = c.int("num_hidden_layers")
+    bias = c.bool("attention_bias", False)
+    heads, kv, hd = c.int("num_attention_heads"), c.int("num_key_value_heads"), c.int("head_dim", 192)
+    full = {"type": "gqa", "num_heads": heads, "num_kv_heads": kv, "head_dim": hd, "v_head_dim": c.int("v_head_dim", 128),
+            "qkv_bias": bias, "sinks": c.bool("add_full_attention_sink_bias", False)}
+    swa = {"type": "gqa", "num_heads": c.int("swa_num_attention_heads", heads),
+           "num_kv_heads": c.int("swa_num_key_value_heads", 2 * kv), "head_dim": c.int("swa_head_dim", hd),
+           "v_head_dim": c.int("swa_v_head_dim", full["v_head_dim"]), "qkv_bias": bias,
+           "sinks": c.bool("add_swa_attention_sink_bias", True)}
+    if c.has("hybrid_layer_pattern"):
+        types = ["sliding" if x else "full" for x in c.list("hybrid_layer_pattern")]
+    else:
+        types = ["full" if i == 0 or not (i + 1) % 6 else "sliding" for i in range(L)]
+    full.update(layer_types=_cyclic(types), sliding_window=c.int("sliding_window_size", c.int("sliding_window", 128)))
+    moe = _experts(c, "n_routed_experts", "num_experts_per_tok", "moe_intermediate_size")
+    moe["router_bias"] = True
+    freq = c.raw("moe_layer_freq", None)
+    moe["layers"] = ([i for i, x in enumerate(freq) if x] if isinstance(freq, list) else list(range(1, L)))
+    for a in (full, swa):
+        for key in ("num_kv_heads",):
+            if a["num_heads"] % a[key]:
+                c._fail("num_key_value_heads", f"{a['num_heads']} heads do not divide over {a[key]} kv heads")
+    return {**_core(c), "attention": full, "sliding_attention": swa, "ffn": _ffn(c), "moe": moe}
+
 
 FAMILIES_2025 = {
     "deepseek_v32": deepseek_v32, "glm4_moe_lite": glm4_moe_lite, "dots1": dots1, "kimi_k25": kimi_k25,
     "minimax_m2": minimax_m2, "qwen3_next": qwen3_next, "kimi_linear": kimi_linear, "minimax": minimax,
     "nemotron_h": nemotron_h, "granitemoehybrid": granitemoehybrid, "jamba": jamba,
+    "ernie4_5_moe": ernie4_5_moe, "ernie_moe": ernie4_5_moe, "hunyuan_v1_moe": hunyuan_v1_moe,
+    "hunyuan": hunyuan_v1_moe, "qwen3_vl_moe": qwen3_vl_moe, "mimo_v2_flash": mimo_v2_flash,
 }
