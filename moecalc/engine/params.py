@@ -188,7 +188,7 @@ def count_params(s: Schedule) -> ParamBreakdown:
         mixer = "mixer" if getattr(layer.attention, "kind", "") == "recurrent" else "attention"
         for (into_m, into_v), parts in (((matrix, vector), layer.ffn.parts(h) if layer.ffn else {}),
                                         ((active_matrix, active_vector), layer.ffn.active_parts(h) if layer.ffn else {})):
-            parts = {mixer: (am, av), **parts, "norms": (0, layer.norms * norm)}
+            parts = {mixer: (am, av), **parts, "norms": (0, layer.norms * norm + layer.scalars)}
             for component, (m, v) in parts.items():
                 into_m[component] += n * m
                 into_v[component] += n * v

@@ -227,6 +227,7 @@ class MoE:
     num_zero_experts: int = 0           # Z identity experts the router may pick (LongCat): no weights
     shared_gated: bool | None = None    # the shared experts' MLP gated or not (None: as the experts)
     parallel_dense: int = 0             # a dense gated MLP of this width beside the experts (Gemma 4)
+    router_scale: bool = False          # a learned scale of h on the router's input (Gemma 4)
 
     def expert(self, h: int) -> tuple[int, int]:
         m, v = ffn_params(h, self.expert_intermediate, self.gated, self.expert_bias)
@@ -238,6 +239,7 @@ class MoE:
         shared_gated = self.gated if self.shared_gated is None else self.shared_gated
         sm, sv = ffn_params(h, self.shared_intermediate, shared_gated, self.expert_bias)
         rm, rv = router_params(h, self.num_experts + self.num_zero_experts, self.router_bias)
+        rv = rv + self.router_scale * h
         dm, dv = ffn_params(h, self.parallel_dense, True, False)
         return {"routed_experts": (self.num_experts * em, self.num_experts * ev),
                 "dense_ffn": (int(dm), int(dv)),
@@ -278,6 +280,7 @@ class Layer:
     span: float = FULL_SPAN
     chunked: bool = False
     norms: int = 2
+    scalars: int = 0                    # stored per-layer scalars outside the blocks (Gemma 4's layer_scalar)
 
 
 @dataclass(frozen=True)

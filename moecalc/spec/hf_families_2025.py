@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from moecalc.spec import vision
 from moecalc.spec.hf_families import _core, _cyclic, _deepseek_moe, _experts, _ffn, _gqa, _layer_types, deepseek
-from moecalc.spec.hf_import import ConfigReader, weight_dtypes
+from moecalc.spec.hf_import import ConfigReader, attention_kind, weight_dtypes
 
 
 def _text(c: ConfigReader) -> ConfigReader:
@@ -352,10 +352,134 @@ def mimo_v2_flash(c: ConfigReader) -> dict:
     return {**_core(c), "attention": full, "sliding_attention": swa, "ffn": _ffn(c), "moe": moe}
 
 
+def bailing_moe(c: ConfigReader) -> dict:
+    """BailingMoeForCausalLM (Ling; inclusionAI's modeling code, not in transformers): fused qkv
+    with ``use_qkv_bias``, o_proj with ``use_bias``, DeepSeek-style MoE without router bias after
+    ``first_k_dense_replace`` dense layers."""
+    att = _gqa(c, qkv_bias=c.bool("use_qkv_bias", False), o_bias=c.bool("use_bias", True))
+    moe = _experts(c, "num_experts", "num_experts_per_tok", "moe_intermediate_size")
+    moe.update(num_shared_experts=c.int("num_shared_experts", 0, minimum=0),
+               first_k_dense=c.int("first_k_dense_replace", 0, minimum=0))
+    return {**_core(c), "attention": att, "ffn": _ffn(c), "moe": moe}
+
+
+def grok1(c: ConfigReader) -> dict:
+    """Grok-1 (xai-org/grok-1 model.py, with the key names of its Hugging Face port): GQA without
+    biases, four RMSNorms per layer (around attention and the MoE), every layer MoE of 8 GeGLU
+    experts, tied embeddings."""
+    att = _gqa(c, qkv_bias=False, o_bias=False)
+    moe = _experts(c, "num_experts", "num_experts_per_tok", "intermediate_size")
+    return {**_core(c), "tie_embeddings": c.bool("tie_word_embeddings", True), "attention": att, "moe": moe,
+            "norms_per_layer": 4}
+
+
+def step3_vl(c: ConfigReader) -> dict:
+    """Step3 (``step3_vl``; sglang's and vLLM's step3_vl.py, not in transformers): attention with
+    low-rank queries (``share_q_dim`` with a norm) and one key/value head of ``head_dim``; MoE on
+    ``moe_layers_enum`` with one shared expert of ``share_expert_dim``; untied head; its vision
+    transformer, downsamplers and projector (``vision``)."""
+    t = _text(c)
+    heads, groups = t.int("num_attention_heads"), t.int("num_attention_groups", 1)
+    att = {"type": attention_kind(heads, groups), "num_heads": heads, "head_dim": t.int("head_dim"),
+           "q_lora_rank": t.int("share_q_dim")}
+    if att["type"] == "gqa":
+        att["num_kv_heads"] = groups
+    L = t.int("num_hidden_layers")
+    layers = t.raw("moe_layers_enum", None)
+    if isinstance(layers, str):
+        layers = [int(x) for x in layers.split(",") if x.strip()]
+    experts, k = t.int("moe_num_experts"), t.int("moe_top_k")
+    if k > experts:
+        t._fail("moe_top_k", f"{k} exceeds moe_num_experts ({experts})")
+    moe = {"num_experts": experts, "top_k": k, "expert_intermediate_size": t.int("moe_intermediate_size"),
+           "num_shared_experts": 1, "shared_expert_intermediate_size": t.int("share_expert_dim"),
+           "layers": list(layers) if layers is not None else list(range(1, L))}
+    spec = {"hidden_size": t.int("hidden_size"), "num_layers": L, "vocab_size": t.int("vocab_size"),
+            "tie_embeddings": False, "attention": att, "ffn": _ffn(t), "moe": moe}
+    spec["vision_params"] = vision.step3(c.sub("vision_config") if c.has("vision_config") else ConfigReader({}, c.label),
+                                         t.int("hidden_size"), c.bool("projector_bias", True))
+    return spec
+
+
+def longcat_flash(c: ConfigReader) -> dict:
+    """LongcatFlashForCausalLM (LongCat-Flash): ``num_layers`` blocks of two MLA attentions, two
+    dense MLPs and one shortcut MoE beside the second (as 2 num_layers layers, the MoE in
+    parallel with every second dense MLP); 512 experts plus ``zero_expert_num`` identity experts
+    (no weights: transformers allocates their gate/up rows, which no checkpoint stores), a
+    router over all of them with a stored correction bias."""
+    att = {"type": "mla", "num_heads": c.int("num_attention_heads"), "q_lora_rank": c.int("q_lora_rank", 0, minimum=0),
+           "kv_lora_rank": c.int("kv_lora_rank"), "qk_nope_head_dim": c.int("qk_nope_head_dim"),
+           "qk_rope_head_dim": c.int("qk_rope_head_dim"), "v_head_dim": c.int("v_head_dim"),
+           "qkv_bias": c.bool("attention_bias", False), "o_bias": c.bool("attention_bias", False)}
+    blocks = c.int("num_layers")
+    experts, k = c.int("n_routed_experts"), c.int("moe_topk")
+    zero = c.int("zero_expert_num", 0, minimum=0)
+    if k > experts + zero:
+        c._fail("moe_topk", f"{k} exceeds the {experts + zero} experts")
+    moe = {"num_experts": experts, "top_k": k, "expert_intermediate_size": c.int("expert_ffn_hidden_size"),
+           "num_zero_experts": zero, "router_bias": True,
+           "parallel_dense_intermediate_size": c.int("ffn_hidden_size")}
+    return {"hidden_size": c.int("hidden_size"), "num_layers": 2 * blocks, "vocab_size": c.int("vocab_size"),
+            "tie_embeddings": c.bool("tie_word_embeddings", False), "attention": att,
+            "ffn": {"intermediate_size": c.int("ffn_hidden_size"), "gated": True, "bias": False}, "moe": moe,
+            "ffn_types": ["dense", "moe"]}
+
+
+def gemma4(c: ConfigReader) -> dict:
+    """Gemma4ForConditionalGeneration (Gemma 4 MoE): sliding layers (heads x head_dim, kv heads,
+    q/k norms) and full layers of global_head_dim whose values are their keys
+    (``attention_k_eq_v``, num_global_key_value_heads); every layer a dense MLP beside the MoE,
+    seven RMSNorms and a stored layer scalar; a router with an input scale and per-expert scales;
+    tied embeddings; its vision model (``vision``). Per-layer input embeddings and KV shared
+    across layers are refused until modelled."""
+    t = _text(c)
+    for key, what in (("hidden_size_per_layer_input", "per-layer input embeddings"),
+                      ("num_kv_shared_layers", "KV shared across layers")):
+        if t.int(key, 0, minimum=0):
+            t._fail(key, f"{what} are not modelled yet")
+    if t.bool("use_double_wide_mlp", False):
+        t._fail("use_double_wide_mlp", "double-wide MLPs are not modelled yet")
+    heads, kv, hd = t.int("num_attention_heads"), t.int("num_key_value_heads"), t.int("head_dim", 256)
+    bias = t.bool("attention_bias", False)
+    k_eq_v = t.bool("attention_k_eq_v", False)
+    L = t.int("num_hidden_layers")
+    types = _types(t, "layer_types", {"sliding_attention": "sliding", "full_attention": "full"},
+                   ["full" if (i + 1) % 6 == 0 else "sliding" for i in range(L)])
+    global_kv = t.int("num_global_key_value_heads", kv) if k_eq_v else kv
+    full = {"type": attention_kind(heads, global_kv), "num_heads": heads, "head_dim": t.int("global_head_dim", hd),
+            "qkv_bias": bias, "o_bias": bias, "qk_norm": "per_head", "values_from_keys": k_eq_v,
+            "layer_types": _cyclic(types), "sliding_window": t.int("sliding_window")}
+    sliding = {"type": attention_kind(heads, kv), "num_heads": heads, "head_dim": hd, "qkv_bias": bias, "o_bias": bias,
+               "qk_norm": "per_head"}
+    for a, n in ((full, global_kv), (sliding, kv)):
+        if a["type"] == "gqa":
+            a["num_kv_heads"] = n
+    spec = {"hidden_size": t.int("hidden_size"), "num_layers": L, "vocab_size": t.int("vocab_size"),
+            "tie_embeddings": c.bool("tie_word_embeddings", t.bool("tie_word_embeddings", True)),
+            "attention": full, "sliding_attention": sliding, "layer_scalars": 1}
+    dense = {"intermediate_size": t.int("intermediate_size"), "gated": True, "bias": False}
+    if t.bool("enable_moe_block", False):
+        experts, k = t.int("num_experts"), t.int("top_k_experts")
+        if k > experts:
+            t._fail("top_k_experts", f"{k} exceeds num_experts ({experts})")
+        spec["moe"] = {"num_experts": experts, "top_k": k, "expert_intermediate_size": t.int("moe_intermediate_size"),
+                       "router_bias": True, "router_scale": True,
+                       "parallel_dense_intermediate_size": dense["intermediate_size"]}
+        spec["norms_per_layer"] = 7
+    else:
+        spec["ffn"] = dense
+        spec["norms_per_layer"] = 4
+    if c.has("vision_config"):
+        spec["vision_params"] = vision.gemma4(c.sub("vision_config"), t.int("hidden_size"))
+    return spec
+
+
 FAMILIES_2025 = {
     "deepseek_v32": deepseek_v32, "glm4_moe_lite": glm4_moe_lite, "dots1": dots1, "kimi_k25": kimi_k25,
     "minimax_m2": minimax_m2, "qwen3_next": qwen3_next, "kimi_linear": kimi_linear, "minimax": minimax,
     "nemotron_h": nemotron_h, "granitemoehybrid": granitemoehybrid, "jamba": jamba,
     "ernie4_5_moe": ernie4_5_moe, "ernie_moe": ernie4_5_moe, "hunyuan_v1_moe": hunyuan_v1_moe,
     "hunyuan": hunyuan_v1_moe, "qwen3_vl_moe": qwen3_vl_moe, "mimo_v2_flash": mimo_v2_flash,
+    "bailing_moe": bailing_moe, "grok-1": grok1, "step3_vl": step3_vl, "longcat_flash": longcat_flash,
+    "gemma4": gemma4,
 }

@@ -187,6 +187,7 @@ class MoESpec(Strict):
                                                                   "as the routed experts")
     parallel_dense_intermediate_size: NonNeg = Field(0, description="a dense gated MLP of this width beside the "
                                                                     "experts in every MoE layer (Gemma 4)")
+    router_scale: bool = Field(False, description="a learned scale of hidden_size on the router input (Gemma 4)")
     expert_groups: Optional[Pos] = Field(None, description="group-limited routing: experts in G contiguous groups "
                                                            "(DeepSeek n_group); none when absent or 1")
     groups_per_token: Optional[Pos] = Field(None, description="... of which a token picks its experts from at most M "
@@ -272,6 +273,7 @@ class ArchitectureSpec(_Common):
                                                 "single-mixer block; Gemma's sandwich norms: 4)")
     vision_params: NonNeg = Field(0, description="a multimodal model's vision tower and projector: in the total "
                                                  "(loaded), not active per text token")
+    layer_scalars: NonNeg = Field(0, description="stored scalars per layer outside its blocks (Gemma 4: 1)")
     mtp_layers: NonNeg = Field(0, description="multi-token-prediction modules, counted apart (params.mtp)")
     stated: Optional[StatedSpec] = Field(None, description="published totals; >1% off the derived count warns")
 
@@ -334,11 +336,11 @@ class ArchitectureSpec(_Common):
                          expert_groups=moe.expert_groups if limited else 0,
                          groups_per_token=moe.groups_per_token if limited else 0,
                          num_zero_experts=moe.num_zero_experts, shared_gated=moe.shared_expert_gated,
-                         parallel_dense=moe.parallel_dense_intermediate_size)
+                         parallel_dense=moe.parallel_dense_intermediate_size, router_scale=moe.router_scale)
         mixers = {"linear": mixer, "none": None, "sliding": sliding}
         ffns = {"moe": routed, "dense": dense, "none": None}
         layers = tuple(Layer(mixers.get(kind, attention), ffns[f], FULL_SPAN if kind in ("linear", "none") else float(w),
-                             bool(c), self.norms_per_layer)
+                             bool(c), self.norms_per_layer, self.layer_scalars)
                        for kind, f, w, c in zip(kinds, self.ffn_kinds(), span, chunked))
         mtp = Layer(attention, routed or dense, norms=2) if self.mtp_layers else None
         return Schedule(hidden_size=self.hidden_size, vocab_size=self.vocab_size, layers=layers,

@@ -54,3 +54,32 @@ def qwen3_vl(v: ConfigReader) -> int:
     stacks = len(v.list("deepstack_visual_indexes", [8, 16, 24]))
     return (c * t * p * p * h + h + v.int("num_position_embeddings", 2304) * h + depth * block
             + 2 * h + merger + stacks * (2 * wide + merger))
+
+
+def gemma4(v: ConfigReader, text_hidden: int) -> int:
+    """Gemma 4's vision model and embedder (``Gemma4VisionModel``, ``Gemma4MultimodalEmbedder``):
+    a patch projection 3 p^2 h and a (2 x positions x h) table; L layers of attention without
+    biases (q, k, v, o; q and k norms of head_dim), a gated MLP, 4 RMSNorms; the projection
+    h -> text hidden; with ``standardize`` the stored std bias and scale (2 h)."""
+    h, inner, layers = v.int("hidden_size", 768), v.int("intermediate_size", 3072), v.int("num_hidden_layers", 16)
+    heads, kv, hd = v.int("num_attention_heads", 12), v.int("num_key_value_heads", 12), v.int("head_dim", 64)
+    p, pos = v.int("patch_size", 16), v.int("position_embedding_size", 10240)
+    if v.bool("use_clipped_linears", False):
+        v._fail("use_clipped_linears", "clipped linears' stored bounds are not modelled yet")
+    attention = h * heads * hd + 2 * h * kv * hd + heads * hd * h + 2 * hd
+    return (3 * p * p * h + 2 * pos * h + layers * (attention + 3 * h * inner + 4 * h) + h * text_hidden
+            + (2 * h if v.bool("standardize", False) else 0))
+
+
+def step3(v: ConfigReader, text_hidden: int, projector_bias: bool) -> int:
+    """Step3's vision transformer, downsamplers and projector (sglang ``Step3VisionTransformer``):
+    a class embedding, a biased patch conv and a position table of (image / p)^2 + 1; L layers of
+    biased qkv, out, fc1, fc2 and two LayerNorms; a 2x2 conv h -> o, a 3x3 conv o -> 2o (biased)
+    and a projector 2o -> text hidden."""
+    h, inner, layers = v.int("hidden_size", 1792), v.int("intermediate_size", 3072), v.int("num_hidden_layers", 63)
+    p, image, c, out = v.int("patch_size", 14), v.int("image_size", 728), v.int("num_channels", 3), \
+        v.int("output_hidden_size", 4096)
+    positions = (image // p) ** 2 + 1
+    layer = _linear(h, 3 * h) + _linear(h, h) + _linear(h, inner) + _linear(inner, h) + 4 * h
+    return (h + c * p * p * h + h + positions * h + layers * layer + h * out * 4 + out + out * 2 * out * 9 + 2 * out
+            + _linear(2 * out, text_hidden, projector_bias))
