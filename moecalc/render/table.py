@@ -61,6 +61,7 @@ def estimate_view(r: dict) -> Group:
 
     mt = _table("Memory (VRAM floor)", "part", "GB", "GiB")
     rows = (("weights", m["weights_bytes"]), (f"KV cache ({wl['batch']:,} x {wl['context']:,} tokens)", m["kv_cache_bytes"]),
+            *((f"recurrent state ({wl['batch']:,} seq, any context)", m["state_bytes"]),) * bool(m.get("state_bytes")),
             ("activation workspace", m["activation_workspace_bytes"]),
             ("runtime overhead", m["runtime_overhead_bytes"]))
     for name, n in rows:
@@ -70,7 +71,8 @@ def estimate_view(r: dict) -> Group:
 
     ft = _table(f"FLOPs per token (context {wl['context']:,})", "", "prefill", "decode")
     ft.add_row("matmul (2 x active, no input embedding)", u.flops(f["prefill"]["matmul"]), u.flops(f["decode"]["matmul"]))
-    ft.add_row("attention (QK^T + AV)", u.flops(f["prefill"]["attention"]), u.flops(f["decode"]["attention"]))
+    ft.add_row("attention (QK^T + AV)" + (" and recurrence" if kv.get("state_bytes_per_sequence") else ""),
+               u.flops(f["prefill"]["attention"]), u.flops(f["decode"]["attention"]))
     ft.add_section()
     ft.add_row(Text("total", style="bold"), u.flops(f["prefill_per_token"]), u.flops(f["decode_per_token"]))
 
@@ -81,6 +83,8 @@ def estimate_view(r: dict) -> Group:
     kvt.add_row(f"for the workload ({wl['batch']:,} x {wl['context']:,})", f"{u.gb(kv['bytes'])} = {u.gib(kv['bytes'])}")
     kvt.add_row("layers", layers)
     kvt.add_row("values per token per layer", f"{kv['elements_per_token_per_layer']:,} ({kv['dtype']})")
+    if kv.get("state_bytes_per_sequence"):
+        kvt.add_row("recurrent state per sequence (constant)", u.bytes_small(kv["state_bytes_per_sequence"]))
 
     at = _assumptions_table(r)
 
@@ -151,8 +155,10 @@ def deployment_view(r: dict) -> Group:
     routed = w.get("routed_experts", 0.0)
     rows = [("weights: routed experts", routed)] if routed else []
     rows.append(("weights: everything else" if routed else "weights", pg["weights_bytes"] - routed))
-    rows += [(f"KV cache ({m['sequences_per_replica']:,} seq x {wl['context']:,})", pg["kv_cache_bytes"]),
-             ("activation workspace", pg["activation_workspace_bytes"]),
+    rows += [(f"KV cache ({m['sequences_per_replica']:,} seq x {wl['context']:,})", pg["kv_cache_bytes"])]
+    if pg.get("state_bytes"):
+        rows.append((f"recurrent state ({m['sequences_per_replica']:,} seq, any context)", pg["state_bytes"]))
+    rows += [("activation workspace", pg["activation_workspace_bytes"]),
              ("runtime overhead + comm buffers", pg["runtime_overhead_bytes"] + pg["comm_buffer_bytes"])]
     for name, n in rows:
         mt.add_row(name, u.gb(n), f"{n / cap:6.1%}")
