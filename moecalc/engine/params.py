@@ -108,6 +108,7 @@ class ParamBreakdown:
     active_vector: dict[str, int]
     mtp_by_component: dict[str, int]
     per_expert: int
+    active_spread: tuple[int, int] = (0, 0)    # zero experts: active less / more than expected at the extremes
 
     @property
     def by_component(self) -> dict[str, int]:
@@ -134,6 +135,12 @@ class ParamBreakdown:
         return self.by_component["lm_head"]
 
     @property
+    def active_range(self) -> list[int]:
+        """The fewest and most parameters a token can use: with zero-computation experts a token
+        runs between k - Z (at least 0) and k real experts, the expected k E / (E + Z) in between."""
+        return [self.active - self.active_spread[0], self.active + self.active_spread[1]]
+
+    @property
     def mtp(self) -> int:
         return sum(self.mtp_by_component.values())
 
@@ -148,7 +155,9 @@ class ParamBreakdown:
     REPORT = tuple(Out("params." + key, key, doc, convert) for key, doc, convert in (
         ("total", "every stored parameter of the main model, embedding and lm_head included (once "
                   "if tied), MTP modules apart", int),
-        ("active", "parameters one token uses: the total less the routed experts it does not pick", int),
+        ("active", "parameters one token uses: the total less the routed experts it does not pick (with zero "
+                   "experts: the expected count)", int),
+        ("active_range", "[fewest, most] parameters a token can use (zero experts; else both the active count)", list),
         ("embedding", "input embedding (V h)", int),
         ("lm_head", "output head (V h; 0 when tied to the embedding)", int),
         ("mtp", "multi-token-prediction (next-n) modules as stored, not in the total", int),
@@ -195,8 +204,16 @@ def count_params(s: Schedule) -> ParamBreakdown:
     vector["norms"] += norm                 # the final norm
     active_vector["norms"] += norm
     moe = s.moe
+    less = more = 0
+    for layer, n in s.kinds:
+        f = layer.ffn
+        if getattr(f, "num_zero_experts", 0):
+            expert, expected = sum(f.expert(h)), f.expected_routed
+            fewest = max(f.top_k - f.num_zero_experts, 0)
+            less += n * (round(expected * expert) - fewest * expert)
+            more += n * (f.top_k * expert - round(expected * expert))
     return ParamBreakdown(matrix, vector, active_matrix, active_vector, _mtp(s, norm),
-                          per_expert=sum(moe.expert(h)) if moe else 0)
+                          per_expert=sum(moe.expert(h)) if moe else 0, active_spread=(less, more))
 
 
 def _mtp(s: Schedule, norm: int) -> dict[str, int]:
