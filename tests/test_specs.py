@@ -39,9 +39,12 @@ def test_bundled_spec(name):
 
 @pytest.mark.parametrize("name", BUNDLED)
 def test_bundled_spec_is_the_import_of_its_config(name):
-    """model_specs/NAME.yaml == `moecalc import tests/data/configs/NAME.json` + name, source, stated."""
+    """model_specs/NAME.yaml == `moecalc import tests/data/configs/[families/|more/]NAME.json` + name,
+    source, stated."""
     bundled = load(name)[0].model_dump()
-    imported = load_spec_text(import_config(str(CONFIGS / f"{name}.json")), "import")
+    config = next(p for p in (CONFIGS / f"{name}.json", CONFIGS / "families" / f"{name}.json",
+                              CONFIGS / "more" / f"{name}.json") if p.exists())
+    imported = load_spec_text(import_config(str(config)), "import")
     for key in ("name", "source", "stated"):
         bundled.pop(key)
     got = imported.model_dump()

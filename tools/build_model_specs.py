@@ -70,11 +70,47 @@ MODELS = {
         total_params=8.19e9, source="Qwen3-8B model card: 8.2B total, 6.95B non-embedding")),
 }
 
+# The 2025-26 flagships, from tests/data/configs/families (and more/): stem: (name, repo, stated, config)
+MODELS_2025 = {
+    "deepseek-v3.2": ("DeepSeek-V3.2", "deepseek-ai/DeepSeek-V3.2", dict(
+        active_params=37e9, tolerance=0.02,
+        source="DeepSeek-V3.2 (as V3): 37B activated; its 685B counts the 13.5B MTP module, which moecalc "
+               "reports apart (params.mtp)"), "families/deepseek-v3.2.json"),
+    "qwen3-next-80b-a3b": ("Qwen3-Next-80B-A3B", "Qwen/Qwen3-Next-80B-A3B-Instruct", dict(
+        total_params=80e9, tolerance=0.01, source="Qwen3-Next model card: 80B total, 3B activated (too rounded "
+                                                   "to check)"), "families/qwen3-next-80b-a3b.json"),
+    "qwen3-vl-235b-a22b": ("Qwen3-VL-235B-A22B", "Qwen/Qwen3-VL-235B-A22B-Instruct", dict(
+        total_params=235e9, active_params=22e9, tolerance=0.02,
+        source="Qwen3-VL model card: 235B total, 22B activated"), "families/qwen3-vl-235b-a22b.json"),
+    "qwen3.5-397b-a17b": ("Qwen3.5-397B-A17B", "Qwen/Qwen3.5-397B-A17B", dict(
+        total_params=397e9, active_params=17e9, tolerance=0.03,
+        source="Qwen3.5 model card: 397B total, 17B activated (rounded)"), "more/qwen3.5-397b-a17b.json"),
+    "glm-4.7": ("GLM-4.7", "zai-org/GLM-4.7", dict(
+        total_params=355e9, active_params=32e9, tolerance=0.015,
+        source="GLM-4.5/4.6/4.7 (one architecture): 355B total, 32B activated; the 92 main layers hold 352.8B, "
+               "the rest is the MTP layer moecalc reports apart"), "more/glm-4.7.json"),
+    "glm-4.7-flash": ("GLM-4.7-Flash", "zai-org/GLM-4.7-Flash", dict(
+        total_params=31.221488576e9, tolerance=0.05,
+        source="GLM-4.7-Flash weight files: 31,221,488,576 parameters with its MTP layer (29.94B without)"),
+        "families/glm-4.7-flash.json"),
+    "minimax-m2.5": ("MiniMax-M2.5", "MiniMaxAI/MiniMax-M2.5", dict(
+        total_params=229e9, active_params=10e9, tolerance=0.05,
+        source="MiniMax-M2 model card: 230B total, 10B activated (M2.5 keeps its dimensions; rounded)"),
+        "families/minimax-m2.5.json"),
+    "kimi-k2.5": ("Kimi-K2.5", "moonshotai/Kimi-K2.5", dict(
+        active_params=32e9, tolerance=0.03,
+        source="Kimi K2.5 model card: 1T total (too rounded to check), 32B activated"), "families/kimi-k2.5.json"),
+    "nemotron-3-nano-30b-a3b": ("Nemotron-3-Nano-30B-A3B", "nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-BF16", dict(
+        total_params=31.6e9, tolerance=0.01, source="NVIDIA Nemotron 3 Nano model card: 31.6B total"),
+        "families/nemotron-3-nano-30b-a3b.json"),
+}
+
 
 def main() -> int:
     root = Path(__file__).resolve().parent.parent
-    for stem, (name, repo, stated) in MODELS.items():
-        config = f"tests/data/configs/{stem}.json"
+    models = {**{stem: (*m, f"{stem}.json") for stem, m in MODELS.items()}, **MODELS_2025}
+    for stem, (name, repo, stated, where) in models.items():
+        config = f"tests/data/configs/{where}"
         text = import_config(str(root / config), name=name, source=HF.format(repo))
         text = text.replace(str(root / config), config)
         text += dump_yaml({"stated": stated})

@@ -104,7 +104,10 @@ def qwen3_next(c: ConfigReader) -> dict:
     if shared:
         moe.update(num_shared_experts=1, shared_expert_intermediate_size=shared, shared_expert_gate=True)
     _qwen_moe_layers(c, moe)
-    return {**_core(c), "attention": att, "mixer": mixer, "ffn": _ffn(c), "moe": moe}
+    spec = {**_core(c), "attention": att, "mixer": mixer, "moe": moe}
+    if c.has("intermediate_size"):      # dense layers only under mlp_only_layers / decoder_sparse_step
+        spec["ffn"] = _ffn(c)
+    return spec
 
 
 def _alias(c: ConfigReader, names: tuple[str, ...], default=None):
@@ -474,6 +477,18 @@ def gemma4(c: ConfigReader) -> dict:
     return spec
 
 
+def qwen3_5_moe(c: ConfigReader) -> dict:
+    """Qwen3_5MoeForConditionalGeneration (Qwen3.5 MoE): Qwen3-Next's hybrid (Gated DeltaNet with
+    its q, k, v, z, b, a projections, gated attention every ``full_attention_interval``) in
+    ``text_config``, and Qwen3-VL's vision model without deepstack mergers (``vision``)."""
+    spec = qwen3_next(_text(c))
+    spec["tie_embeddings"] = c.bool("tie_word_embeddings", False)
+    if c.has("vision_config"):
+        spec["vision_params"] = vision.qwen3_vl(c.sub("vision_config"), deepstack=False)
+    spec["dtypes"] = weight_dtypes(c)
+    return spec
+
+
 FAMILIES_2025 = {
     "deepseek_v32": deepseek_v32, "glm4_moe_lite": glm4_moe_lite, "dots1": dots1, "kimi_k25": kimi_k25,
     "minimax_m2": minimax_m2, "qwen3_next": qwen3_next, "kimi_linear": kimi_linear, "minimax": minimax,
@@ -481,5 +496,5 @@ FAMILIES_2025 = {
     "ernie4_5_moe": ernie4_5_moe, "ernie_moe": ernie4_5_moe, "hunyuan_v1_moe": hunyuan_v1_moe,
     "hunyuan": hunyuan_v1_moe, "qwen3_vl_moe": qwen3_vl_moe, "mimo_v2_flash": mimo_v2_flash,
     "bailing_moe": bailing_moe, "grok-1": grok1, "step3_vl": step3_vl, "longcat_flash": longcat_flash,
-    "gemma4": gemma4,
+    "gemma4": gemma4, "qwen3_5_moe": qwen3_5_moe,
 }

@@ -40,18 +40,19 @@ def moonvit(v: ConfigReader, text_hidden: int) -> int:
     return tower + 2 * d + _linear(m * d, m * d) + _linear(m * d, text_hidden)
 
 
-def qwen3_vl(v: ConfigReader) -> int:
+def qwen3_vl(v: ConfigReader, deepstack: bool = True) -> int:
     """Qwen3-VL's vision model (``Qwen3VLMoeVisionModel``): a Conv3d patch embedding (c t p^2 h +
     h), a position table, ``depth`` blocks (2 LayerNorms, qkv and proj with biases, a biased
     fc1/fc2 MLP), the merger (a LayerNorm on h, then m^2 h -> m^2 h -> out) and one deepstack
-    merger per ``deepstack_visual_indexes`` entry (its LayerNorm over m^2 h)."""
+    merger per ``deepstack_visual_indexes`` entry (its LayerNorm over m^2 h); Qwen3.5's vision
+    model (``deepstack=False``) has none."""
     h, inner, depth = v.int("hidden_size", 1152), v.int("intermediate_size", 4304), v.int("depth", 27)
     p, t, c = v.int("patch_size", 16), v.int("temporal_patch_size", 2), v.int("in_channels", 3)
     m, out = v.int("spatial_merge_size", 2), v.int("out_hidden_size", 3584)
     block = 2 * 2 * h + _linear(h, 3 * h) + _linear(h, h) + _linear(h, inner) + _linear(inner, h)
     wide = h * m * m
     merger = _linear(wide, wide) + _linear(wide, out)
-    stacks = len(v.list("deepstack_visual_indexes", [8, 16, 24]))
+    stacks = len(v.list("deepstack_visual_indexes", [8, 16, 24])) if deepstack else 0
     return (c * t * p * p * h + h + v.int("num_position_embeddings", 2304) * h + depth * block
             + 2 * h + merger + stacks * (2 * wide + merger))
 
