@@ -82,9 +82,29 @@ def generate(name: str) -> str:
             rows.append(f"| {spelled} | {group.panel} | {f.description} |")
         return "\n".join(rows) + "\n"
     if name == "families":
+        import json
+
         from moecalc.spec.hf_families import FAMILIES
 
-        return ", ".join(f"`{k}`" for k in sorted(FAMILIES)) + "\n"
+        configs = ROOT / "tests" / "data" / "configs"
+        counted = {**json.loads((ROOT / "tests" / "data" / "transformers_param_counts.json").read_text())["models"],
+                   **json.loads((configs / "families" / "transformers_counts.json").read_text())["counts"]}
+        synthetic = json.loads((ROOT / "tests" / "data" / "transformers_param_counts_synthetic.json").read_text())
+        examples: dict[str, list[str]] = {}
+        for path in sorted([*configs.glob("*.json"), *configs.glob("families/*.json"), *configs.glob("more/*.json"),
+                            *(ROOT / "tests" / "data" / "configs_synthetic").glob("*.json")]):
+            data = json.loads(path.read_text())
+            if isinstance(data, dict) and isinstance(data.get("model_type"), str):
+                mark = "exact" if counted.get(path.stem, {}).get("total") or path.stem in synthetic["models"] \
+                    else "published total"
+                examples.setdefault(data["model_type"], []).append(f"{path.stem} ({mark})")
+        rows = ["| model_type | what it reads | configs checked (against transformers' count, or published totals) |",
+                "|---|---|---|"]
+        for key in sorted(FAMILIES):
+            doc = " ".join((FAMILIES[key].__doc__ or "").split())
+            first = doc.split(": ", 1)[0] if ": " in doc[:140] else doc.split(". ")[0]
+            rows.append(f"| `{key}` | {first} | {', '.join(examples.get(key, [])) or 'none here'} |")
+        return "\n".join(rows) + "\n"
     if name in ("calibration-constants", "calibration-sources"):
         import json
 
