@@ -144,3 +144,22 @@ def test_quantization_configs():
     assert r["weights"]["dtype"] == "int4-g32" and r["weights"]["quantized_components"] == ["routed_experts"]
     experts = r["params"]["by_component"]["routed_experts"]
     assert r["weights"]["by_component"]["routed_experts"] == pytest.approx(experts * 4.5 / 8)
+
+
+MORE = Path(__file__).parent / "data" / "configs" / "more"
+
+
+@pytest.mark.parametrize("stem, total, active", [
+    ("glm-5", 744e9, 40e9),                  # GLM-5: 744B total, 40B active (DSA, 78 layers)
+    ("qwen3.5-397b-a17b", 397e9, 17e9),      # Qwen3.5-397B-A17B
+    ("glm-4.7", 355e9, 32e9),                # GLM-4.5/4.6/4.7: 355B (its MTP layer included), 32B
+])
+def test_siblings_against_their_published_totals(stem, total, active):
+    """Siblings of the families, from abridged or full configs, against the totals their makers
+    publish (rounded to the billion; GLM-4.7's 355B also counts the 2.4B MTP layer moecalc reports
+    apart, so within 1.5%); the active count under the convention that fits (without the input
+    embedding for all three)."""
+    spec, _ = load(str(MORE / f"{stem}.json"))
+    p = estimate(spec)["params"]
+    assert abs(p["total"] / total - 1) < (0.015 if stem == "glm-4.7" else 0.005)
+    assert abs((p["active"] - p["embedding"]) / active - 1) < 0.05

@@ -489,6 +489,26 @@ def qwen3_5_moe(c: ConfigReader) -> dict:
     return spec
 
 
+def glm_moe_dsa(c: ConfigReader) -> dict:
+    """GlmMoeDsaForCausalLM (GLM-5): MLA with a DeepSeek Sparse Attention indexer (transformers'
+    defaults when the keys are absent: 32 heads of 128, top 2048), DeepSeek-style MoE with a
+    score-correction bias after ``first_k_dense_replace`` dense layers (3 by default). An indexer
+    pattern that shares masks between layers (``index_topk_freq``) is refused until modelled."""
+    if c.int("index_topk_freq", 1) != 1 or c.has("index_topk_pattern") or c.has("indexer_types"):
+        c._fail("index_topk_freq", "layers sharing another layer's index mask are not modelled yet")
+    att = {"type": "mla", "num_heads": c.int("num_attention_heads"), "q_lora_rank": c.int("q_lora_rank", 0, minimum=0),
+           "kv_lora_rank": c.int("kv_lora_rank"), "qk_nope_head_dim": c.int("qk_nope_head_dim", 192),
+           "qk_rope_head_dim": c.int("qk_rope_head_dim", 64), "v_head_dim": c.int("v_head_dim", 256),
+           "qkv_bias": c.bool("attention_bias", False), "o_bias": c.bool("attention_bias", False),
+           "index_n_heads": c.int("index_n_heads", 32), "index_head_dim": c.int("index_head_dim", 128),
+           "index_topk": c.int("index_topk", 2048)}
+    moe = _experts(c, "n_routed_experts", "num_experts_per_tok", "moe_intermediate_size")
+    moe.update(num_shared_experts=c.int("n_shared_experts", 1, minimum=0), router_bias=True,
+               first_k_dense=c.int("first_k_dense_replace", 3, minimum=0))
+    return {**_core(c), "attention": att, "ffn": _ffn(c), "moe": moe,
+            "mtp_layers": c.int("num_nextn_predict_layers", 0, minimum=0)}
+
+
 FAMILIES_2025 = {
     "deepseek_v32": deepseek_v32, "glm4_moe_lite": glm4_moe_lite, "dots1": dots1, "kimi_k25": kimi_k25,
     "minimax_m2": minimax_m2, "qwen3_next": qwen3_next, "kimi_linear": kimi_linear, "minimax": minimax,
@@ -496,5 +516,5 @@ FAMILIES_2025 = {
     "ernie4_5_moe": ernie4_5_moe, "ernie_moe": ernie4_5_moe, "hunyuan_v1_moe": hunyuan_v1_moe,
     "hunyuan": hunyuan_v1_moe, "qwen3_vl_moe": qwen3_vl_moe, "mimo_v2_flash": mimo_v2_flash,
     "bailing_moe": bailing_moe, "grok-1": grok1, "step3_vl": step3_vl, "longcat_flash": longcat_flash,
-    "gemma4": gemma4, "qwen3_5_moe": qwen3_5_moe,
+    "gemma4": gemma4, "qwen3_5_moe": qwen3_5_moe, "glm_moe_dsa": glm_moe_dsa,
 }
