@@ -109,6 +109,10 @@ def parse_weight_dtypes(text: str | None, field: str = "--weights-dtype") -> tup
     per-component form, any component of ``params.by_component``."""
     from moecalc.engine.params import COMPONENTS
 
+    from moecalc.engine.dtypes import GGUF_MIXES
+
+    if text in GGUF_MIXES:
+        return None, dict(GGUF_MIXES[text])
     if text is None or "=" not in text:
         check_dtypes(text, None, field)
         return text, {}

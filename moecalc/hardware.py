@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from moecalc.assumptions import Assumptions
 from moecalc.engine.records import Hardware, Link
 from moecalc.errors import MoecalcError
-from moecalc.spec.hardware import COMPUTE_DTYPES, Accelerator, HardwareFile, Interconnect
+from moecalc.spec.hardware import COMPUTE_DTYPES, Accelerator, HardwareFile, Host, Interconnect
 from moecalc.spec.load import read_text, validation_error
 from moecalc.spec.yaml_io import node_line, parse_yaml
 
@@ -41,6 +41,16 @@ class Catalog:
     interconnects: dict[str, Interconnect]
     names: dict[str, str]               # normalized key or alias -> key
     origin: dict[str, str]              # key -> file it came from
+    hosts: dict[str, Host] = None       # host key -> its profile (--host)
+    host_names: dict[str, str] = None   # normalized key or alias -> host key
+
+    def host(self, name: str) -> tuple[str, Host]:
+        key = (self.host_names or {}).get(normalize(name))
+        if key is None:
+            close = difflib.get_close_matches(normalize(name), list(self.host_names or {}), n=4, cutoff=0.4)
+            hint = f"; closest: {', '.join(dict.fromkeys(self.host_names[c] for c in close))}" if close else ""
+            raise MoecalcError(f"unknown host {name!r}{hint} (moecalc hardware --hosts lists all)", field="--host")
+        return key, self.hosts[key]
 
     def gpu(self, name: str) -> tuple[str, Accelerator]:
         key = self.names.get(normalize(name))
@@ -122,7 +132,17 @@ def load_catalog(hardware_file: str | None = None) -> Catalog:
             origin[key] = label
             for alias in [key, *acc.aliases]:
                 names[normalize(alias)] = key
-    return Catalog(accelerators, interconnects, names, origin)
+    hosts, host_names = {}, {}
+    for (hw, root), label in files:
+        for raw, host in hw.hosts.items():
+            if normalize(host.pcie) not in interconnects:
+                raise MoecalcError(f"no interconnect named {host.pcie!r} (bundled or in this file)", file=label,
+                                   field=f"hosts.{raw}.pcie", line=node_line(root, ("hosts", raw, "pcie")))
+            key = normalize(raw)
+            hosts[key] = host
+            for alias in [key, *host.aliases]:
+                host_names[normalize(alias)] = key
+    return Catalog(accelerators, interconnects, names, origin, hosts, host_names)
 
 
 def compute_dtype_for(acc: Accelerator, weights_dtype: str, override: str = "auto") -> str:

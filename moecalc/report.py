@@ -126,8 +126,10 @@ def model_sections(spec, label: str | None, m: ModelNumbers, ev: ModelResult, we
     report(m.params, out)
     if weights_dtype in WEIGHT_DTYPES:
         quantized = list(m.quantized) if WEIGHT_DTYPES[weights_dtype].quantized else []
-    else:                       # per component: those whose own dtype is quantized
-        own = dict(p.split("=") for p in weights_dtype.split(","))
+    else:                       # per component (or a GGUF mix): those whose own dtype is quantized
+        from moecalc.engine.dtypes import GGUF_MIXES
+
+        own = GGUF_MIXES.get(weights_dtype) or dict(p.split("=") for p in weights_dtype.split(","))
         quantized = [c for c, d in own.items() if WEIGHT_DTYPES[d].quantized]
     out["weights"] = {"dtype": weights_dtype, "quantized_components": quantized}
     out["kv_cache"] = {"dtype": kv_dtype, "elements_per_token_per_layer": m.cache_elements, "layers": m.span_counts}

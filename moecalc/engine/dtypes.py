@@ -55,7 +55,43 @@ WEIGHT_DTYPES: dict[str, DType] = {d.name: d for d in (
     DType("int4-g32", 4, 16, 32, True, "int4, one bf16 scale per group of 32 (compressed-tensors, Kimi K2.5)"),
     DType("mxfp4", 4, 8, 32, True, "fp4 e2m1, one e8m0 scale per 32 (OCP MX)"),
     DType("nvfp4", 4, 8, 16, True, "fp4 e2m1, one fp8 scale per 16 (NVIDIA NVFP4)"),
+    # GGUF (llama.cpp) block types: bits = block bytes x 8 / block values (ggml's type traits)
+    DType("q8_0", 8, 16, 32, True, "GGUF Q8_0: 32 int8 and an fp16 scale, 34 B / 32"),
+    DType("q4_0", 4, 16, 32, True, "GGUF Q4_0: 32 4-bit and an fp16 scale, 18 B / 32"),
+    DType("q4_1", 4, 32, 32, True, "GGUF Q4_1: scale and min, 20 B / 32"),
+    DType("q5_0", 5, 16, 32, True, "GGUF Q5_0: 22 B / 32"),
+    DType("q5_1", 5, 32, 32, True, "GGUF Q5_1: 24 B / 32"),
+    DType("q2_k", 2, 160, 256, True, "GGUF Q2_K: 84 B / 256"),
+    DType("q3_k", 3, 112, 256, True, "GGUF Q3_K: 110 B / 256"),
+    DType("q4_k", 4, 128, 256, True, "GGUF Q4_K: 144 B / 256"),
+    DType("q5_k", 5, 128, 256, True, "GGUF Q5_K: 176 B / 256"),
+    DType("q6_k", 6, 144, 256, True, "GGUF Q6_K: 210 B / 256"),
+    DType("iq1_s", 1, 144, 256, True, "GGUF IQ1_S: 50 B / 256"),
+    DType("iq1_m", 1, 192, 256, True, "GGUF IQ1_M: 56 B / 256"),
+    DType("iq2_xxs", 2, 16, 256, True, "GGUF IQ2_XXS: 66 B / 256"),
+    DType("iq2_xs", 2, 80, 256, True, "GGUF IQ2_XS: 74 B / 256"),
+    DType("iq2_s", 2, 144, 256, True, "GGUF IQ2_S: 82 B / 256"),
+    DType("iq3_xxs", 3, 16, 256, True, "GGUF IQ3_XXS: 98 B / 256"),
+    DType("iq3_s", 3, 112, 256, True, "GGUF IQ3_S: 110 B / 256"),
+    DType("iq4_nl", 4, 16, 32, True, "GGUF IQ4_NL: 18 B / 32"),
+    DType("iq4_xs", 4, 64, 256, True, "GGUF IQ4_XS: 136 B / 256"),
+    # a K-quant mix's FFN (down projections in Q6_K on half the layers, gate and up in the base type)
+    DType("q4_k_m-ffn", 4, 648, 768, True, "Q4_K_M's FFN: (2 x 4.5 + (6.5625 + 4.5) / 2) / 3 = 4.84375 bits"),
+    DType("q5_k_m-ffn", 5, 520, 768, True, "Q5_K_M's FFN: (2 x 5.5 + (6.5625 + 5.5) / 2) / 3 = 5.67708 bits"),
 )}
+
+GGUF_MIXES: dict[str, dict[str, str]] = {
+    # llama.cpp's llama_model_quantize rules for the _M mixes, by component: attention and the
+    # embedding in the base K type, the FFN with its down projections in a larger type on the
+    # layers use_more_bits picks (the first and last eighth, every third in between: half),
+    # the output head in Q6_K. Attention's own V in a larger type on those layers is left out
+    # (under 1% of attention). A GGUF file gives every tensor's real type.
+    "q4_k_m": {"attention": "q4_k", "mixer": "q4_k", "embedding": "q4_k", "lm_head": "q6_k",
+               "dense_ffn": "q4_k_m-ffn", "routed_experts": "q4_k_m-ffn", "shared_experts": "q4_k_m-ffn"},
+    "q5_k_m": {"attention": "q5_k", "mixer": "q5_k", "embedding": "q5_k", "lm_head": "q6_k",
+               "dense_ffn": "q5_k_m-ffn", "routed_experts": "q5_k_m-ffn", "shared_experts": "q5_k_m-ffn"},
+}
+"""GGUF quantization mixes: ``--weights-dtype q4_k_m`` is this per-component assignment."""
 
 KV_DTYPES: dict[str, DType] = {d.name: d for d in (
     DType("fp32", 32, description="IEEE float32"),

@@ -96,6 +96,43 @@ class Accelerator(Strict):
         return self.memory_gb * 1e9
 
 
+class CpuTflops(Strict):
+    """Peak TFLOPS (TOPS for int8) of the host's cores, all sockets: fp32 (vector units), bf16
+    and int8 (AMX on Sapphire Rapids and later; AVX-512 VNNI/BF16 elsewhere)."""
+    fp32: Optional[PosFloat] = None
+    bf16: Optional[PosFloat] = None
+    int8: Optional[PosFloat] = None
+
+
+class Host(Strict):
+    """A machine's CPUs and system memory, where offloaded weights live (``--host``)."""
+    name: str = Field(min_length=1)
+    aliases: list[str] = Field(default_factory=list)
+    memory_gb: PosFloat = Field(description="system memory, GB = 1e9 bytes")
+    memory_bandwidth_gbps: PosFloat = Field(description="peak memory bandwidth over all sockets, GB/s: channels x "
+                                                        "MT/s x 8 bytes")
+    sockets: Pos = 1
+    cores: Pos
+    cpu_tflops: CpuTflops
+    pcie: str = Field(description="the link to the GPUs: an interconnect name (pcie4, pcie5)")
+    source: str = ""
+
+    @property
+    def memory_bytes(self) -> float:
+        return self.memory_gb * 1e9
+
+    @property
+    def bandwidth_bytes_per_s(self) -> float:
+        return self.memory_bandwidth_gbps * 1e9
+
+    def peak_flops(self, dtype: str) -> float:
+        """FLOP/s of the cores for ``dtype`` (bf16/int8 fall back to fp32)."""
+        t = self.cpu_tflops
+        value = {"bf16": t.bf16 or t.fp32, "int8": t.int8 or t.bf16 or t.fp32}.get(dtype, t.fp32)
+        return (value or 0.0) * 1e12
+
+
 class HardwareFile(Strict):
     accelerators: dict[str, Accelerator] = Field(default_factory=dict)
     interconnects: dict[str, Interconnect] = Field(default_factory=dict)
+    hosts: dict[str, Host] = Field(default_factory=dict)
