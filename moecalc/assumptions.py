@@ -101,6 +101,19 @@ class Assumptions:
                       "slowest GPU, not 1); false: expected loads only (the large-batch limit)")
     compute_dtype: str = assumption("auto", "choice", "tensor-core dtype of the GEMMs; auto: the weight dtype's if "
                                                       "the GPU has it, else bf16", choices=("auto", *COMPUTE_DTYPES))
+    local_overhead_bytes: float = assumption(
+        GiB // 2, "size", "per GPU under a local runtime (llama.cpp, ktransformers: --host/--offload): its CUDA "
+                          "context and buffers; local runtimes reserve no gpu_memory_utilization headroom")
+    host_bandwidth_efficiency: float = assumption(
+        0.5, "fraction", "achieved share of the host's peak memory bandwidth by CPU expert kernels reading "
+                         "offloaded experts (--offload)")
+    cpu_efficiency: float = assumption(0.5, "fraction", "achieved share of the host's peak FLOPs by CPU expert "
+                                                        "kernels in prefill (--offload)")
+    cpu_compute_dtype: str = assumption("fp32", "choice", "the CPU expert kernels' arithmetic: fp32 (AVX-512/AVX2 "
+                                                          "kernels: llama.cpp, ktransformers 0.2), bf16 or int8 (AMX "
+                                                          "kernels, ktransformers 0.3+)", choices=("fp32", "bf16", "int8"))
+    pcie_efficiency: float = assumption(0.8, "fraction", "achieved share of the PCIe link's rate when experts "
+                                                         "stream to the GPU (--expert-compute gpu)")
     a2a_kernel: str = assumption("low-latency", "choice",
                                  "expert-parallel all-to-all kernels of a decode-only step: low-latency (DeepEP's "
                                  "decode kernels: every token-expert pair sent on its own) or normal (one crossing "

@@ -114,6 +114,16 @@ class PoolOptions(OptionGroup):
                                  "per replica)", "N")
 
 
+class LocalOptions(OptionGroup):
+    panel = "Local and offloaded"
+    host: Text = option("host (CPUs and system memory) holding offloaded weights: moecalc hardware --hosts", "HOST")
+    offload: Text = option("none, auto (the fewest MoE layers in host memory that fit; default with --host), "
+                           "experts (every routed expert in host memory) or experts:N (llama.cpp's --n-cpu-moe N)",
+                           "RULE")
+    expert_compute: Text = option("where offloaded experts run: cpu (default; ktransformers, llama.cpp) or gpu "
+                                  "(streamed over PCIe)", "WHERE")
+
+
 class SearchOptions(OptionGroup):
     panel = "Search"
     objective: Text = option("rank by cost ($/Mtok, default), throughput (per GPU), latency (TPOT) or "
@@ -137,7 +147,7 @@ class SweepPlan(WorkloadOptions, DeploymentOptions, RoutingOptions, AssumptionOp
     where the command line takes a comma-separated one."""
 
 
-DECLARED = {name: (f, group) for group in (*SERVING, PoolOptions, SearchOptions)
+DECLARED = {name: (f, group) for group in (*SERVING, PoolOptions, LocalOptions, SearchOptions)
             for name, f in group.model_fields.items()}
 """option name -> (its pydantic field, its group): the one declaration of every shared option."""
 
@@ -261,6 +271,27 @@ def mode_name(text, field):
     if name not in (*MODES, "disaggregated"):
         raise MoecalcError(f"must be one of {', '.join(MODES)} or disaggregated, got {name!r}", field=field)
     return name
+
+
+def local(g: Given, deployment):
+    """A local request (``moecalc.offload.LocalRequest``) when --host or --offload is given, else
+    None; it needs --gpu and takes no layout beyond --gpus."""
+    from moecalc.offload import LocalRequest
+
+    if not (g.has("host") or g.has("offload")):
+        for name in ("expert_compute",):
+            if g.has(name):
+                raise MoecalcError("needs --host or --offload", field=flag(name))
+        return None
+    if deployment is None:
+        raise MoecalcError("a local estimate needs --gpu (the GPU beside the host)", field="--gpu")
+    for name in ("tp", "ep", "dp", "pp", "mode"):
+        if g.has(name) and not (name == "mode" and g.text("mode") == "continuous"):
+            raise MoecalcError("does not apply to a local estimate (--host/--offload): one user, layers split "
+                               "over --gpus", field=flag(name))
+    return LocalRequest(gpu=deployment.gpu, gpus=deployment.gpus or 1, host=g.text("host"),
+                        offload=g.text("offload", "auto" if g.has("host") else "none"),
+                        expert_compute=g.text("expert_compute", "cpu"))
 
 
 def prefill_pool(g: Given, decode):

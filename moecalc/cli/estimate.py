@@ -14,9 +14,10 @@ from moecalc.cli.app import app, examples, one_line_errors, warn
 @app.command(epilog=examples("estimate deepseek-v3",
                              "estimate mixtral-8x7b --gpu h100 --context 32k --batch 16",
                              "estimate deepseek-v3 --gpu h200 --gpus 16 --tp 8 --ep 16 --scale-out ib-ndr-400g",
-                             "estimate qwen3-30b-a3b --gpu h100 --routing zipf:1.2 --format json"))
+                             "estimate qwen3-30b-a3b --gpu h100 --routing zipf:1.2 --format json",
+                             "estimate qwen3-30b-a3b --weights-dtype q4_k_m --gpu rtx4090 --host desktop-ddr5"))
 @one_line_errors
-@flags.takes(*options.SERVING, options.PoolOptions)
+@flags.takes(*options.SERVING, options.PoolOptions, options.LocalOptions)
 def estimate(
     ctx: typer.Context, spec: flags.Model,
     format: flags.Format = None, **shared,
@@ -37,8 +38,13 @@ def estimate(
     catalog = options.catalog(g) if deployment is not None else None
     rt = options.routing(g)
     pool, prefill_batch = options.prefill_pool(g, deployment)
+    local = options.local(g, deployment)
     model, label = load(spec)
-    if pool is not None:
+    if local is not None:
+        from moecalc.offload import local_estimate
+
+        result = local_estimate(model, workload, assumptions, local, catalog, label)
+    elif pool is not None:
         from moecalc.disaggregated import disaggregated
 
         result = disaggregated(model, workload, assumptions, label, deployment, pool, catalog, routing=rt,

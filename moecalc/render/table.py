@@ -13,7 +13,7 @@ from moecalc.render import units as u
 LABELS = {"embedding": "embedding", "attention": "attention", "dense_ffn": "dense FFN",
           "routed_experts": "routed experts", "shared_experts": "shared experts", "router": "router",
           "norms": "norms", "lm_head": "lm_head", "non_expert": "non-expert (not separable)",
-          "projection": "eh projection"}
+          "projection": "eh projection", "mixer": "recurrent mixer", "vision": "vision tower"}
 
 
 def _table(title: str, *columns: str) -> Table:
@@ -39,6 +39,8 @@ def tradeoff_line(r: dict) -> str:
 def estimate_view(r: dict) -> Group:
     if "deployment" in r:
         return deployment_view(r)
+    if "local" in r:
+        return local_view(r)
     p, m, f, kv, wl = r["params"], r["memory"], r["flops"], r["kv_cache"], r["workload"]
     head = Text()
     head.append(r["model"]["name"], style="bold")
@@ -373,3 +375,42 @@ def _request_tables(r: dict):
                    f"{u.usd(split['input_usd_per_million'])} in / {u.usd(split['output_usd_per_million'])} out", "")
     tt.add_row("price source", Text(str(c["price_source"]), style="dim"), "")
     return st, tt
+
+
+def local_view(r: dict) -> Group:
+    """One user on one machine: where each component lives, GPU and host memory against what they
+    hold, decode and prefill speed, and the runtime flags that realize the placement."""
+    lo, pf, wl, p = r["local"], r["perf"], r["workload"], r["params"]
+    head = Text()
+    head.append(f"{r['model']['name']} on {lo['gpus']} x {lo['gpu']}" + (f" + host {lo['host']}" if lo["host"] else ""),
+                style="bold")
+    head.append(f"\nweights {wl['weights_dtype']}, KV {wl['kv_dtype']}; {u.params(p['total'])} total, "
+                f"{u.params(p['active'])} active; offload {lo['offload']}: the routed experts of "
+                f"{lo['offloaded_moe_layers']} of {lo['moe_layers']} MoE layers in host memory, computed on the "
+                f"{lo['expert_compute'].upper()}")
+    pt = _table("Where the weights live", "component", "GPU", "host")
+    for c, part in lo["placement"].items():
+        pt.add_row(LABELS.get(c, c), u.gb(part["gpu_bytes"]), u.gb(part["host_bytes"]))
+    mt = _table("Memory (weights, KV cache, workspace, runtime)", "", "used", "holds")
+    mt.add_row(f"GPU ({lo['gpus']} x {lo['gpu']})", u.gb(lo["gpu_bytes"]), u.gb(lo["gpu_capacity_bytes"]))
+    if lo["host"]:
+        mt.add_row(f"host ({lo['host']})", u.gb(lo["host_bytes"]), u.gb(lo["host_capacity_bytes"]))
+    mt.add_row(Text("fits" if lo["fits"] else "does NOT fit", style="bold green" if lo["fits"] else "bold red"), "", "")
+    st = _table(f"Speed (one user; a prompt of {pf['prompt_tokens']:,} tokens)", "", "")
+    st.show_header = False
+    read = lo["decode_read_bytes"]
+    st.add_row(f"a decoded token reads {u.gb(read['gpu'])} on the GPU, {u.gb(read['host'])} in host memory", "")
+    st.add_row(Text("decode tokens/s", style="bold"),
+               "n/a" if pf["tokens_per_s_per_user"] is None else f"{pf['tokens_per_s_per_user']:,.1f}")
+    st.add_row("prefill tokens/s", "n/a" if pf["prefill_tokens_per_s"] is None else f"{pf['prefill_tokens_per_s']:,.0f}")
+    ft = _table("Runtime flags", "runtime", "flags")
+    for name, flags_ in lo["runtime_flags"].items():
+        ft.add_row(name, flags_)
+    a = r["assumptions"]
+    parts = [head, pt, mt, st, ft,
+             Text(f"assumptions: hbm_efficiency={a['hbm_efficiency']:g}, mfu={a['mfu']:g}, host_bandwidth_efficiency="
+                  f"{a['host_bandwidth_efficiency']:g}, cpu_efficiency={a['cpu_efficiency']:g} ({a['cpu_compute_dtype']}), "
+                  f"local_overhead_bytes={u.gib(a['local_overhead_bytes'])} (override with --assume)", style="dim")]
+    for w in r["warnings"]:
+        parts.append(Text(f"warning: {w}", style="yellow"))
+    return Group(*parts)
