@@ -1,0 +1,123 @@
+"""Local and offloaded serving: GGUF dtypes, the placement of experts between GPU and host memory,
+the speed of one user, the runtime flags, and the published local measurements."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from moecalc.cli import app
+from moecalc.engine.dtypes import GGUF_MIXES, WEIGHT_DTYPES
+from moecalc.engine.offload import LocalMachine, local_speed
+
+ROOT = Path(__file__).resolve().parent.parent
+runner = CliRunner()
+
+
+def run(*args: str) -> dict:
+    result = runner.invoke(app, ["estimate", *args, "--format", "json"])
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("name, block_bytes, values", [
+    ("q4_0", 18, 32), ("q8_0", 34, 32), ("q4_k", 144, 256), ("q5_k", 176, 256), ("q6_k", 210, 256),
+    ("q2_k", 84, 256), ("q3_k", 110, 256), ("iq2_xxs", 66, 256), ("iq1_s", 50, 256), ("iq4_xs", 136, 256)])
+def test_gguf_block_sizes(name, block_bytes, values):
+    """ggml's type traits: a block of ``values`` weights takes ``block_bytes`` bytes."""
+    assert WEIGHT_DTYPES[name].bits == block_bytes * 8 / values
+
+
+def test_q4_k_m_by_hand():
+    """Q4_K_M: gate and up in Q4_K, down in Q6_K on half the layers: (2 x 4.5 + (6.5625 + 4.5)/2)/3
+    bits; attention and embedding Q4_K, the head Q6_K. Llama 3.1 8B comes to 4.895 GB, 4.56 GiB
+    (llama-bench printed 4.58 GiB for Llama 3 8B's file, which keeps attention's V in Q6_K on
+    those layers too)."""
+    assert WEIGHT_DTYPES["q4_k_m-ffn"].bits == (2 * 4.5 + (6.5625 + 4.5) / 2) / 3
+    assert GGUF_MIXES["q4_k_m"]["lm_head"] == "q6_k"
+    r = run("llama-3.1-8b", "--weights-dtype", "q4_k_m")
+    p, w = r["params"]["by_component"], r["weights"]["by_component"]
+    assert w["dense_ffn"] == pytest.approx(p["dense_ffn"] * 4.84375 / 8)
+    assert w["lm_head"] == pytest.approx(p["lm_head"] * 6.5625 / 8)
+    assert abs(r["weights"]["bytes"] / 2**30 - 4.58) < 0.05
+
+
+def test_local_speed_by_hand():
+    """GPU 1e12 B/s, host 1e11 B/s, PCIe 1e10 B/s, efficiencies 1: a token reading 2e9 B on the GPU
+    (KV 1e9 more) and 1e9 B in host memory decodes in 3e-3 + 1e-2 s with CPU experts, 3e-3 + 0.1 s
+    streamed; a 100-token prompt of 1e9 GPU FLOPs and 1e9 host FLOPs per token at 1e14 and 1e12
+    FLOP/s prefills in 1e-3 + 0.1 s, or with every 5e10 host byte streamed, 2e-3 + 5 s."""
+    m = LocalMachine(gpu_bandwidth=1e12, gpu_flops=1e14, host_bandwidth=1e11, host_flops=1e12, pcie_bandwidth=1e10,
+                     hbm_efficiency=1, mfu=1, host_efficiency=1, cpu_efficiency=1, pcie_efficiency=1)
+    cpu = local_speed(m, 2e9, 1e9, 1e9, 1e9, 1e9, 5e10, 100, False)
+    gpu = local_speed(m, 2e9, 1e9, 1e9, 1e9, 1e9, 5e10, 100, True)
+    assert float(cpu.decode_seconds) == pytest.approx(3e-3 + 1e-2)
+    assert float(gpu.decode_seconds) == pytest.approx(3e-3 + 0.1)
+    assert float(cpu.prefill_seconds) == pytest.approx(1e-3 + 0.1)
+    assert float(gpu.prefill_seconds) == pytest.approx(2e-3 + 5.0)
+    assert float(cpu.prefill_tokens_per_s) == pytest.approx(100 / 0.101)
+
+
+def test_auto_offloads_the_fewest_layers_that_fit():
+    """Qwen3-30B-A3B in Q4_K_M on an 8 GB RTX 2080 beside a 32 GB DDR4 desktop: each MoE layer's
+    experts take routed / 48 bytes; auto takes the smallest N whose GPU part (everything but the
+    embedding and N layers' experts, plus KV cache, workspace and 0.5 GiB) fits 8 GB, and one
+    fewer does not; llama.cpp's flag is --n-cpu-moe N."""
+    r = run("qwen3-30b-a3b", "--weights-dtype", "q4_k_m", "--gpu", "rtx2080", "--host", "desktop-ddr4",
+            "--offload", "auto")
+    lo = r["local"]
+    n, per_layer = lo["offloaded_moe_layers"], r["weights"]["by_component"]["routed_experts"] / 48
+    assert lo["fits"] and 0 < n < 48
+    assert lo["gpu_bytes"] <= 8e9 < lo["gpu_bytes"] + per_layer
+    assert lo["placement"]["routed_experts"]["host_bytes"] == pytest.approx(n * per_layer)
+    assert f"--n-cpu-moe {n}" in lo["runtime_flags"]["llama.cpp"]
+    assert r["perf"]["tokens_per_s_per_user"] > 0 and r["perf"]["prefill_tokens_per_s"] > 0
+
+
+def test_deepseek_v3_ktransformers_placement():
+    """DeepSeek-V3 in Q4_K_M on a 24 GB GPU with a two-socket Xeon: every routed expert in host
+    memory (ktransformers' rule, -ot exps=CPU), about 18 GB on the GPU, a decoded token reading
+    8 experts in each of 58 layers from host memory (58 x 8 x 3 x 7168 x 2048 weights in 4.84 bits)."""
+    r = run("deepseek-v3", "--weights-dtype", "q4_k_m", "--gpu", "rtx4090d", "--host", "xeon-6454s-2s",
+            "--offload", "experts", "--context", "2048")
+    lo = r["local"]
+    assert lo["fits"] and lo["offloaded_moe_layers"] == 58
+    assert "-ot exps=CPU" in lo["runtime_flags"]["llama.cpp"] and "ktransformers" in lo["runtime_flags"]
+    assert lo["decode_read_bytes"]["host"] == pytest.approx(58 * 8 * 3 * 7168 * 2048 * 4.84375 / 8, rel=1e-6)
+    assert 10e9 < lo["gpu_bytes"] < 24e9
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--offload", "sometimes"], "none, auto, experts"),
+    (["--offload", "experts:x"], "whole number"),
+    (["--offload", "experts"], "--host"),
+    (["--host", "desktop-ddr4", "--expert-compute", "tpu"], "cpu or gpu"),
+    (["--host", "nowhere"], "unknown host"),
+    (["--host", "desktop-ddr4", "--tp", "2"], "does not apply"),
+    (["--host", "desktop-ddr4", "--offload", "experts:99"], "48 MoE layers"),
+], ids=["offload", "offload-n", "no-host", "compute", "host", "tp", "too-many"])
+def test_bad_local_options(args, needle):
+    result = runner.invoke(app, ["estimate", "qwen3-30b-a3b", "--gpu", "rtx2080", *args])
+    assert result.exit_code == 2 and needle in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_local_needs_a_gpu():
+    result = runner.invoke(app, ["estimate", "qwen3-30b-a3b", "--host", "desktop-ddr4"])
+    assert result.exit_code == 2 and "--gpu" in result.stderr
+
+
+def test_the_published_local_measurements():
+    """Every public local case runs as one moecalc command (benchmarks/local_measurements.py) and
+    the median predicted/measured speed is within [0.75, 1.33]."""
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "local_measurements.py"), "--json"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)
+    assert len(rows) == 12
+    assert 0.75 <= statistics.median(r["ratio"] for r in rows) <= 1.33
