@@ -173,6 +173,9 @@ def weights_precision(spec: ModelSpec, m, text: str | None, kv_dtype: str, assum
         raise MoecalcError(f"{spec.name} is quantized by {unknown}, which moecalc cannot read: give "
                            f"the weight storage (e.g. --weights-dtype int4, or routed_experts=nvfp4,attention=bf16)",
                            field="--weights-dtype")
+    exact = getattr(spec.dtypes, "component_bytes", None)
+    if exact and text is None:
+        return _exact_precision(spec, m, exact, kv_dtype, assumptions)
     base = base or spec.dtypes.weights
     precision = assumptions.precision(base, kv_dtype)
     unquantized = base if not WEIGHT_DTYPES[base].quantized else assumptions.unquantized_dtype
@@ -183,6 +186,21 @@ def weights_precision(spec: ModelSpec, m, text: str | None, kv_dtype: str, assum
     others = [c for c in m.params.matrix if c not in ("routed_experts", "embedding")]
     dense = max(others, key=lambda c: m.params.matrix[c]) if others else bulk
     return precision, text if own else base, (dtypes.get(bulk, base) if own else base, dtypes.get(dense, base))
+
+
+def _exact_precision(spec, m, exact: dict, kv_dtype: str, assumptions: Assumptions):
+    """The precision whose bytes per component are ``exact`` (a GGUF file's tensors): vectors in
+    f32 as GGUF stores them, each component's matrices at (8 bytes - 32 vector) / matrix bits."""
+    from dataclasses import replace as _replace
+
+    precision = _replace(assumptions.precision(spec.dtypes.weights, kv_dtype), unquantized_bits=32.0)
+    bits = []
+    for c, n in m.params.matrix.items():
+        if n:
+            bits.append((c, (8.0 * exact.get(c, 0) - 32.0 * m.params.vector[c]) / n))
+    precision = _replace(precision, component_bits=tuple(bits))
+    bulk = spec.dtypes.weights
+    return precision, bulk, (bulk, bulk)
 
 
 def model_scenario(spec: ModelSpec, workload: Workload, assumptions: Assumptions, routing: Routing | None = None):

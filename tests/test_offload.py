@@ -121,3 +121,81 @@ def test_the_published_local_measurements():
     rows = json.loads(out.stdout)
     assert len(rows) == 12
     assert 0.75 <= statistics.median(r["ratio"] for r in rows) <= 1.33
+
+
+# ---------------------------------------------------------------- GGUF files
+
+def write_gguf(path: Path, arch: str = "qwen3moe") -> None:
+    """A tiny GGUF of ``arch`` written with llama.cpp's gguf package: 2 layers, hidden 256, 4 heads
+    of 64 (2 kv), 4 experts of 128 (2 a token), vocab 512; attention in F16, experts and
+    embeddings in Q8_0, norms and router in F32."""
+    import numpy as np
+    from gguf import GGMLQuantizationType as Q
+    from gguf import GGUFWriter
+    from gguf.quants import quantize
+
+    h, layers, vocab, heads, kv, hd, experts, width = 256, 2, 512, 4, 2, 64, 4, 128
+    w = GGUFWriter(str(path), arch)
+    w.add_block_count(layers), w.add_embedding_length(h), w.add_feed_forward_length(512)
+    w.add_head_count(heads), w.add_head_count_kv(kv), w.add_key_length(hd), w.add_value_length(hd)
+    w.add_expert_count(experts), w.add_expert_used_count(2), w.add_expert_feed_forward_length(width)
+    w.add_vocab_size(vocab)
+    rng = np.random.default_rng(0)
+
+    def tensor(name, shape, kind=Q.F32):
+        data = rng.standard_normal(shape).astype(np.float32)
+        if kind == Q.F32:
+            w.add_tensor(name, data)
+        elif kind == Q.F16:
+            w.add_tensor(name, data.astype(np.float16))
+        else:
+            packed = quantize(data, kind)
+            w.add_tensor(name, packed, raw_shape=packed.shape, raw_dtype=kind)
+
+    tensor("token_embd.weight", (vocab, h), Q.Q8_0)
+    tensor("output.weight", (vocab, h), Q.Q8_0)
+    tensor("output_norm.weight", (h,))
+    for i in range(layers):
+        p = f"blk.{i}."
+        tensor(p + "attn_norm.weight", (h,)), tensor(p + "ffn_norm.weight", (h,))
+        tensor(p + "attn_q.weight", (heads * hd, h), Q.F16), tensor(p + "attn_k.weight", (kv * hd, h), Q.F16)
+        tensor(p + "attn_v.weight", (kv * hd, h), Q.F16), tensor(p + "attn_output.weight", (h, heads * hd), Q.F16)
+        tensor(p + "attn_q_norm.weight", (hd,)), tensor(p + "attn_k_norm.weight", (hd,))
+        tensor(p + "ffn_gate_inp.weight", (experts, h))
+        for part in ("gate", "up"):
+            tensor(p + f"ffn_{part}_exps.weight", (experts, width, h), Q.Q8_0)
+        tensor(p + "ffn_down_exps.weight", (experts, h, width), Q.Q8_0)
+    w.write_header_to_file(), w.write_kv_data_to_file(), w.write_tensors_to_file(), w.close()
+
+
+def test_a_gguf_file_reads_back_exactly(tmp_path):
+    """Its weight bytes are its tensors' bytes, component by component, to the byte; its parameters
+    are its tensors' elements (the qwen3moe reader's count of the same shapes)."""
+    pytest.importorskip("gguf")
+    from gguf import GGUFReader
+
+    from moecalc.spec.gguf_import import component
+
+    path = tmp_path / "tiny.gguf"
+    write_gguf(path)
+    tensors = GGUFReader(str(path)).tensors
+    r = run(str(path))
+    assert r["weights"]["bytes"] == sum(int(t.n_bytes) for t in tensors)
+    assert r["params"]["total"] == sum(int(t.n_elements) for t in tensors) == 1_445_376
+    for comp, got in r["weights"]["by_component"].items():
+        assert got == sum(int(t.n_bytes) for t in tensors if component(t.name) == comp), comp
+    assert r["model"]["family"] == "qwen3_moe" and "q8_0" in r["model"]["source"]
+    local = run(str(path), "--gpu", "rtx4090", "--offload", "none")
+    assert local["local"]["fits"] and local["perf"]["tokens_per_s_per_user"] > 0
+
+
+def test_bad_gguf_files(tmp_path):
+    pytest.importorskip("gguf")
+    junk = tmp_path / "junk.gguf"
+    junk.write_bytes(b"not a gguf file")
+    other = tmp_path / "other.gguf"
+    write_gguf(other, arch="mamba")
+    for path, needle in ((junk, "not a readable GGUF"), (other, "architecture 'mamba'"),
+                         (tmp_path / "missing.gguf", "no such file")):
+        result = runner.invoke(app, ["estimate", str(path)])
+        assert result.exit_code == 2 and needle in result.stderr and str(path) in result.stderr

@@ -111,8 +111,8 @@ def resolve(arg: str) -> tuple[str, Path | None]:
         if not cfg.is_file():
             raise MoecalcError("folder has no config.json", file=arg)
         return "hf", cfg
-    if path.exists() or os.sep in arg or arg.endswith((".yaml", ".yml", ".json")):
-        return ("hf" if path.suffix == ".json" else "yaml"), path
+    if path.exists() or os.sep in arg or arg.endswith((".yaml", ".yml", ".json", ".gguf")):
+        return ("hf" if path.suffix == ".json" else "gguf" if path.suffix == ".gguf" else "yaml"), path
     return "bundled", None
 
 
@@ -127,6 +127,12 @@ def load(arg: str) -> tuple[ModelSpec, str]:
                                f"{', '.join(specs)}", file=arg)
         return load_spec_text(specs[key], f"{key} (bundled)"), f"{key} (bundled)"
     label = str(path)
+    if kind == "gguf":
+        from moecalc.spec.gguf_import import spec_from_gguf
+
+        if not path.is_file():
+            raise MoecalcError("no such file", file=label)
+        return spec_from_gguf(path, label), label
     text = read_text(path, label)
     if kind == "hf":
         from moecalc.spec.hf_import import spec_from_config

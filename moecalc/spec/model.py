@@ -218,6 +218,8 @@ class DTypesSpec(Strict):
         default_factory=lambda: list(QUANTIZABLE),
         description="components stored in a quantized weights dtype; the rest stay bf16")
     kv_cache: str = Field("bf16", description=f"one of {', '.join(KV_DTYPES)}")
+    component_bytes: Optional[dict[str, NonNeg]] = Field(
+        None, description="exact weight bytes by component (a GGUF file's tensors): the bits follow from them")
     unknown_quantization: Optional[str] = Field(
         None, description="a config's quant_method moecalc cannot read: estimates then need --weights-dtype")
 
