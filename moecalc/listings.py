@@ -39,3 +39,11 @@ def interconnect_rows(catalog) -> list[dict]:
     return [{"interconnect": k, "kind": v.kind, "bytes_per_s_per_direction": v.bytes_per_s,
              "latency_s": v.latency_s, "description": v.description, "source": v.source}
             for k, v in catalog.interconnects.items()]
+
+
+def host_rows(catalog) -> list[dict]:
+    """Every host profile (``--host``): memory, bandwidth, cores, CPU peaks, its link to the GPUs."""
+    return [{"host": key, "name": h.name, "memory_bytes": h.memory_bytes, "bandwidth_bytes_per_s": h.bandwidth_bytes_per_s,
+             "sockets": h.sockets, "cores": h.cores, "fp32_flops": h.peak_flops("fp32"),
+             "bf16_flops": h.peak_flops("bf16"), "int8_ops": h.peak_flops("int8"), "pcie": h.pcie, "source": h.source}
+            for key, h in (catalog.hosts or {}).items()]

@@ -33,6 +33,13 @@ class LocalRequest:
     host: str | None = None
     offload: str = "auto"
     expert_compute: str = "cpu"
+    expert_cache: int = 0          # the hottest experts of each offloaded layer kept on the GPU
+
+
+def cache_hit_rate(pi: np.ndarray, top_k: int, cached: int) -> float:
+    """Share of a token's expert picks that land in a GPU cache of the ``cached`` hottest experts:
+    sum of the largest ``cached`` inclusion probabilities over k (uniform routing: cached / E)."""
+    return float(np.sort(np.asarray(pi, dtype=np.float64))[::-1][:cached].sum() / top_k) if cached else 0.0
 
 
 def parse_offload(text: str) -> tuple[str, int | None]:
@@ -47,9 +54,12 @@ def parse_offload(text: str) -> tuple[str, int | None]:
     return kind, None
 
 
-def local_estimate(spec, workload, assumptions, request: LocalRequest, catalog, label: str | None = None) -> dict:
+def local_estimate(spec, workload, assumptions, request: LocalRequest, catalog, label: str | None = None,
+                   routing=None) -> dict:
     """The model's numbers (as ``estimate``) and a ``local`` section: the placement by component,
-    GPU and host memory against capacity, decode and prefill speed, and the runtime flags."""
+    GPU and host memory against capacity, decode and prefill speed, and the runtime flags. With an
+    ``expert_cache``, the hottest experts of each offloaded layer stay on the GPU and catch the
+    share of a token's picks ``cache_hit_rate`` gives under ``routing`` (uniform by default)."""
     from moecalc import report
     from moecalc.engine.offload import LocalMachine, local_speed
     from moecalc.estimate import model_scenario, stated_warnings
@@ -80,8 +90,19 @@ def local_estimate(spec, workload, assumptions, request: LocalRequest, catalog, 
     overhead = assumptions.local_overhead_bytes * request.gpus
     capacity = acc.memory_bytes * request.gpus
 
+    per_expert = per_layer / E if E else 0.0
+    cached = min(request.expert_cache, E)
+    if request.expert_cache and not E:
+        raise MoecalcError(f"{spec.name} has no routed experts to cache", field="--gpu-expert-cache")
+    if cached:
+        from moecalc.routers import Routing, inclusion
+
+        hit = cache_hit_rate(inclusion(routing or Routing(), E, k, spec.name), k, cached)
+    else:
+        hit = 0.0
+
     def gpu_bytes(layers: int) -> float:
-        return total - embedding - layers * per_layer + cache + workspace + overhead
+        return total - embedding - layers * (per_layer - cached * per_expert) + cache + workspace + overhead
 
     if kind == "none":
         layers = 0
@@ -93,16 +114,15 @@ def local_estimate(spec, workload, assumptions, request: LocalRequest, catalog, 
         layers = next((x for x in range(L_moe + 1) if gpu_bytes(x) <= capacity), L_moe)
     if not L_moe and layers:
         raise MoecalcError(f"{spec.name} has no routed experts to offload", field="--offload")
-    on_gpu, in_host = gpu_bytes(layers), layers * per_layer + embedding
+    on_gpu, in_host = gpu_bytes(layers), layers * (per_layer - cached * per_expert) + embedding
     host_capacity = host.memory_bytes if host is not None else 0.0
     fits = on_gpu <= capacity and in_host <= max(host_capacity, 0.0) + (0 if host is not None else 0)
 
     # a decoded token (batch B) reads the experts it touches: B tokens hit E (1 - (1 - k/E)^B) of E
     B = max(int(workload.batch), 1)
-    per_expert = per_layer / E if E else 0.0
     touched = E * (1 - (1 - k / E) ** B) if E else 0.0
-    gpu_read = total - routed - embedding + (L_moe - layers) * touched * per_expert
-    host_read = layers * touched * per_expert
+    gpu_read = total - routed - embedding + (L_moe - layers * (1 - hit)) * touched * per_expert
+    host_read = layers * (1 - hit) * touched * per_expert
     routed_flops = 2.0 * p.active_by_component.get("routed_experts", 0)
     decode_flops = float(np.asarray(ev.decode.per_token))
     host_flops = routed_flops * (layers / L_moe if L_moe else 0.0)
@@ -123,11 +143,13 @@ def local_estimate(spec, workload, assumptions, request: LocalRequest, catalog, 
     for c, b in w.items():
         if not b:
             continue
-        host_part = layers * per_layer if c == "routed_experts" else (embedding if c == "embedding" else 0.0)
+        host_part = (layers * (per_layer - cached * per_expert) if c == "routed_experts"
+                     else (embedding if c == "embedding" else 0.0))
         parts[c] = {"gpu_bytes": b - host_part, "host_bytes": host_part}
     out["local"] = {
         "gpu": gpu_key, "gpus": request.gpus, "host": host_key, "offload": request.offload,
         "expert_compute": request.expert_compute, "offloaded_moe_layers": layers, "moe_layers": L_moe,
+        "expert_cache": cached, "expert_cache_hit_rate": hit,
         "placement": parts,
         "gpu_bytes": on_gpu, "gpu_capacity_bytes": capacity, "host_bytes": in_host, "host_capacity_bytes": host_capacity,
         "fits": bool(on_gpu <= capacity and (host is None or in_host <= host_capacity)),

@@ -122,6 +122,8 @@ class LocalOptions(OptionGroup):
                            "RULE")
     expert_compute: Text = option("where offloaded experts run: cpu (default; ktransformers, llama.cpp) or gpu "
                                   "(streamed over PCIe)", "WHERE")
+    gpu_expert_cache: Text = option("keep the N hottest experts of each offloaded layer on the GPU; their hit rate "
+                                    "follows --routing (uniform: N / E)", "N")
 
 
 class SearchOptions(OptionGroup):
@@ -279,7 +281,7 @@ def local(g: Given, deployment):
     from moecalc.offload import LocalRequest
 
     if not (g.has("host") or g.has("offload")):
-        for name in ("expert_compute",):
+        for name in ("expert_compute", "gpu_expert_cache"):
             if g.has(name):
                 raise MoecalcError("needs --host or --offload", field=flag(name))
         return None
@@ -291,7 +293,8 @@ def local(g: Given, deployment):
                                "over --gpus", field=flag(name))
     return LocalRequest(gpu=deployment.gpu, gpus=deployment.gpus or 1, host=g.text("host"),
                         offload=g.text("offload", "auto" if g.has("host") else "none"),
-                        expert_compute=g.text("expert_compute", "cpu"))
+                        expert_compute=g.text("expert_compute", "cpu"),
+                        expert_cache=g.parse("gpu_expert_cache", count(minimum=0)) or 0)
 
 
 def prefill_pool(g: Given, decode):

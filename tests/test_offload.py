@@ -199,3 +199,29 @@ def test_bad_gguf_files(tmp_path):
                          (tmp_path / "missing.gguf", "no such file")):
         result = runner.invoke(app, ["estimate", str(path)])
         assert result.exit_code == 2 and needle in result.stderr and str(path) in result.stderr
+
+
+def test_expert_cache_hit_rate_by_hand(tmp_path):
+    """A token's k picks land in a cache of the N hottest experts with probability sum of their
+    inclusion probabilities / k: uniform routing N / E; a measured load profile of 8 experts with
+    counts 40, 30, 10, 10, 4, 3, 2, 1 (top-2) gives its two hottest 0.4 + 0.3 of the assignments
+    (inclusion 0.8 and 0.6 of k = 2: (0.8 + 0.6) / 2 = 0.7)."""
+    import numpy as np
+
+    from moecalc.offload import cache_hit_rate
+
+    assert cache_hit_rate(np.full(128, 8 / 128), 8, 32) == pytest.approx(0.25)
+    assert cache_hit_rate(np.array([0.8, 0.6, 0.2, 0.2, 0.08, 0.06, 0.04, 0.02]), 2, 2) == pytest.approx(0.7)
+    assert cache_hit_rate(np.full(8, 0.25), 2, 0) == 0.0
+    base = ["qwen3-30b-a3b", "--weights-dtype", "q4_k_m", "--gpu", "rtx2080", "--host", "desktop-ddr4"]
+    uniform = run(*base, "--gpu-expert-cache", "32")["local"]
+    assert uniform["expert_cache_hit_rate"] == pytest.approx(0.25)
+    plain = run(*base)["local"]
+    skewed = run(*base, "--gpu-expert-cache", "32", "--routing", "zipf:1.2")
+    assert skewed["local"]["expert_cache_hit_rate"] > 0.5
+    per_expert = run(*base)["weights"]["by_component"]["routed_experts"] / 48 / 128
+    n = skewed["local"]["offloaded_moe_layers"]
+    assert skewed["local"]["decode_read_bytes"]["host"] == pytest.approx(
+        n * (1 - skewed["local"]["expert_cache_hit_rate"]) * 8 * per_expert)
+    assert skewed["perf"]["tokens_per_s_per_user"] > run(*base)["perf"]["tokens_per_s_per_user"]
+    assert plain["expert_cache"] == 0

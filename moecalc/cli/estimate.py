@@ -43,7 +43,7 @@ def estimate(
     if local is not None:
         from moecalc.offload import local_estimate
 
-        result = local_estimate(model, workload, assumptions, local, catalog, label)
+        result = local_estimate(model, workload, assumptions, local, catalog, label, routing=rt)
     elif pool is not None:
         from moecalc.disaggregated import disaggregated
 

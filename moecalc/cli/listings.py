@@ -11,6 +11,7 @@ from moecalc.cli import flags
 from moecalc.cli.app import app, examples, one_line_errors, write_json
 
 Interconnects = Annotated[bool, typer.Option("--interconnects", help="list interconnect profiles instead")]
+Hosts = Annotated[bool, typer.Option("--hosts", help="list host profiles (CPUs and system memory, for --host) instead")]
 
 
 def _write_rows(rows: list[dict], fmt: str) -> None:
@@ -24,21 +25,22 @@ def _write_rows(rows: list[dict], fmt: str) -> None:
         writer.writerows(rows)
 
 
-@app.command(epilog=examples("hardware", "hardware --interconnects", "hardware --hardware-file my-gpus.yaml --format json"))
+@app.command(epilog=examples("hardware", "hardware --interconnects", "hardware --hosts",
+                             "hardware --hardware-file my-gpus.yaml --format json"))
 @one_line_errors
 def hardware(ctx: typer.Context, hardware_file: flags.HardwareFile = None, interconnects: Interconnects = False,
-             format: flags.Format = None) -> None:
-    """Known GPUs (or interconnects) with memory, bandwidth, dense peak FLOPs, links and price."""
+             hosts: Hosts = False, format: flags.Format = None) -> None:
+    """Known GPUs (or interconnects, or hosts) with memory, bandwidth, peak FLOPs, links and price."""
     from moecalc import options
-    from moecalc.listings import hardware_rows, interconnect_rows
+    from moecalc.listings import hardware_rows, host_rows, interconnect_rows
 
     g = flags.given(ctx)
     fmt = flags.output_format(g)
     catalog = options.catalog(g)
-    rows = interconnect_rows(catalog) if interconnects else hardware_rows(catalog)
+    rows = interconnect_rows(catalog) if interconnects else host_rows(catalog) if hosts else hardware_rows(catalog)
     if fmt == "table":
-        from moecalc.render.table import hardware_view, interconnects_view, print_view
-        print_view(interconnects_view(rows) if interconnects else hardware_view(rows))
+        from moecalc.render.table import hardware_view, hosts_view, interconnects_view, print_view
+        print_view(interconnects_view(rows) if interconnects else hosts_view(rows) if hosts else hardware_view(rows))
     else:
         _write_rows(rows, fmt)
 

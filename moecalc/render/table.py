@@ -414,3 +414,14 @@ def local_view(r: dict) -> Group:
     for w in r["warnings"]:
         parts.append(Text(f"warning: {w}", style="yellow"))
     return Group(*parts)
+
+
+def hosts_view(rows: list[dict]) -> Table:
+    t = _table("Known hosts (--host): system memory, its bandwidth, cores and peak TFLOPS", "host", "memory", "GB/s",
+               "sockets x cores", "fp32", "bf16", "int8", "GPU link")
+    t.columns[0].no_wrap = True
+    for r in rows:
+        t.add_row(r["host"], f"{r['memory_bytes'] / 1e9:,.0f} GB", f"{r['bandwidth_bytes_per_s'] / 1e9:,.1f}",
+                  f"{r['sockets']} x {r['cores'] // r['sockets']}", f"{r['fp32_flops'] / 1e12:,.1f}",
+                  f"{r['bf16_flops'] / 1e12:,.1f}", f"{r['int8_ops'] / 1e12:,.1f}", r["pcie"])
+    return t
