@@ -21,7 +21,7 @@ import numpy as np
 
 from moecalc.errors import MoecalcError
 
-OFFLOADS = ("none", "auto", "experts", "experts:N")
+OFFLOADS = ("none", "auto", "experts", "experts:N", "layers:N")
 
 
 @dataclass(frozen=True)
@@ -43,13 +43,14 @@ def cache_hit_rate(pi: np.ndarray, top_k: int, cached: int) -> float:
 
 
 def parse_offload(text: str) -> tuple[str, int | None]:
-    """``none|auto|experts|experts:N`` -> (kind, N)."""
+    """``none|auto|experts|experts:N|layers:N`` -> (kind, N)."""
     kind, _, n = text.strip().partition(":")
-    if kind not in ("none", "auto", "experts") or (n and kind != "experts"):
+    if kind not in ("none", "auto", "experts", "layers") or (n and kind not in ("experts", "layers")) \
+            or (kind == "layers" and not n):
         raise MoecalcError(f"must be one of {', '.join(OFFLOADS)}, got {text!r}", field="--offload")
     if n:
         if not n.isdigit():
-            raise MoecalcError(f"experts:N needs a whole number of layers, got {n!r}", field="--offload")
+            raise MoecalcError(f"{kind}:N needs a whole number of layers, got {n!r}", field="--offload")
         return kind, int(n)
     return kind, None
 
@@ -101,10 +102,18 @@ def local_estimate(spec, workload, assumptions, request: LocalRequest, catalog, 
     else:
         hit = 0.0
 
-    def gpu_bytes(layers: int) -> float:
-        return total - embedding - layers * (per_layer - cached * per_expert) + cache + workspace + overhead
+    # whole layers on the CPU (llama.cpp -ngl L - N): an average layer's weights and KV in host memory
+    L = m.num_layers
+    body = total - w.get("embedding", 0.0) - w.get("lm_head", 0.0)
+    whole = n if kind == "layers" else 0
+    if whole > L:
+        raise MoecalcError(f"{spec.name} has {L} layers, not {whole}", field="--offload")
 
-    if kind == "none":
+    def gpu_bytes(layers: int) -> float:
+        return (total - embedding - layers * (per_layer - cached * per_expert) - whole * body / L
+                + cache * (1 - whole / L) + workspace + overhead)
+
+    if kind in ("none", "layers"):
         layers = 0
     elif kind == "experts":
         layers = L_moe if n is None else n
@@ -114,18 +123,22 @@ def local_estimate(spec, workload, assumptions, request: LocalRequest, catalog, 
         layers = next((x for x in range(L_moe + 1) if gpu_bytes(x) <= capacity), L_moe)
     if not L_moe and layers:
         raise MoecalcError(f"{spec.name} has no routed experts to offload", field="--offload")
-    on_gpu, in_host = gpu_bytes(layers), layers * (per_layer - cached * per_expert) + embedding
+    on_gpu = gpu_bytes(layers)
+    in_host = layers * (per_layer - cached * per_expert) + embedding + whole * (body + cache) / L
     host_capacity = host.memory_bytes if host is not None else 0.0
     fits = on_gpu <= capacity and in_host <= max(host_capacity, 0.0) + (0 if host is not None else 0)
 
     # a decoded token (batch B) reads the experts it touches: B tokens hit E (1 - (1 - k/E)^B) of E
     B = max(int(workload.batch), 1)
     touched = E * (1 - (1 - k / E) ** B) if E else 0.0
-    gpu_read = total - routed - embedding + (L_moe - layers * (1 - hit)) * touched * per_expert
-    host_read = layers * (1 - hit) * touched * per_expert
+    active_body = body - routed + L_moe * touched * per_expert         # what a token reads of the layers
+    gpu_read = (total - routed - embedding + (L_moe - layers * (1 - hit)) * touched * per_expert
+                - whole * active_body / L)
+    host_read = layers * (1 - hit) * touched * per_expert + whole * active_body / L
     routed_flops = 2.0 * p.active_by_component.get("routed_experts", 0)
     decode_flops = float(np.asarray(ev.decode.per_token))
-    host_flops = routed_flops * (layers / L_moe if L_moe else 0.0)
+    host_flops = routed_flops * (layers / L_moe if L_moe else 0.0) \
+        + whole / L * (decode_flops - 2.0 * p.active_by_component.get("lm_head", 0))
     compute = compute_dtype_for(acc, dtypes[0], assumptions.compute_dtype)
     link = catalog.link(host.pcie, kind="scale-up") if host is not None else None
     machine = LocalMachine(gpu_bandwidth=acc.hbm_bytes_per_s, gpu_flops=acc.peak_flops(compute),
@@ -137,6 +150,11 @@ def local_estimate(spec, workload, assumptions, request: LocalRequest, catalog, 
                            cpu_efficiency=assumptions.cpu_efficiency, pcie_efficiency=assumptions.pcie_efficiency)
     prompt = workload.isl or workload.context
     kv_read = float(np.asarray(ev.kv_cache_bytes)) / B
+    host_read += kv_read * whole / L                                   # the CPU layers' cache lives there
+    kv_read *= 1 - whole / L
+    if whole and request.expert_compute == "gpu":
+        raise MoecalcError("whole layers on the CPU compute there; --expert-compute gpu applies to experts:N",
+                           field="--expert-compute")
     speed = local_speed(machine, gpu_read, host_read, kv_read, decode_flops - host_flops, host_flops, in_host,
                         prompt, request.expert_compute == "gpu")
     parts = {}
@@ -145,16 +163,18 @@ def local_estimate(spec, workload, assumptions, request: LocalRequest, catalog, 
             continue
         host_part = (layers * (per_layer - cached * per_expert) if c == "routed_experts"
                      else (embedding if c == "embedding" else 0.0))
+        if c not in ("embedding", "lm_head"):
+            host_part += whole / L * b                                    # whole layers: their share of it
         parts[c] = {"gpu_bytes": b - host_part, "host_bytes": host_part}
     out["local"] = {
         "gpu": gpu_key, "gpus": request.gpus, "host": host_key, "offload": request.offload,
         "expert_compute": request.expert_compute, "offloaded_moe_layers": layers, "moe_layers": L_moe,
-        "expert_cache": cached, "expert_cache_hit_rate": hit,
+        "expert_cache": cached, "expert_cache_hit_rate": hit, "cpu_layers": whole, "layers": L,
         "placement": parts,
         "gpu_bytes": on_gpu, "gpu_capacity_bytes": capacity, "host_bytes": in_host, "host_capacity_bytes": host_capacity,
         "fits": bool(on_gpu <= capacity and (host is None or in_host <= host_capacity)),
         "decode_read_bytes": {"gpu": gpu_read + kv_read, "host": host_read},
-        "runtime_flags": runtime_flags(spec, workload, layers, L_moe, in_host, host, request),
+        "runtime_flags": runtime_flags(spec, workload, layers, L_moe, in_host, host, request, L - whole),
     }
     out["perf"] = {"model": "local", "tokens_per_s_per_user": float(np.asarray(speed.tokens_per_s)) if fits else None,
                    "tpot_seconds": float(np.asarray(speed.decode_seconds)) if fits else None,
@@ -168,10 +188,11 @@ def local_estimate(spec, workload, assumptions, request: LocalRequest, catalog, 
     return out
 
 
-def runtime_flags(spec, workload, layers: int, moe_layers: int, host_bytes: float, host, request) -> dict:
+def runtime_flags(spec, workload, layers: int, moe_layers: int, host_bytes: float, host, request,
+                  gpu_layers: int | None = None) -> dict:
     """The command-line flags that realize the placement in llama.cpp, ktransformers and vLLM."""
     context = workload.isl + (workload.osl or 0) if workload.isl else workload.context
-    llama = ["-ngl", "99", "-c", str(context)]
+    llama = ["-ngl", str(99 if gpu_layers is None or gpu_layers == spec_layers(spec) else gpu_layers), "-c", str(context)]
     if layers and layers == moe_layers:
         llama += ["-ot", "exps=CPU"]                         # every routed-expert tensor in host memory
     elif layers:
@@ -179,9 +200,13 @@ def runtime_flags(spec, workload, layers: int, moe_layers: int, host_bytes: floa
     if host is not None:
         llama += ["-t", str(host.cores)]
     out = {"llama.cpp": " ".join(llama)}
-    if host is not None and layers:
+    if host is not None and layers and not (gpu_layers is not None and gpu_layers < spec_layers(spec)):
         out["ktransformers"] = (f"--cpu_infer {host.cores + 1} --max_new_tokens {workload.osl or 1000}"
                                 + (" (its -serve optimize rule keeps every routed expert on the CPU)"
                                    if layers == moe_layers else ""))
         out["vllm"] = f"--cpu-offload-gb {math.ceil(host_bytes / 2**30)}"
     return out
+
+
+def spec_layers(spec) -> int:
+    return spec.numbers().num_layers

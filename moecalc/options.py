@@ -118,8 +118,8 @@ class LocalOptions(OptionGroup):
     panel = "Local and offloaded"
     host: Text = option("host (CPUs and system memory) holding offloaded weights: moecalc hardware --hosts", "HOST")
     offload: Text = option("none, auto (the fewest MoE layers in host memory that fit; default with --host), "
-                           "experts (every routed expert in host memory) or experts:N (llama.cpp's --n-cpu-moe N)",
-                           "RULE")
+                           "experts (every routed expert in host memory), experts:N (llama.cpp's --n-cpu-moe N) or "
+                           "layers:N (N whole layers on the CPU: llama.cpp's -ngl)", "RULE")
     expert_compute: Text = option("where offloaded experts run: cpu (default; ktransformers, llama.cpp) or gpu "
                                   "(streamed over PCIe)", "WHERE")
     gpu_expert_cache: Text = option("keep the N hottest experts of each offloaded layer on the GPU; their hit rate "

@@ -225,3 +225,19 @@ def test_expert_cache_hit_rate_by_hand(tmp_path):
         n * (1 - skewed["local"]["expert_cache_hit_rate"]) * 8 * per_expert)
     assert skewed["perf"]["tokens_per_s_per_user"] > run(*base)["perf"]["tokens_per_s_per_user"]
     assert plain["expert_cache"] == 0
+
+
+def test_whole_layers_on_the_cpu():
+    """llama.cpp's -ngl: layers:N puts N of the 48 layers whole (an average layer's weights and its
+    KV cache) in host memory; the GPU keeps the rest (-ngl 48 - N). Offloading only experts frees
+    the same GPU memory with fewer bytes moved to the slower side: at the same GPU footprint the
+    expert placement decodes faster."""
+    base = ["qwen3-30b-a3b", "--weights-dtype", "q4_k_m", "--gpu", "rtx2080", "--host", "desktop-ddr4"]
+    r = run(*base, "--offload", "layers:40")
+    lo, w = r["local"], r["weights"]["by_component"]
+    body = r["weights"]["bytes"] - w["embedding"] - w["lm_head"]
+    assert lo["cpu_layers"] == 40 and "-ngl 8 " in lo["runtime_flags"]["llama.cpp"] + " "
+    assert lo["host_bytes"] == pytest.approx(w["embedding"] + 40 / 48 * (body + r["kv_cache"]["bytes"]))
+    experts = run(*base)
+    assert experts["local"]["fits"] and lo["fits"]
+    assert experts["perf"]["tokens_per_s_per_user"] > r["perf"]["tokens_per_s_per_user"]
