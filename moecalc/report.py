@@ -124,8 +124,9 @@ def model_sections(spec, label: str | None, m: ModelNumbers, ev: ModelResult, we
         model["assumed"] = spec.to_summary().assumed
     out = {"model": model}
     report(m.params, out)
-    if weights_dtype in WEIGHT_DTYPES:
-        quantized = list(m.quantized) if WEIGHT_DTYPES[weights_dtype].quantized else []
+    if weights_dtype in WEIGHT_DTYPES:         # (a mixer is listed only where the model has one)
+        quantized = [c for c in m.quantized if c != "mixer" or m.params.by_component.get("mixer")] \
+            if WEIGHT_DTYPES[weights_dtype].quantized else []
     else:                       # per component (or a GGUF mix): those whose own dtype is quantized
         from moecalc.engine.dtypes import GGUF_MIXES
 
