@@ -126,6 +126,19 @@ class LocalOptions(OptionGroup):
                                     "follows --routing (uniform: N / E)", "N")
 
 
+class TrainOptions(OptionGroup):
+    panel = "Training"
+    seq_len: Text = option("sequence length of training (default 4096)", "TOKENS")
+    precision: Text = option("matrix-multiply precision: bf16 (default) or fp8 (weights still have bf16 masters)",
+                             "DTYPE")
+    train_mfu: Text = option("model FLOPs utilization against the BF16 dense peak (default 0.40: Llama 3 405B's "
+                             "38-43%)", "FRACTION")
+    recompute: Text = option("activation recomputation: none, selective (default) or full", "KIND")
+    micro_batch: Text = option("sequences per micro-batch (default 1)", "N")
+    global_batch: Text = option("tokens per optimizer step (default 4M)", "TOKENS")
+    pue: Text = option("data-center power usage effectiveness for energy (default 1.2)", "X")
+
+
 class SearchOptions(OptionGroup):
     panel = "Search"
     objective: Text = option("rank by cost ($/Mtok, default), throughput (per GPU), latency (TPOT) or "
@@ -149,7 +162,7 @@ class SweepPlan(WorkloadOptions, DeploymentOptions, RoutingOptions, AssumptionOp
     where the command line takes a comma-separated one."""
 
 
-DECLARED = {name: (f, group) for group in (*SERVING, PoolOptions, LocalOptions, SearchOptions)
+DECLARED = {name: (f, group) for group in (*SERVING, PoolOptions, LocalOptions, TrainOptions, SearchOptions)
             for name, f in group.model_fields.items()}
 """option name -> (its pydantic field, its group): the one declaration of every shared option."""
 
@@ -295,6 +308,39 @@ def local(g: Given, deployment):
                         offload=g.text("offload", "auto" if g.has("host") else "none"),
                         expert_compute=g.text("expert_compute", "cpu"),
                         expert_cache=g.parse("gpu_expert_cache", count(minimum=0)) or 0)
+
+
+def train_request(g: Given, tokens: str | None):
+    """``moecalc train``'s request from its options (``tokens``: its own --tokens, which route's
+    --tokens does not share); the serving layout options it does not take are errors."""
+    from moecalc.parsing import parse_positive
+    from moecalc.train import TrainRequest, parse_tokens
+
+    for name in ("gpus_per_node", "redundant_experts", "max_nodes_per_token", "scale_out"):
+        if g.has(name):
+            raise MoecalcError("does not apply to train", field=flag(name))
+    if tokens is None:
+        raise MoecalcError("train needs --tokens, --gpu and --gpus", field="--tokens")
+    for name in ("gpu", "gpus"):
+        if not g.has(name):
+            raise MoecalcError("train needs --tokens, --gpu and --gpus", field=flag(name))
+    precision = g.text("precision", "bf16")
+    if precision not in ("bf16", "fp8"):
+        raise MoecalcError(f"must be bf16 or fp8, got {precision!r}", field="--precision")
+    recompute = g.text("recompute", "selective")
+    if recompute not in ("none", "selective", "full"):
+        raise MoecalcError(f"must be none, selective or full, got {recompute!r}", field="--recompute")
+    mfu = g.parse("train_mfu", lambda t, f: parse_positive(t, f, "a fraction"), "0.40")
+    if not 0 < mfu <= 1:
+        raise MoecalcError(f"must be in (0, 1], got {mfu:g}", field="--train-mfu")
+    pue = g.parse("pue", lambda t, f: parse_positive(t, f, "a number"), "1.2")
+    return TrainRequest(tokens=parse_tokens(tokens, "--tokens"), gpu=g.text("gpu"), gpus=g.parse("gpus", count()),
+                        tp=g.parse("tp", count(), "1"), pp=g.parse("pp", count(), "1"), ep=g.parse("ep", count()),
+                        dp=g.parse("dp", count()), seq_len=g.parse("seq_len", count(), "4096"), precision=precision,
+                        mfu=mfu, recompute=recompute, micro_batch=g.parse("micro_batch", count(), "1"),
+                        global_batch=g.parse("global_batch", parse_tokens, "4194304"),
+                        price_per_hour=g.parse("price_per_hour", lambda t, f: parse_positive(t, f, "a price")),
+                        pue=pue)
 
 
 def prefill_pool(g: Given, decode):

@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from moecalc.cli import compare, estimate, import_config, listings, route, sweep  # noqa: F401  (registers)
+from moecalc.cli import compare, estimate, import_config, listings, route, sweep, train  # noqa: F401  (registers)
 from moecalc.cli.app import app
 from moecalc.errors import MoecalcError
 

@@ -62,6 +62,7 @@ class ModelNumbers:
     num_moe_layers: int = 0
     expert_groups: int = 0          # group-limited routing (DeepSeek n_group / topk_group); 0: none
     groups_per_token: int = 0
+    mtp_layers: int = 0             # multi-token-prediction modules stored beside the model
 
     @property
     def num_heads(self) -> int:
@@ -131,7 +132,7 @@ def from_schedule(s: Schedule, quantized: tuple[str, ...]) -> ModelNumbers:
         vocab_size=s.vocab_size, attention=tuple(groups), widest_activation=int(max(widths)),
         num_experts=moe.num_experts if moe else 0, top_k=moe.top_k if moe else 0,
         num_moe_layers=s.num_moe_layers, expert_groups=moe.expert_groups if moe else 0,
-        groups_per_token=moe.groups_per_token if moe else 0)
+        groups_per_token=moe.groups_per_token if moe else 0, mtp_layers=s.mtp_layers)
 
 
 # ---- the summary form: a model known only by its totals -----------------------------------

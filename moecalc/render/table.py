@@ -425,3 +425,34 @@ def hosts_view(rows: list[dict]) -> Table:
                   f"{r['sockets']} x {r['cores'] // r['sockets']}", f"{r['fp32_flops'] / 1e12:,.1f}",
                   f"{r['bf16_flops'] / 1e12:,.1f}", f"{r['int8_ops'] / 1e12:,.1f}", r["pcie"])
     return t
+
+
+def train_view(r: dict) -> Group:
+    """Training cost and per-GPU memory."""
+    t, d, mem = r["train"], r["deployment"], r["memory"]
+    head = Text(f"{r['model']['name']}: {t['tokens'] / 1e12:,.2f}T tokens at {t['seq_len']:,}, {t['precision']} GEMMs, "
+                f"on {d['gpus']:,} x {d['gpu']} (TP{d['tp']} x PP{d['pp']} x DP{d['dp']}, EP{d['ep']})", style="bold")
+    ct = _table("Compute and cost", "", "")
+    ct.show_header = False
+    ct.add_row("FLOPs per token (3 x forward; MTP included)", u.flops(t["flops_per_token"]))
+    if t["flops_per_token_mtp"]:
+        ct.add_row("  of which the MTP modules", u.flops(t["flops_per_token_mtp"]))
+    ct.add_row("  of which the router", u.flops(t["router_flops_per_token"]))
+    ct.add_row("FLOPs in all", f"{t['flops']:.3e}")
+    ct.add_row(f"MFU (against the BF16 dense peak; --train-mfu)", f"{t['mfu']:.0%}")
+    ct.add_row("tokens/s per GPU", f"{t['tokens_per_s_per_gpu']:,.0f}")
+    ct.add_row(Text("GPU-hours", style="bold"), Text(f"{t['gpu_hours']:,.0f}", style="bold"))
+    ct.add_row("days on these GPUs", f"{t['days']:,.1f}")
+    ct.add_row("dollars", "n/a: no price (--price-per-hour)" if t["usd"] is None
+               else f"${t['usd']:,.0f} at ${t['price_per_gpu_hour']:.2f}/GPU-hour ({t['price_source']})")
+    if t["energy_mwh"] is not None:
+        ct.add_row("energy (GPU TDP x PUE)", f"{t['energy_mwh']:,.0f} MWh")
+    mt = _table("Memory per GPU (a first pipeline stage)", "part", "GB")
+    for name, key in (("weights and gradients", "weights_and_grads_bytes"), ("optimizer states", "optimizer_bytes"),
+                      (f"activations ({d['recompute']} recomputation)", "activations_bytes")):
+        mt.add_row(name, u.gb(mem["per_gpu"][key]))
+    mt.add_section()
+    mt.add_row(Text("total", style="bold"), u.gb(mem["per_gpu_bytes"]))
+    mt.add_row("capacity", u.gb(mem["capacity_per_gpu_bytes"]))
+    mt.add_row(Text("fits" if mem["fits"] else "does NOT fit", style="bold green" if mem["fits"] else "bold red"), "")
+    return Group(head, ct, mt)

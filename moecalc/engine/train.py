@@ -1,0 +1,92 @@
+"""Training: FLOPs per token, and bytes per GPU of parameters, gradients, optimizer states and
+activations over a TP x PP x DP layout with the routed experts over EP.
+
+FLOPs (Megatron-LM's rule, 2 per multiply-accumulate, 3 passes: forward, data gradient, weight
+gradient): per token = 3 x [2 (active - input embedding) + attention at the sequence length
+(causal mean keys, MLA in its naive form) + the MTP modules' forward: each module's layer (its
+attention, k routed and the shared experts, router), its 2h x h projection and its output head,
+and one layer's attention]. The router's 3 x 2 h E per MoE layer is inside and stated apart.
+
+Memory (Megatron-LM's rule, mixed precision): bf16 weights and fp32 gradients 6 bytes per
+parameter, fp32 master weights and two Adam moments 12 more, sharded over the data-parallel
+group with a distributed optimizer (ZeRO-1): 6 + 12 / DP. Non-expert parameters split over
+TP x PP (the embedding on the first stage, the head on the last, both split over TP); routed
+experts over EP x PP, their
+optimizer over the expert data-parallel group TP DP / EP. Activations per layer and token
+(bf16): the residual stream and norms (4h), the attention's and the FFN's widest activations,
+stored for the backward pass; selective recomputation keeps them, full recomputation only each
+layer's input (2 bytes x h); a first stage holds min(PP, micro-batches) micro-batches in flight
+(1F1B).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+OPTIMIZER_BYTES = 12.0          # fp32 master weights + Adam m and v
+WEIGHT_GRAD_BYTES = 6.0         # bf16 weights + fp32 gradients
+
+
+@dataclass(frozen=True)
+class TrainFlops:
+    main: float                 # forward of the main model, per token
+    mtp: float                  # forward of the MTP modules, per token
+    router: float               # the router's share of the training FLOPs (inside ``per_token``)
+
+    @property
+    def per_token(self) -> float:
+        return 3.0 * (self.main + self.mtp)
+
+
+def train_flops(m, sequence: int, attention_prefill) -> TrainFlops:
+    """``TrainFlops`` of model numbers ``m`` at ``sequence`` tokens; ``attention_prefill(L)`` is the
+    attention FLOPs per token of a causal prompt of L (``evaluate.attention_flops``)."""
+    p = m.params
+    main = 2.0 * (p.active - p.embedding) + float(attention_prefill(sequence))
+    mtp = 0.0
+    if p.mtp:
+        n = m.mtp_layers
+        mb = p.mtp_by_component
+        active_ffn = mb.get("shared_experts", 0) + mb.get("router", 0) + mb.get("dense_ffn", 0)
+        if mb.get("routed_experts"):
+            active_ffn += n * m.top_k * p.per_expert
+        per_module_attention = float(attention_prefill(sequence)) / max(m.num_layers, 1)
+        mtp = (2.0 * (mb.get("attention", 0) + active_ffn + mb.get("projection", 0) + mb.get("lm_head", 0))
+               + n * per_module_attention)
+    router = 3.0 * 2.0 * m.hidden_size * m.num_experts * m.num_moe_layers
+    return TrainFlops(main=main, mtp=mtp, router=router)
+
+
+@dataclass(frozen=True)
+class TrainMemory:
+    """Bytes on the fullest GPU (a first pipeline stage)."""
+    weights_and_grads: float
+    optimizer: float
+    activations: float
+
+    @property
+    def total(self) -> float:
+        return self.weights_and_grads + self.optimizer + self.activations
+
+
+def train_memory(m, tp: int, pp: int, dp: int, ep: int, sequence: int, micro_batch: int, micro_batches: int,
+                 recompute: str, distributed_optimizer: bool = True) -> TrainMemory:
+    """``TrainMemory`` of model numbers ``m`` on TP x PP x DP GPUs with EP over the stage (module
+    docstring)."""
+    p = m.params.by_component
+    routed = p.get("routed_experts", 0)
+    embedding = p.get("embedding", 0)
+    body = sum(p.values()) - routed - embedding - p.get("lm_head", 0)
+    head = p.get("lm_head", 0) if pp == 1 else 0      # the last stage's head, on the first when PP is 1
+    dense_gpu = body / (tp * pp) + (embedding + head) / tp
+    expert_gpu = routed / (ep * pp)
+    expert_dp = max(tp * dp // max(ep, 1), 1)
+    shard = dp if distributed_optimizer else 1
+    weights = WEIGHT_GRAD_BYTES * (dense_gpu + expert_gpu)
+    optimizer = OPTIMIZER_BYTES * (dense_gpu / shard + expert_gpu / (expert_dp if distributed_optimizer else 1))
+    layers = -(-m.num_layers // pp)
+    per_token_layer = 2.0 * (m.hidden_size if recompute == "full"
+                             else 4 * m.hidden_size + m.widest_activation)
+    in_flight = min(pp, micro_batches) * micro_batch * sequence
+    activations = layers * in_flight * per_token_layer / tp
+    return TrainMemory(weights_and_grads=weights, optimizer=optimizer, activations=activations)

@@ -1,0 +1,102 @@
+"""What it costs to train a model: FLOPs, GPU-hours, days, dollars and energy at an MFU, and the
+memory per GPU of a TP x PP x DP (EP) layout (formulas: ``engine.train``).
+
+GPU-hours = FLOPs / (GPUs x BF16 dense peak x MFU) / 3600, with MFU against the BF16 peak as
+published runs report it (Llama 3 405B: 38-43% on H100, arXiv 2407.21783 table 4), whatever
+the GEMMs' precision; ``--precision fp8`` sets what the weights and activations cost in memory
+only. (DeepSeek-V3's 2,664K H800-hours for 14.8T tokens at its 260.6 GFLOP a token come to
+40.6% of the BF16 peak: its FP8 GEMMs bought back what its MoE costs.) Energy = GPU-hours x TDP
+x PUE. A step-time model that derives the MFU from the layout is not built yet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from moecalc.errors import MoecalcError
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    tokens: float
+    gpu: str
+    gpus: int
+    tp: int = 1
+    pp: int = 1
+    ep: int | None = None
+    dp: int | None = None
+    seq_len: int = 4096
+    precision: str = "bf16"
+    mfu: float = 0.40
+    recompute: str = "selective"
+    micro_batch: int = 1
+    global_batch: float = 4 * 2**20
+    price_per_hour: float | None = None
+    pue: float = 1.2
+
+
+def parse_tokens(text: str, field: str) -> float:
+    """``14.8T``, ``500B``, ``2e12``: a decimal token count."""
+    t = str(text).strip().upper()
+    scale = {"T": 1e12, "B": 1e9, "G": 1e9, "M": 1e6, "K": 1e3}.get(t[-1:], 1.0)
+    try:
+        value = float(t[:-1] if t[-1:] in "TBGMK" else t) * scale
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < 1e18:
+        raise MoecalcError(f"{text!r} is not a token count (examples: 14.8T, 500B, 2e12)", field=field)
+    return value
+
+
+def train(spec, request: TrainRequest, catalog, label: str | None = None) -> dict:
+    """The ``train`` section (FLOPs, GPU-hours, days, dollars, energy, MFU) and the per-GPU
+    ``memory`` of training ``spec`` as ``request`` says."""
+    from moecalc.engine.evaluate import attention_flops
+    from moecalc.engine.train import train_flops, train_memory
+
+    m = spec.numbers()
+    key, acc = catalog.gpu(request.gpu)
+    r = request
+    if r.gpus % (r.tp * r.pp):
+        raise MoecalcError(f"{r.gpus} GPUs do not split into TP{r.tp} x PP{r.pp}", field="--gpus")
+    dp = r.dp or r.gpus // (r.tp * r.pp)
+    if r.tp * r.pp * dp != r.gpus:
+        raise MoecalcError(f"TP{r.tp} x PP{r.pp} x DP{dp} is not {r.gpus} GPUs", field="--dp")
+    ep = r.ep or (min(m.num_experts, dp) if m.num_experts else 1)
+    if m.num_experts and (m.num_experts % ep or (r.tp * dp) % ep):
+        raise MoecalcError(f"EP{ep} must divide the {m.num_experts} experts and TP x DP = {r.tp * dp}", field="--ep")
+    if r.pp > m.num_layers:
+        raise MoecalcError(f"{m.num_layers} layers cannot fill {r.pp} stages", field="--pp")
+    flops = train_flops(m, r.seq_len, lambda L: attention_flops(m, L, prefill=True))
+    total = r.tokens * flops.per_token
+    peak = acc.peak_flops("bf16") or acc.peak_flops("fp16")
+    gpu_seconds = total / (peak * r.mfu)
+    gpu_hours = gpu_seconds / 3600
+    price = r.price_per_hour if r.price_per_hour is not None else acc.price_usd_per_hour
+    micro_batches = max(int(r.global_batch // (dp * r.seq_len * r.micro_batch)), 1)
+    mem = train_memory(m, r.tp, r.pp, dp, ep, r.seq_len, r.micro_batch, micro_batches, r.recompute)
+    activation_scale = 0.5 if r.precision == "fp8" else 1.0      # FP8-cached activations (DeepSeek-V3 3.3.2)
+    per_gpu = mem.weights_and_grads + mem.optimizer + mem.activations * activation_scale
+    return {
+        "model": {"name": spec.name, "family": spec.family, "spec": label},
+        "params": {"total": m.params.total, "active": m.params.active, "mtp": m.params.mtp},
+        "train": {
+            "tokens": r.tokens, "seq_len": r.seq_len, "precision": r.precision,
+            "flops_per_token": flops.per_token, "flops_per_token_main": 3 * flops.main,
+            "flops_per_token_mtp": 3 * flops.mtp, "router_flops_per_token": flops.router,
+            "flops": total, "mfu": r.mfu, "gpu_hours": gpu_hours, "days": gpu_hours / r.gpus / 24,
+            "usd": None if price is None else gpu_hours * price, "price_per_gpu_hour": price,
+            "price_source": "--price-per-hour" if r.price_per_hour is not None else acc.price_source,
+            "energy_mwh": None if acc.tdp_w is None else gpu_hours * acc.tdp_w * r.pue / 1e6,
+            "tokens_per_s_per_gpu": peak * r.mfu / flops.per_token,
+        },
+        "deployment": {"gpu": key, "gpus": r.gpus, "tp": r.tp, "pp": r.pp, "dp": dp, "ep": ep,
+                       "micro_batch": r.micro_batch, "micro_batches": micro_batches, "recompute": r.recompute},
+        "memory": {"per_gpu_bytes": per_gpu, "capacity_per_gpu_bytes": acc.memory_bytes,
+                   "fits": per_gpu <= acc.memory_bytes,
+                   "per_gpu": {"weights_and_grads_bytes": mem.weights_and_grads, "optimizer_bytes": mem.optimizer,
+                               "activations_bytes": mem.activations * activation_scale}},
+        "warnings": [] if per_gpu <= acc.memory_bytes else [
+            f"does not fit: {per_gpu / 1e9:,.1f} GB per GPU of {acc.memory_bytes / 1e9:,.1f} GB; more PP or EP, "
+            f"--recompute full or a smaller --micro-batch"],
+    }
