@@ -310,7 +310,7 @@ def local(g: Given, deployment):
                         expert_cache=g.parse("gpu_expert_cache", count(minimum=0)) or 0)
 
 
-def train_request(g: Given, tokens: str | None):
+def train_request(g: Given, tokens: str | None, defaults: dict | None = None):
     """``moecalc train``'s request from its options (``tokens``: its own --tokens, which route's
     --tokens does not share); the serving layout options it does not take are errors."""
     from moecalc.parsing import parse_positive
@@ -321,8 +321,9 @@ def train_request(g: Given, tokens: str | None):
             raise MoecalcError("does not apply to train", field=flag(name))
     if tokens is None:
         raise MoecalcError("train needs --tokens, --gpu and --gpus", field="--tokens")
+    defaults = defaults or {}
     for name in ("gpu", "gpus"):
-        if not g.has(name):
+        if not g.has(name) and name not in defaults:
             raise MoecalcError("train needs --tokens, --gpu and --gpus", field=flag(name))
     precision = g.text("precision", "bf16")
     if precision not in ("bf16", "fp8"):
@@ -334,7 +335,8 @@ def train_request(g: Given, tokens: str | None):
     if not 0 < mfu <= 1:
         raise MoecalcError(f"must be in (0, 1], got {mfu:g}", field="--train-mfu")
     pue = g.parse("pue", lambda t, f: parse_positive(t, f, "a number"), "1.2")
-    return TrainRequest(tokens=parse_tokens(tokens, "--tokens"), gpu=g.text("gpu"), gpus=g.parse("gpus", count()),
+    return TrainRequest(tokens=parse_tokens(tokens, "--tokens"), gpu=g.text("gpu", defaults.get("gpu")),
+                        gpus=g.parse("gpus", count(), defaults.get("gpus")),
                         tp=g.parse("tp", count(), "1"), pp=g.parse("pp", count(), "1"), ep=g.parse("ep", count()),
                         dp=g.parse("dp", count()), seq_len=g.parse("seq_len", count(), "4096"), precision=precision,
                         mfu=mfu, recompute=recompute, micro_batch=g.parse("micro_batch", count(), "1"),

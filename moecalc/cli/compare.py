@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, List
+from typing import Annotated, List, Optional
 
 import typer
 
@@ -14,16 +14,21 @@ Models = Annotated[List[str], typer.Argument(metavar="MODEL...", show_default=Fa
                                              help="models: YAML specs, config.json files or bundled names")]
 DenseEquivalents = Annotated[bool, typer.Option("--dense-equivalents", "-d", rich_help_panel="Models",
                                                 help="add each MoE's dense twins: equal total and equal active params")]
+Train = Annotated[bool, typer.Option("--train", rich_help_panel="Models",
+                                     help="compare training cost (with --tokens; --gpu and --gpus default to 1024 "
+                                          "H100s) instead of serving")]
+Tokens = Annotated[Optional[str], typer.Option("--tokens", metavar="TOKENS", rich_help_panel="Models",
+                                               help="training tokens: 14.8T, 15.6T, 500B (decimal)")]
 
 
 @app.command(epilog=examples("compare mixtral-8x7b llama-3.1-70b",
                              "compare qwen3-30b-a3b --dense-equivalents --gpu h100",
                              "compare deepseek-v3 kimi-k2 --gpu h200 --context 32k --batch 64 --format json"))
 @one_line_errors
-@flags.takes(*options.SERVING)
+@flags.takes(*options.SERVING, options.TrainOptions)
 def compare(
-    ctx: typer.Context, specs: Models, dense_equivalents: DenseEquivalents = False,
-    format: flags.Format = None, **shared,
+    ctx: typer.Context, specs: Models, dense_equivalents: DenseEquivalents = False, train: Train = False,
+    tokens: Tokens = None, format: flags.Format = None, **shared,
 ) -> None:
     """Models side by side (MoE vs dense, MoE vs MoE): params, memory, KV, FLOPs, GPUs and cost;
     ratios to the first model."""
@@ -32,6 +37,13 @@ def compare(
 
     g = flags.given(ctx)
     fmt = flags.output_format(g)
+    if train or tokens is not None:
+        return _compare_training(g, fmt, specs, dense_equivalents, train, tokens)
+    given = [n for n in options.TrainOptions.model_fields if g.has(n)]
+    if given:
+        from moecalc.errors import MoecalcError
+
+        raise MoecalcError("needs --train", field=options.flag(given[0]))
     workload, assumptions = options.workload(g), options.assumptions(g)
     deployment = options.deployment(g)
     catalog = options.catalog(g)
@@ -47,3 +59,21 @@ def compare(
     else:
         from moecalc.render.compare_table import print_compare
         print_compare(result)
+
+
+def _compare_training(g, fmt, specs, dense_equivalents: bool, train: bool, tokens) -> None:
+    from moecalc.errors import MoecalcError
+    from moecalc.spec.load import load
+    from moecalc.train import compare_training
+
+    if not train:
+        raise MoecalcError("--tokens compares training cost: add --train", field="--train")
+    request = options.train_request(g, tokens, {"gpu": "h100", "gpus": "1024"})
+    result = compare_training([load(s) for s in specs], request, options.catalog(g), dense_equivalents)
+    if fmt == "json":
+        write_json(result)
+    elif fmt == "csv":
+        write_csv(result["models"])
+    else:
+        from moecalc.render.table import print_view, train_compare_view
+        print_view(train_compare_view(result))

@@ -456,3 +456,27 @@ def train_view(r: dict) -> Group:
     mt.add_row("capacity", u.gb(mem["capacity_per_gpu_bytes"]))
     mt.add_row(Text("fits" if mem["fits"] else "does NOT fit", style="bold green" if mem["fits"] else "bold red"), "")
     return Group(head, ct, mt)
+
+
+def train_compare_view(result: dict) -> Group:
+    """Training cost side by side: the sparse model's memory of its total, FLOPs of its active."""
+    first = result["models"][0]
+    d = first["deployment"]
+    t = _table(f"Training {first['train']['tokens'] / 1e12:,.2f}T tokens on {d['gpus']:,} x {d['gpu']} "
+               f"(MFU {first['train']['mfu']:.0%})", "model", "total", "active", "GFLOP/tok", "GPU-hours", "x",
+               "days", "GB/GPU")
+    t.padding = (0, 0)                      # one space between the columns: 80 columns hold them
+    for c in t.columns:
+        c.no_wrap = True
+    for e in result["models"]:
+        tr, mem = e["train"], e["memory"]
+        t.add_row(e["name"], f"{e['params']['total'] / 1e9:,.1f}B", f"{e['params']['active'] / 1e9:,.1f}B",
+                  f"{tr['flops_per_token'] / 1e9:,.1f}", f"{tr['gpu_hours'] / 1e6:,.2f}M",
+                  f"{e['ratios']['gpu_hours']:.1f}x", f"{tr['days']:,.0f}",
+                  ("! " if not mem["fits"] else "") + f"{mem['per_gpu_bytes'] / 1e9:,.0f}")
+    parts = [t]
+    if "distillation" in result:
+        parts.append(Text(result["distillation"], style="dim"))
+    if any(not e["memory"]["fits"] for e in result["models"]):
+        parts.append(Text("! does not fit this layout's GPUs", style="yellow"))
+    return Group(*parts)
