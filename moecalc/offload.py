@@ -149,7 +149,8 @@ def local_estimate(spec, workload, assumptions, request: LocalRequest, catalog, 
                            host_efficiency=assumptions.host_bandwidth_efficiency,
                            cpu_efficiency=assumptions.cpu_efficiency, pcie_efficiency=assumptions.pcie_efficiency)
     prompt = workload.isl or workload.context
-    kv_read = float(np.asarray(ev.kv_cache_bytes)) / B
+    # a step reads every sequence's cache, and reads and writes back its recurrent state
+    kv_read = float(np.asarray(ev.kv_cache_bytes)) + 2.0 * float(np.asarray(ev.state_bytes))
     host_read += kv_read * whole / L                                   # the CPU layers' cache lives there
     kv_read *= 1 - whole / L
     if whole and request.expert_compute == "gpu":

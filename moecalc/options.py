@@ -481,11 +481,13 @@ def weight_alternatives(text, field) -> tuple[str, ...]:
     from moecalc.engine.dtypes import WEIGHT_DTYPES
     from moecalc.estimate import parse_weight_dtypes
 
+    from moecalc.engine.dtypes import GGUF_MIXES
+
     text = str(text).strip()
     if "=" in text:
         parse_weight_dtypes(text, field)
         return (text,)
-    return _names(list(WEIGHT_DTYPES), "dtype")(text, field)
+    return _names(list(WEIGHT_DTYPES) + list(GGUF_MIXES), "dtype")(text, field)
 
 
 def frontier_kind(text, field) -> str:

@@ -211,13 +211,16 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
         raise MoecalcError(f"must be one of {', '.join(OBJECTIVES)}, got {objective!r}", field="--objective")
     constraints.check()
     m = apply_groups(spec.numbers(), space.routing, spec.name)
-    wdt = space.weights_dtype or (spec.dtypes.weights,)
+    # the spec's own storage: its dtype, or a GGUF file's exact bytes per component
+    own = None if getattr(spec.dtypes, "component_bytes", None) else spec.dtypes.weights
+    wdt = space.weights_dtype or (own,)
     kvd = space.kv_dtype or (spec.dtypes.kv_cache,)
     for k in kvd:
         check_dtypes(None, k)
     if space.mtp_tokens and not m.params.mtp:
         raise MoecalcError(f"{spec.name} has no MTP modules to draft with (mtp_layers is 0)", field="--mtp")
     precisions = [weights_precision(spec, m, w, kvd[0], assumptions) for w in wdt]
+    labels = tuple(label for _, label, _ in precisions)             # what a row calls its weights
     layouts = enumerate_layouts(m, space, catalog)
     router = engine_router(space.routing, m, spec.name)
     cache = RoutingCache()
@@ -301,7 +304,7 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
                 inter_user.append(user_rate[rated][g])
                 inter_index.append(index[rated][g])
                 if on_rows is not None:
-                    on_rows(_rows(s, idx, shape, index, layouts, space, wdt, kvd))
+                    on_rows(_rows(s, idx, shape, index, layouts, space, labels, kvd))
             if on_progress is not None:
                 on_progress(done, total)
     seconds = time.perf_counter() - t0
@@ -316,7 +319,7 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
         keep = frontier(-ig, -iu)
         order = keep[np.argsort(-iu[keep])]
         shown_i = np.unique(np.linspace(0, len(order) - 1, min(pareto_n, len(order))).round().astype(int))
-        inter_rows = [_frontier_row(ii[order[j]], ig[order[j]], iu[order[j]], layouts, space, wdt, kvd, bat)
+        inter_rows = [_frontier_row(ii[order[j]], ig[order[j]], iu[order[j]], layouts, space, labels, kvd, bat)
                       for j in shown_i]
 
     def report(i) -> dict:

@@ -163,3 +163,18 @@ def test_siblings_against_their_published_totals(stem, total, active):
     p = estimate(spec)["params"]
     assert abs(p["total"] / total - 1) < (0.015 if stem == "glm-4.7" else 0.005)
     assert abs((p["active"] - p["embedding"]) / active - 1) < 0.05
+
+
+def test_an_unknown_hybrid_block_names_its_field(tmp_path):
+    """A Nemotron-H config listing its blocks (``layers_block_type``) with a kind moecalc does not
+    know fails on that field, not with a traceback."""
+    from moecalc.errors import MoecalcError
+
+    config = json.loads((FAMILIES / "nemotron-3-nano-30b-a3b.json").read_text())
+    n = len(config.pop("hybrid_override_pattern"))
+    config["layers_block_type"] = ["mamba"] * (n - 1) + ["conv"]
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    with pytest.raises(MoecalcError, match="unknown block 'conv'") as err:
+        load(str(path))
+    assert err.value.field == "layers_block_type"

@@ -26,6 +26,12 @@ def run(*args: str) -> dict:
     return json.loads(result.stdout)
 
 
+def run_sweep(*args: str) -> dict:
+    result = runner.invoke(app, ["sweep", *args, "--format", "json"])
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)
+
+
 @pytest.mark.parametrize("name, block_bytes, values", [
     ("q4_0", 18, 32), ("q8_0", 34, 32), ("q4_k", 144, 256), ("q5_k", 176, 256), ("q6_k", 210, 256),
     ("q2_k", 84, 256), ("q3_k", 110, 256), ("iq2_xxs", 66, 256), ("iq1_s", 50, 256), ("iq4_xs", 136, 256)])
@@ -155,6 +161,7 @@ def write_gguf(path: Path, arch: str = "qwen3moe") -> None:
     tensor("token_embd.weight", (vocab, h), Q.Q8_0)
     tensor("output.weight", (vocab, h), Q.Q8_0)
     tensor("output_norm.weight", (h,))
+    tensor("rope_freqs.weight", (hd // 2,))                # llama.cpp's rope scaling: no weight
     for i in range(layers):
         p = f"blk.{i}."
         tensor(p + "attn_norm.weight", (h,)), tensor(p + "ffn_norm.weight", (h,))
@@ -178,7 +185,7 @@ def test_a_gguf_file_reads_back_exactly(tmp_path):
 
     path = tmp_path / "tiny.gguf"
     write_gguf(path)
-    tensors = GGUFReader(str(path)).tensors
+    tensors = [t for t in GGUFReader(str(path)).tensors if t.name != "rope_freqs.weight"]
     r = run(str(path))
     assert r["weights"]["bytes"] == sum(int(t.n_bytes) for t in tensors)
     assert r["params"]["total"] == sum(int(t.n_elements) for t in tensors) == 1_445_376
@@ -187,6 +194,9 @@ def test_a_gguf_file_reads_back_exactly(tmp_path):
     assert r["model"]["family"] == "qwen3_moe" and "q8_0" in r["model"]["source"]
     local = run(str(path), "--gpu", "rtx4090", "--offload", "none")
     assert local["local"]["fits"] and local["perf"]["tokens_per_s_per_user"] > 0
+    # a sweep of the file weighs its own tensors too, not the spec's label dtype
+    swept = run_sweep(str(path), "--gpu", "h100", "--gpus", "1", "--batch", "1")
+    assert swept["top"][0]["weights"]["bytes"] == r["weights"]["bytes"]
 
 
 def test_bad_gguf_files(tmp_path):

@@ -63,6 +63,19 @@ class ModelNumbers:
     expert_groups: int = 0          # group-limited routing (DeepSeek n_group / topk_group); 0: none
     groups_per_token: int = 0
     mtp_layers: int = 0             # multi-token-prediction modules stored beside the model
+    num_ffn_layers: int | None = None   # layers with an FFN, dense or MoE (None: every layer;
+    #                                     a single-mixer block, Nemotron-H's, has none)
+
+    @property
+    def num_mixer_layers(self) -> int:
+        """Layers with attention or a recurrent mixer (each ends in a TP all-reduce)."""
+        return int(sum(int(g.count.sum()) for g in self.attention))
+
+    @property
+    def num_dense_ffn_layers(self) -> int:
+        """Layers whose FFN is dense (each ends in a TP all-reduce)."""
+        ffn = self.num_layers if self.num_ffn_layers is None else self.num_ffn_layers
+        return ffn - self.num_moe_layers
 
     @property
     def num_heads(self) -> int:
@@ -132,7 +145,8 @@ def from_schedule(s: Schedule, quantized: tuple[str, ...]) -> ModelNumbers:
         vocab_size=s.vocab_size, attention=tuple(groups), widest_activation=int(max(widths)),
         num_experts=moe.num_experts if moe else 0, top_k=moe.top_k if moe else 0,
         num_moe_layers=s.num_moe_layers, expert_groups=moe.expert_groups if moe else 0,
-        groups_per_token=moe.groups_per_token if moe else 0, mtp_layers=s.mtp_layers)
+        groups_per_token=moe.groups_per_token if moe else 0, mtp_layers=s.mtp_layers,
+        num_ffn_layers=sum(n for layer, n in kinds if layer.ffn is not None))
 
 
 # ---- the summary form: a model known only by its totals -----------------------------------

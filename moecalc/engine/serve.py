@@ -162,7 +162,9 @@ class Forward:
         w_gpu = self.memory.weights
         routed_read = w_gpu.get("routed_experts", 0.0) * touched
         share = lay.layer_fraction(m.num_layers, pp)
-        kv_read = decode * kv_bytes_per_sequence(m, self.ev.precision.kv_bytes, decode_context, tp, share)
+        # each decoding sequence reads its cache, and reads and writes back its recurrent state
+        kv_read = decode * (kv_bytes_per_sequence(m, self.ev.precision.kv_bytes, decode_context, tp, share)
+                            + 2.0 * state_bytes_per_sequence(m, self.ev.precision.kv_bytes, tp, share))
         hbm = hardware.hbm_bandwidth * runtime.hbm_efficiency * hardware.stack_efficiency
         weights_read = w_gpu.total - w_gpu.get("routed_experts", 0.0) + routed_read
         memory_seconds = (forwards * weights_read + kv_read) / hbm
@@ -172,7 +174,8 @@ class Forward:
         moe_ep = (ep > 1) & (E > 0)
         tp_link = Link.where(tp <= layout.gpus_per_node, hardware.scale_up, hardware.scale_out)
         pp_link = Link.where(gpus <= layout.gpus_per_node, hardware.scale_up, hardware.scale_out)
-        allreduces = frac * (m.num_layers + (m.num_layers - m.num_moe_layers) + np.where(moe_ep, 0, m.num_moe_layers))
+        # a TP all-reduce ends every mixer and every dense FFN, and every MoE layer without EP
+        allreduces = frac * (m.num_mixer_layers + m.num_dense_ffn_layers + np.where(moe_ep, 0, m.num_moe_layers))
         # a decode-only step on the low-latency kernels: one copy per routed expert, the busiest
         # receiver getting its routed load's share (imbalance); otherwise the normal kernels
         low = np.asarray(runtime.low_latency_a2a, dtype=bool) & (np.asarray(prefill) == 0)

@@ -25,6 +25,11 @@ _COMPONENTS = (
     (re.compile(r"\.ffn_(gate|up|down)\."), "dense_ffn"),
     (re.compile(r"\.attn_"), "attention"),
 )
+# tensors that are no weights: llama.cpp stores Llama 3's rope scaling factors as a tensor that
+# transformers computes (its parameter counts leave it out)
+_BUFFERS = re.compile(r"^rope_freqs\.")
+# ggml type names that are not moecalc's dtype names
+_TYPE_NAMES = {"f32": "fp32", "f16": "fp16", "bf16": "bf16"}
 _FAMILY = {"llama": "llama", "qwen2": "qwen2", "qwen3": "qwen3", "qwen2moe": "qwen2_moe", "qwen3moe": "qwen3_moe"}
 
 
@@ -94,15 +99,17 @@ def read_gguf(path: Path, label: str) -> tuple[dict, dict[str, int], dict[str, i
         raise MoecalcError(f"the header lacks {arch}'s {missing[0]}", file=label, field=f"{arch}.{missing[0]}")
     by_component: dict[str, int] = {}
     by_type: dict[str, int] = {}
-    for t in reader.tensors:
+    tensors = [t for t in reader.tensors if not _BUFFERS.match(t.name)]
+    for t in tensors:
         comp = component(t.name)
         if comp is None:
             raise MoecalcError(f"tensor {t.name!r} belongs to no component moecalc knows", file=label)
         by_component[comp] = by_component.get(comp, 0) + int(t.n_bytes)
-        kind = t.tensor_type.name.lower()
+        kind = _TYPE_NAMES.get(t.tensor_type.name.lower(), t.tensor_type.name.lower())
         by_type[kind] = by_type.get(kind, 0) + int(t.n_bytes)
-    bulk = max((t for t in reader.tensors if component(t.name) in ("routed_experts", "dense_ffn")),
-               key=lambda t: int(t.n_bytes), default=reader.tensors[0]).tensor_type.name.lower()
+    bulk = max((t for t in tensors if component(t.name) in ("routed_experts", "dense_ffn")),
+               key=lambda t: int(t.n_bytes), default=tensors[0]).tensor_type.name.lower()
+    bulk = _TYPE_NAMES.get(bulk, bulk)
     return config, by_component, by_type, bulk
 
 

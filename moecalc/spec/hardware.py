@@ -99,7 +99,7 @@ class Accelerator(Strict):
 class CpuTflops(Strict):
     """Peak TFLOPS (TOPS for int8) of the host's cores, all sockets: fp32 (vector units), bf16
     and int8 (AMX on Sapphire Rapids and later; AVX-512 VNNI/BF16 elsewhere)."""
-    fp32: Optional[PosFloat] = None
+    fp32: PosFloat = Field(description="every host computes in fp32; bf16 and int8 fall back to it")
     bf16: Optional[PosFloat] = None
     int8: Optional[PosFloat] = None
 
@@ -129,7 +129,7 @@ class Host(Strict):
         """FLOP/s of the cores for ``dtype`` (bf16/int8 fall back to fp32)."""
         t = self.cpu_tflops
         value = {"bf16": t.bf16 or t.fp32, "int8": t.int8 or t.bf16 or t.fp32}.get(dtype, t.fp32)
-        return (value or 0.0) * 1e12
+        return value * 1e12
 
 
 class HardwareFile(Strict):

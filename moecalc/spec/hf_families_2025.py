@@ -188,7 +188,11 @@ def nemotron_h(c: ConfigReader) -> dict:
         if bad:
             c._fail("hybrid_override_pattern", f"unknown block {bad[0]!r}; known: M, *, E, -")
     else:
-        text = "".join(names.get(t, "?") for t in c.list("layers_block_type"))
+        blocks = c.list("layers_block_type")
+        bad = sorted({str(t) for t in blocks} - set(names))
+        if bad:
+            c._fail("layers_block_type", f"unknown block {bad[0]!r}; known: {', '.join(names)}")
+        text = "".join(names[t] for t in blocks)
     if len(text) != c.int("num_hidden_layers"):
         c._fail("hybrid_override_pattern", f"{len(text)} blocks for num_hidden_layers {c.int('num_hidden_layers')}")
     heads, kv = c.int("num_attention_heads"), c.int("num_key_value_heads", c.int("num_attention_heads"))
