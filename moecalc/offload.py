@@ -193,7 +193,10 @@ def runtime_flags(spec, workload, layers: int, moe_layers: int, host_bytes: floa
                   gpu_layers: int | None = None) -> dict:
     """The command-line flags that realize the placement in llama.cpp, ktransformers and vLLM."""
     context = workload.isl + (workload.osl or 0) if workload.isl else workload.context
-    llama = ["-ngl", str(99 if gpu_layers is None or gpu_layers == spec_layers(spec) else gpu_layers), "-c", str(context)]
+    # llama.cpp's -ngl X puts the output layer and the last X - 1 repeating layers on the GPU
+    # (llama_model's i_gpu_start = n_layer + 1 - X): G repeating layers on the GPU is -ngl G + 1
+    whole_model = gpu_layers is None or gpu_layers == spec_layers(spec)
+    llama = ["-ngl", str(99 if whole_model else gpu_layers + 1), "-c", str(context)]
     if layers and layers == moe_layers:
         llama += ["-ot", "exps=CPU"]                         # every routed-expert tensor in host memory
     elif layers:

@@ -133,7 +133,8 @@ class TrainOptions(OptionGroup):
                              "DTYPE")
     train_mfu: Text = option("model FLOPs utilization against the BF16 dense peak (default 0.40: Llama 3 405B's "
                              "38-43%)", "FRACTION")
-    recompute: Text = option("activation recomputation: none, selective (default) or full", "KIND")
+    recompute: Text = option("activation recomputation: selective (default: attention's core recomputed, as "
+                                            "flash attention does anyway) or full (each layer's input only)", "KIND")
     micro_batch: Text = option("sequences per micro-batch (default 1)", "N")
     global_batch: Text = option("tokens per optimizer step (default 4M)", "TOKENS")
     pue: Text = option("data-center power usage effectiveness for energy (default 1.2)", "X")
@@ -304,8 +305,19 @@ def local(g: Given, deployment):
         if g.has(name) and not (name == "mode" and g.text("mode") == "continuous"):
             raise MoecalcError("does not apply to a local estimate (--host/--offload): one user, layers split "
                                "over --gpus", field=flag(name))
+    # what a local estimate has no term for: drafting, cost, a cluster's links and expert placement
+    for name in ("mtp", "mtp_acceptance", "price_per_hour", "scale_out", "gpus_per_node", "redundant_experts",
+                 "max_nodes_per_token", "dispatch_dtype", "combine_dtype", "link_efficiency", "capacity_factor",
+                 "overflow", *PoolOptions.model_fields):
+        if g.has(name):
+            raise MoecalcError("does not apply to a local estimate (--host/--offload): it models one user's "
+                               "decode and prefill, no drafting, cost or cluster links", field=flag(name))
+    offload = g.text("offload", "auto" if g.has("host") else "none")
+    if g.has("gpu_expert_cache") and (offload == "none" or offload.startswith("layers")):
+        raise MoecalcError("caches experts of offloaded MoE layers: needs --offload auto, experts or experts:N",
+                           field="--gpu-expert-cache")
     return LocalRequest(gpu=deployment.gpu, gpus=deployment.gpus or 1, host=g.text("host"),
-                        offload=g.text("offload", "auto" if g.has("host") else "none"),
+                        offload=offload,
                         expert_compute=g.text("expert_compute", "cpu"),
                         expert_cache=g.parse("gpu_expert_cache", count(minimum=0)) or 0)
 
@@ -316,9 +328,11 @@ def train_request(g: Given, tokens: str | None, defaults: dict | None = None):
     from moecalc.parsing import parse_positive
     from moecalc.train import TrainRequest, parse_tokens
 
-    for name in ("gpus_per_node", "redundant_experts", "max_nodes_per_token", "scale_out"):
-        if g.has(name):
-            raise MoecalcError("does not apply to train", field=flag(name))
+    takes = {"gpu", "gpus", "tp", "pp", "ep", "dp", "price_per_hour", "hardware_file"}
+    for group in SERVING:                            # compare --train is offered them all
+        for name in group.model_fields:
+            if g.has(name) and name not in takes:
+                raise MoecalcError("does not apply to training (a serving option)", field=flag(name))
     if tokens is None:
         raise MoecalcError("train needs --tokens, --gpu and --gpus", field="--tokens")
     defaults = defaults or {}
@@ -329,8 +343,8 @@ def train_request(g: Given, tokens: str | None, defaults: dict | None = None):
     if precision not in ("bf16", "fp8"):
         raise MoecalcError(f"must be bf16 or fp8, got {precision!r}", field="--precision")
     recompute = g.text("recompute", "selective")
-    if recompute not in ("none", "selective", "full"):
-        raise MoecalcError(f"must be none, selective or full, got {recompute!r}", field="--recompute")
+    if recompute not in ("selective", "full"):
+        raise MoecalcError(f"must be selective or full, got {recompute!r}", field="--recompute")
     mfu = g.parse("train_mfu", lambda t, f: parse_positive(t, f, "a fraction"), "0.40")
     if not 0 < mfu <= 1:
         raise MoecalcError(f"must be in (0, 1], got {mfu:g}", field="--train-mfu")

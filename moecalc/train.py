@@ -11,6 +11,8 @@ x PUE. A step-time model that derives the MFU from the layout is not built yet.
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 
 from moecalc.errors import MoecalcError
@@ -62,7 +64,7 @@ def train(spec, request: TrainRequest, catalog, label: str | None = None) -> dic
     dp = r.dp or r.gpus // (r.tp * r.pp)
     if r.tp * r.pp * dp != r.gpus:
         raise MoecalcError(f"TP{r.tp} x PP{r.pp} x DP{dp} is not {r.gpus} GPUs", field="--dp")
-    ep = r.ep or (min(m.num_experts, dp) if m.num_experts else 1)
+    ep = r.ep or (math.gcd(m.num_experts, dp) if m.num_experts else 1)     # the most experts DP divides
     if m.num_experts and (m.num_experts % ep or (r.tp * dp) % ep):
         raise MoecalcError(f"EP{ep} must divide the {m.num_experts} experts and TP x DP = {r.tp * dp}", field="--ep")
     if r.pp > m.num_layers:

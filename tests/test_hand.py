@@ -64,6 +64,24 @@ def test_tp_allreduce_count_by_hand():
     assert float(with_ep.decode.communication) == pytest.approx(32 * ar + 32 * a2a, rel=1e-12)
     dense = served("llama-3.1-8b", tp=2)                     # 32 layers: attention + FFN
     assert float(dense.decode.communication) == pytest.approx(64 * ar, rel=1e-12)
+    # Nemotron-3-Nano's 52 single-block layers (23 Mamba-2, 6 attention, 23 MoE) end in one
+    # all-reduce each, not two: 52 of 1 x 2688 x 2 B
+    hybrid = served("nemotron-3-nano-30b-a3b", tp=2, ep=1)
+    assert float(hybrid.decode.communication) == pytest.approx(52 * (2 * 0.5 * 5376 / 1e11 + 1e-6), rel=1e-12)
+
+
+def test_dsa_decode_reads_by_hand():
+    """DeepSeek-V3.2 decoding at 65,536 tokens: its indexer reads the 128-value index key of every
+    held token, its attention the 576-value latent of the 2,048 it selects: per layer
+    128 x 65,536 + 576 x 2,048 = 9,568,256 values, 61 layers, 1 B each (what it holds: 704 x 65,536)."""
+    from moecalc.engine.serve import kv_bytes_per_sequence, kv_read_bytes_per_sequence
+
+    m = load("deepseek-v3.2")[0].numbers()
+    read = float(kv_read_bytes_per_sequence(m, 1.0, 65536.0, 1.0, 1.0))
+    assert read == 61 * (128 * 65536 + 576 * 2048)
+    assert float(kv_bytes_per_sequence(m, 1.0, 65536.0, 1.0, 1.0)) == 61 * 704 * 65536
+    dense = load("deepseek-v3")[0].numbers()                 # no indexer: it reads what it holds
+    assert float(kv_read_bytes_per_sequence(dense, 1.0, 4096.0, 1.0, 1.0)) == 61 * 576 * 4096
 
 
 def test_pipeline_step_by_hand():

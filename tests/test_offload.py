@@ -107,7 +107,9 @@ def test_deepseek_v3_ktransformers_placement():
     (["--host", "nowhere"], "unknown host"),
     (["--host", "desktop-ddr4", "--tp", "2"], "does not apply"),
     (["--host", "desktop-ddr4", "--offload", "experts:99"], "48 MoE layers"),
-], ids=["offload", "offload-n", "no-host", "compute", "host", "tp", "too-many"])
+    (["--host", "desktop-ddr4", "--price-per-hour", "2"], "does not apply"),
+    (["--host", "desktop-ddr4", "--offload", "layers:4", "--gpu-expert-cache", "8"], "offloaded MoE layers"),
+], ids=["offload", "offload-n", "no-host", "compute", "host", "tp", "too-many", "price", "cache-layers"])
 def test_bad_local_options(args, needle):
     result = runner.invoke(app, ["estimate", "qwen3-30b-a3b", "--gpu", "rtx2080", *args])
     assert result.exit_code == 2 and needle in result.stderr and len(result.stderr.strip().splitlines()) == 1
@@ -239,14 +241,15 @@ def test_expert_cache_hit_rate_by_hand(tmp_path):
 
 def test_whole_layers_on_the_cpu():
     """llama.cpp's -ngl: layers:N puts N of the 48 layers whole (an average layer's weights and its
-    KV cache) in host memory; the GPU keeps the rest (-ngl 48 - N). Offloading only experts frees
+    KV cache) in host memory; the GPU keeps the rest and the output layer (-ngl 48 - N + 1: llama.cpp
+    counts the output layer as one). Offloading only experts frees
     the same GPU memory with fewer bytes moved to the slower side: at the same GPU footprint the
     expert placement decodes faster."""
     base = ["qwen3-30b-a3b", "--weights-dtype", "q4_k_m", "--gpu", "rtx2080", "--host", "desktop-ddr4"]
     r = run(*base, "--offload", "layers:40")
     lo, w = r["local"], r["weights"]["by_component"]
     body = r["weights"]["bytes"] - w["embedding"] - w["lm_head"]
-    assert lo["cpu_layers"] == 40 and "-ngl 8 " in lo["runtime_flags"]["llama.cpp"] + " "
+    assert lo["cpu_layers"] == 40 and "-ngl 9 " in lo["runtime_flags"]["llama.cpp"] + " "
     assert lo["host_bytes"] == pytest.approx(w["embedding"] + 40 / 48 * (body + r["kv_cache"]["bytes"]))
     experts = run(*base)
     assert experts["local"]["fits"] and lo["fits"]

@@ -84,3 +84,20 @@ def test_memory_by_hand():
 def test_bad_train_options(args, needle):
     result = runner.invoke(app, ["train", "qwen3-30b-a3b", *args])
     assert result.exit_code == 2 and needle in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("flag, value", [("--batch", "8"), ("--routing", "zipf:1.2"), ("--kv-dtype", "fp8"),
+                                         ("--recompute", "none")])
+def test_compare_train_rejects_what_it_would_ignore(flag, value):
+    """compare is offered every serving option; with --train a serving one would be silently
+    ignored, so it is an error (and 'none' recomputation, which selective already is)."""
+    result = runner.invoke(app, ["compare", "qwen3-30b-a3b", "--train", "--tokens", "1T", flag, value])
+    assert result.exit_code == 2 and flag in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_default_expert_parallel_divides_the_experts():
+    """With DP 6 and 128 experts the default EP is gcd(128, 6) = 2, not min(128, 6) = 6."""
+    result = runner.invoke(app, ["train", "qwen3-30b-a3b", "--tokens", "1T", "--gpu", "h100", "--gpus", "6",
+                                 "--format", "json"])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["deployment"]["ep"] == 2

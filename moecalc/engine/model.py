@@ -32,6 +32,7 @@ class AttentionGroup:
     flops_per_token: int = 0        # a recurrent mixer's recurrence per token (beyond its matmuls)
     attend_cap: float = 1e18        # keys a query attends at most (DSA's top-k; else all it holds)
     index_flops_per_key: int = 0    # a DSA indexer's scoring of every held key
+    index_elements: int = 0         # ... and its key, of cache_elements: read for every held token
 
     @classmethod
     def of(cls, attention: Attention, span, chunked) -> "AttentionGroup":
@@ -42,6 +43,7 @@ class AttentionGroup:
                    flops_per_token=getattr(attention, "flops_per_token", 0),
                    attend_cap=getattr(attention, "attend_cap", 1e18),
                    index_flops_per_key=getattr(attention, "index_flops_per_key", 0),
+                   index_elements=getattr(attention, "index_head_dim", 0),
                    cache_heads=attention.cache_heads,
                    prefill_flops_per_key=2 * attention.num_heads * sum(attention.prefill_dims),
                    decode_flops_per_key=2 * attention.num_heads * sum(attention.decode_dims),

@@ -38,6 +38,17 @@ def kv_bytes_per_sequence(m: ModelNumbers, kv_bytes, context, tp, layer_share) -
                * (lay.kv_shard_fraction(g.cache_heads, tp) * layer_share) for g in m.attention)
 
 
+def kv_read_bytes_per_sequence(m: ModelNumbers, kv_bytes, context, tp, layer_share) -> np.ndarray:
+    """KV cache one decoded token of a sequence reads on one GPU: what ``kv_bytes_per_sequence``
+    holds, except under DeepSeek Sparse Attention, whose indexer reads every held token's index
+    key (d_i) and whose attention reads the latent of only the top-k it selects:
+    e_i min(T, S) + (e - e_i) min(T, S, k) per layer (DeepSeek-V3.2-Exp report, section 2.1)."""
+    return sum((kv.kv_cache_bytes(g.index_elements, kv_bytes, context, 1, g.span, g.count)
+                + kv.kv_cache_bytes(g.cache_elements - g.index_elements, kv_bytes, context, 1,
+                                    np.minimum(g.span, g.attend_cap), g.count))
+               * (lay.kv_shard_fraction(g.cache_heads, tp) * layer_share) for g in m.attention)
+
+
 def state_bytes_per_sequence(m: ModelNumbers, kv_bytes, tp, layer_share) -> np.ndarray:
     """Recurrent state of one sequence on one GPU: each recurrent mixer's state x its TP shard
     (split over its heads like a GQA cache) x the stage's share of the layers; 0 without."""
@@ -163,7 +174,7 @@ class Forward:
         routed_read = w_gpu.get("routed_experts", 0.0) * touched
         share = lay.layer_fraction(m.num_layers, pp)
         # each decoding sequence reads its cache, and reads and writes back its recurrent state
-        kv_read = decode * (kv_bytes_per_sequence(m, self.ev.precision.kv_bytes, decode_context, tp, share)
+        kv_read = decode * (kv_read_bytes_per_sequence(m, self.ev.precision.kv_bytes, decode_context, tp, share)
                             + 2.0 * state_bytes_per_sequence(m, self.ev.precision.kv_bytes, tp, share))
         hbm = hardware.hbm_bandwidth * runtime.hbm_efficiency * hardware.stack_efficiency
         weights_read = w_gpu.total - w_gpu.get("routed_experts", 0.0) + routed_read
