@@ -138,6 +138,8 @@ class TrainOptions(OptionGroup):
     micro_batch: Text = option("sequences per micro-batch (default 1)", "N")
     global_batch: Text = option("tokens per optimizer step (default 4M)", "TOKENS")
     pue: Text = option("data-center power usage effectiveness for energy (default 1.2)", "X")
+    train_overlap: Text = option("share of the all-to-all and gradient traffic the schedule hides under compute, "
+                                 "for the step bound (default 0: Megatron 1F1B; DeepSeek-V3's DualPipe: 1)", "FRACTION")
 
 
 class SearchOptions(OptionGroup):
@@ -356,7 +358,17 @@ def train_request(g: Given, tokens: str | None, defaults: dict | None = None):
                         mfu=mfu, recompute=recompute, micro_batch=g.parse("micro_batch", count(), "1"),
                         global_batch=g.parse("global_batch", parse_tokens, "4194304"),
                         price_per_hour=g.parse("price_per_hour", lambda t, f: parse_positive(t, f, "a price")),
-                        pue=pue)
+                        pue=pue, overlap=g.parse("train_overlap", _share, "0"))
+
+
+def _share(text, field) -> float:
+    """A share in [0, 1]."""
+    from moecalc.parsing import parse_positive
+
+    value = 0.0 if str(text).strip() in ("0", "0.0") else parse_positive(text, field, "a share")
+    if value > 1:
+        raise MoecalcError(f"must be in [0, 1], got {value:g}", field=field)
+    return value
 
 
 def prefill_pool(g: Given, decode):

@@ -6,7 +6,9 @@ published runs report it (Llama 3 405B: 38-43% on H100, arXiv 2407.21783 table 4
 the GEMMs' precision; ``--precision fp8`` sets what the weights and activations cost in memory
 only. (DeepSeek-V3's 2,664K H800-hours for 14.8T tokens at its 260.6 GFLOP a token come to
 40.6% of the BF16 peak: its FP8 GEMMs bought back what its MoE costs.) Energy = GPU-hours x TDP
-x PUE. A step-time model that derives the MFU from the layout is not built yet.
+x PUE. The step bound (``engine.train.train_step``: GEMMs at peak, the all-to-all, TP and
+gradient traffic, the 1F1B bubble) is printed beside it; it does not predict the MFU yet
+(docs/method/training.md: the published runs imply GEMM efficiencies of 0.23 to 1.03).
 """
 
 from __future__ import annotations
@@ -35,6 +37,26 @@ class TrainRequest:
     global_batch: float = 4 * 2**20
     price_per_hour: float | None = None
     pue: float = 1.2
+    overlap: float = 0.0        # share of EP and DP communication hidden under compute (DualPipe: 1)
+
+
+def step_model(m, acc, catalog, flops, r: TrainRequest, dp: int, ep: int, micro_batches: int,
+               gemm_efficiency: float = 1.0, overlap: float | None = None):
+    """``engine.train.train_step`` of request ``r`` on accelerator ``acc``: the GEMMs at
+    ``gemm_efficiency`` of the precision's peak (fp8 or bf16; 1: the bound), the experts'
+    saturation by the serving calibration's half-saturation rows, the GPU's NVLink and NIC."""
+    from moecalc.assumptions import Assumptions
+    from moecalc.engine.train import train_step
+
+    peak = acc.peak_flops(r.precision) or acc.peak_flops("bf16") or acc.peak_flops("fp16")
+    routed = 3.0 * 2.0 * m.params.active_by_component.get("routed_experts", 0)
+    up = catalog.link(acc.scale_up, kind="scale-up").bytes_per_s
+    out = catalog.link(acc.scale_out, kind="scale-out").bytes_per_s if acc.scale_out else up
+    return train_step(m, flops.per_token - routed, routed, micro_batches * dp * r.micro_batch * r.seq_len, r.gpus,
+                      r.tp, r.pp, dp, ep, r.micro_batch, micro_batches, r.seq_len, peak,
+                      gemm_efficiency, Assumptions.for_profile("calibrated").gemm_half_rows,
+                      r.recompute, 1.5 if r.precision == "fp8" else 2.0, acc.scale_up_domain, up, out,
+                      r.overlap if overlap is None else overlap)
 
 
 def parse_tokens(text: str, field: str) -> float:
@@ -77,6 +99,12 @@ def train(spec, request: TrainRequest, catalog, label: str | None = None) -> dic
     price = r.price_per_hour if r.price_per_hour is not None else acc.price_usd_per_hour
     micro_batches = max(int(r.global_batch // (dp * r.seq_len * r.micro_batch)), 1)
     mem = train_memory(m, r.tp, r.pp, dp, ep, r.seq_len, r.micro_batch, micro_batches, r.recompute)
+    # the step-time bound: GEMMs at the peak, communication exposed but for --train-overlap
+    step = step_model(m, acc, catalog, flops, r, dp, ep, micro_batches)
+    step_tokens = micro_batches * dp * r.micro_batch * r.seq_len
+    step_mfu = step_tokens * flops.per_token / (r.gpus * peak * step.total)
+    # ... and with every transfer hidden: what the pipeline bubble alone leaves
+    ceiling = step_tokens * flops.per_token / (r.gpus * peak * step.compute * (1 + (r.pp - 1) / micro_batches))
     activation_scale = 0.5 if r.precision == "fp8" else 1.0      # FP8-cached activations (DeepSeek-V3 3.3.2)
     per_gpu = mem.weights_and_grads + mem.optimizer + mem.activations * activation_scale
     return {
@@ -91,6 +119,14 @@ def train(spec, request: TrainRequest, catalog, label: str | None = None) -> dic
             "price_source": "--price-per-hour" if r.price_per_hour is not None else acc.price_source,
             "energy_mwh": None if acc.tdp_w is None else gpu_hours * acc.tdp_w * r.pue / 1e6,
             "tokens_per_s_per_gpu": peak * r.mfu / flops.per_token,
+            "step_bound": {"mfu_comm_exposed": step_mfu, "mfu_ceiling": ceiling, "step_seconds": step.total,
+                           "tokens_per_step": step_tokens, "gemm_efficiency": 1.0, "comm_overlap": r.overlap,
+                           "comm_to_compute": (step.expert_alltoall + step.tp_allreduce) / step.compute
+                           if r.overlap < 1 else None,
+                           "gpu_hours": r.tokens / step_tokens * step.total * r.gpus / 3600,
+                           "seconds": {"compute": step.compute, "expert_alltoall": step.expert_alltoall,
+                                       "tp_allreduce": step.tp_allreduce, "data_parallel": step.data_parallel,
+                                       "pipeline_bubble": step.bubble}},
         },
         "deployment": {"gpu": key, "gpus": r.gpus, "tp": r.tp, "pp": r.pp, "dp": dp, "ep": ep,
                        "micro_batch": r.micro_batch, "micro_batches": micro_batches, "recompute": r.recompute},

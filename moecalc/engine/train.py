@@ -90,3 +90,59 @@ def train_memory(m, tp: int, pp: int, dp: int, ep: int, sequence: int, micro_bat
     in_flight = min(pp, micro_batches) * micro_batch * sequence
     activations = layers * in_flight * per_token_layer / tp
     return TrainMemory(weights_and_grads=weights, optimizer=optimizer, activations=activations)
+
+
+@dataclass(frozen=True)
+class TrainStep:
+    """Seconds of one optimizer step on a GPU, by part (``train_step``)."""
+    compute: float              # the GEMMs and attention of forward, backward (and recomputation)
+    expert_alltoall: float      # EP dispatch and combine, forward and backward, not hidden
+    tp_allreduce: float         # TP all-reduces, forward and backward
+    data_parallel: float        # gradient reduce-scatter and parameter all-gather, its exposed share
+    bubble: float               # the pipeline's fill and drain (1F1B)
+
+    @property
+    def total(self) -> float:
+        return self.compute + self.expert_alltoall + self.tp_allreduce + self.data_parallel + self.bubble
+
+
+def train_step(m, dense_flops: float, routed_flops: float, tokens: float, gpus: int, tp: int, pp: int, dp: int,
+               ep: int, micro_batch: int, micro_batches: int, sequence: int, peak: float, gemm_efficiency: float,
+               gemm_half_rows: float, recompute: str, payload_bytes: float, gpus_per_node: int,
+               scale_up: float, scale_out: float, overlap: float) -> TrainStep:
+    """One optimizer step of ``tokens`` on ``gpus`` (per GPU, seconds).
+
+    compute = tokens (F_dense + F_routed / sat) r / (N P eta), with F the training FLOPs per token
+    (3 passes), r = 4/3 under full recomputation (a second forward) else 1, eta the GEMM
+    efficiency of training and sat = n / (n + n_half) the saturation of an expert GEMM of
+    n = EP b s k / E rows (the serving model's half-saturation rows).
+    all-to-all = (1 - overlap) x 4 passes (dispatch and combine, forward and backward) x MoE layers
+    / PP x micro-batches x (b s / TP) tokens x k copies x h x payload bytes x (1 - 1/EP), over
+    NVLink for the ranks in the node and the NIC for the (1 - G/EP) outside, the slower of the two.
+    TP all-reduce = 4 per layer per micro-batch (2 forward, 2 backward) of b s h x 2 bytes,
+    ring 2 (TP - 1) / TP over NVLink, not hidden.
+    data parallel = one micro-batch's share (the last backward's) of a reduce-scatter of fp32
+    gradients and an all-gather of bf16 weights, 6 bytes x parameters on the GPU x (DP - 1) / DP.
+    bubble = (PP - 1) / micro-batches of the rest (1F1B; Narayanan et al. 2021).
+    """
+    b, s, E, k, h = micro_batch, sequence, max(m.num_experts, 1), m.top_k, m.hidden_size
+    r = 4.0 / 3.0 if recompute == "full" else 1.0
+    rows = ep * b * s * k / E
+    sat = rows / (rows + gemm_half_rows) if m.num_experts else 1.0
+    compute = tokens * (dense_flops + routed_flops / sat) * r / (gpus * peak * gemm_efficiency)
+    a2a = 0.0
+    if m.num_experts and ep > 1:
+        sent = 4.0 * m.num_moe_layers / pp * micro_batches * (b * s / tp) * k * h * payload_bytes * (1 - 1 / ep)
+        outside = max(0.0, 1 - gpus_per_node / ep)
+        a2a = (1 - overlap) * max(sent * (1 - outside) / scale_up, sent * outside / scale_out)
+    tp_ar = 0.0
+    if tp > 1:
+        tp_ar = 4.0 * m.num_layers / pp * micro_batches * 2 * (tp - 1) / tp * b * s * h * 2.0 / scale_up
+    p = m.params
+    routed = p.by_component.get("routed_experts", 0)
+    held = (p.total - routed) / (tp * pp) + routed / (ep * pp)
+    link = scale_up if tp * dp <= gpus_per_node else scale_out
+    dp_comm = (1 - overlap) * 6.0 * held * (dp - 1) / dp / link / max(micro_batches, 1) if dp > 1 else 0.0
+    busy = compute + a2a + tp_ar
+    return TrainStep(compute=compute, expert_alltoall=a2a, tp_allreduce=tp_ar, data_parallel=dp_comm,
+                     bubble=busy * (pp - 1) / max(micro_batches, 1))

@@ -447,6 +447,17 @@ def train_view(r: dict) -> Group:
                else f"${t['usd']:,.0f} at ${t['price_per_gpu_hour']:.2f}/GPU-hour ({t['price_source']})")
     if t["energy_mwh"] is not None:
         ct.add_row("energy (GPU TDP x PUE)", f"{t['energy_mwh']:,.0f} MWh")
+    b = t["step_bound"]
+    bt = _table("Step bound (GEMMs at peak; a bound, not the prediction)", "", "")
+    bt.show_header = False
+    for name, key in (("compute", "compute"), ("expert all-to-all (exposed)", "expert_alltoall"),
+                      ("TP all-reduce", "tp_allreduce"), ("data-parallel (exposed)", "data_parallel"),
+                      ("pipeline bubble (1F1B)", "pipeline_bubble")):
+        if b["seconds"][key]:
+            bt.add_row(f"{name}, s a step", f"{b['seconds'][key]:,.2f}")
+    bt.add_row(f"MFU ceiling (transfers hidden)", f"{b['mfu_ceiling']:.0%}")
+    bt.add_row(f"MFU with {1 - b['comm_overlap']:.0%} of the transfers exposed (--train-overlap)",
+               f"{b['mfu_comm_exposed']:.0%}")
     mt = _table("Memory per GPU (a first pipeline stage)", "part", "GB")
     for name, key in (("weights and gradients", "weights_and_grads_bytes"), ("optimizer states", "optimizer_bytes"),
                       (f"activations ({d['recompute']} recomputation)", "activations_bytes")):
@@ -455,7 +466,7 @@ def train_view(r: dict) -> Group:
     mt.add_row(Text("total", style="bold"), u.gb(mem["per_gpu_bytes"]))
     mt.add_row("capacity", u.gb(mem["capacity_per_gpu_bytes"]))
     mt.add_row(Text("fits" if mem["fits"] else "does NOT fit", style="bold green" if mem["fits"] else "bold red"), "")
-    return Group(head, ct, mt)
+    return Group(head, ct, bt, mt)
 
 
 def train_compare_view(result: dict) -> Group:
