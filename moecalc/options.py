@@ -135,6 +135,9 @@ class TrainOptions(OptionGroup):
                              "38-43%)", "FRACTION")
     recompute: Text = option("activation recomputation: selective (default: attention's core recomputed, as "
                                             "flash attention does anyway) or full (each layer's input only)", "KIND")
+    cp: Text = option("context parallel size: each sequence split over CP GPUs (default 1)", "N")
+    zero: Text = option("ZeRO stage sharding over data parallel: 0 none, 1 optimizer states (default; Megatron's "
+                        "distributed optimizer), 2 and gradients, 3 and weights", "STAGE")
     micro_batch: Text = option("sequences per micro-batch (default 1)", "N")
     global_batch: Text = option("tokens per optimizer step (default 4M)", "TOKENS")
     pue: Text = option("data-center power usage effectiveness for energy (default 1.2)", "X")
@@ -358,7 +361,15 @@ def train_request(g: Given, tokens: str | None, defaults: dict | None = None):
                         mfu=mfu, recompute=recompute, micro_batch=g.parse("micro_batch", count(), "1"),
                         global_batch=g.parse("global_batch", parse_tokens, "4194304"),
                         price_per_hour=g.parse("price_per_hour", lambda t, f: parse_positive(t, f, "a price")),
-                        pue=pue, overlap=g.parse("train_overlap", _share, "0"))
+                        pue=pue, overlap=g.parse("train_overlap", _share, "0"),
+                        cp=g.parse("cp", count(), "1"), zero=g.parse("zero", _zero_stage, "1"))
+
+
+def _zero_stage(text, field) -> int:
+    value = str(text).strip()
+    if value not in ("0", "1", "2", "3"):
+        raise MoecalcError(f"must be 0, 1, 2 or 3, got {value!r}", field=field)
+    return int(value)
 
 
 def _share(text, field) -> float:

@@ -38,6 +38,8 @@ class TrainRequest:
     price_per_hour: float | None = None
     pue: float = 1.2
     overlap: float = 0.0        # share of EP and DP communication hidden under compute (DualPipe: 1)
+    cp: int = 1                 # context parallel: each sequence split over CP GPUs
+    zero: int = 1               # ZeRO stage: 1 is Megatron's distributed optimizer
 
 
 def step_model(m, acc, catalog, flops, r: TrainRequest, dp: int, ep: int, micro_batches: int,
@@ -56,7 +58,7 @@ def step_model(m, acc, catalog, flops, r: TrainRequest, dp: int, ep: int, micro_
                       r.tp, r.pp, dp, ep, r.micro_batch, micro_batches, r.seq_len, peak,
                       gemm_efficiency, Assumptions.for_profile("calibrated").gemm_half_rows,
                       r.recompute, 1.5 if r.precision == "fp8" else 2.0, acc.scale_up_domain, up, out,
-                      r.overlap if overlap is None else overlap)
+                      r.overlap if overlap is None else overlap, r.cp)
 
 
 def parse_tokens(text: str, field: str) -> float:
@@ -81,14 +83,17 @@ def train(spec, request: TrainRequest, catalog, label: str | None = None) -> dic
     m = spec.numbers()
     key, acc = catalog.gpu(request.gpu)
     r = request
-    if r.gpus % (r.tp * r.pp):
-        raise MoecalcError(f"{r.gpus} GPUs do not split into TP{r.tp} x PP{r.pp}", field="--gpus")
-    dp = r.dp or r.gpus // (r.tp * r.pp)
-    if r.tp * r.pp * dp != r.gpus:
-        raise MoecalcError(f"TP{r.tp} x PP{r.pp} x DP{dp} is not {r.gpus} GPUs", field="--dp")
+    if r.gpus % (r.tp * r.pp * r.cp):
+        raise MoecalcError(f"{r.gpus} GPUs do not split into TP{r.tp} x CP{r.cp} x PP{r.pp}", field="--gpus")
+    dp = r.dp or r.gpus // (r.tp * r.pp * r.cp)
+    if r.tp * r.pp * r.cp * dp != r.gpus:
+        raise MoecalcError(f"TP{r.tp} x CP{r.cp} x PP{r.pp} x DP{dp} is not {r.gpus} GPUs", field="--dp")
+    if r.seq_len % r.cp:
+        raise MoecalcError(f"CP{r.cp} does not divide the {r.seq_len}-token sequence", field="--cp")
     ep = r.ep or (math.gcd(m.num_experts, dp) if m.num_experts else 1)     # the most experts DP divides
-    if m.num_experts and (m.num_experts % ep or (r.tp * dp) % ep):
-        raise MoecalcError(f"EP{ep} must divide the {m.num_experts} experts and TP x DP = {r.tp * dp}", field="--ep")
+    if m.num_experts and (m.num_experts % ep or (r.tp * dp * r.cp) % ep):
+        raise MoecalcError(f"EP{ep} must divide the {m.num_experts} experts and TP x CP x DP = {r.tp * dp * r.cp}",
+                           field="--ep")
     if r.pp > m.num_layers:
         raise MoecalcError(f"{m.num_layers} layers cannot fill {r.pp} stages", field="--pp")
     flops = train_flops(m, r.seq_len, lambda L: attention_flops(m, L, prefill=True))
@@ -98,15 +103,24 @@ def train(spec, request: TrainRequest, catalog, label: str | None = None) -> dic
     gpu_hours = gpu_seconds / 3600
     price = r.price_per_hour if r.price_per_hour is not None else acc.price_usd_per_hour
     micro_batches = max(int(r.global_batch // (dp * r.seq_len * r.micro_batch)), 1)
-    mem = train_memory(m, r.tp, r.pp, dp, ep, r.seq_len, r.micro_batch, micro_batches, r.recompute)
+    activation_scale = 0.5 if r.precision == "fp8" else 1.0      # FP8-cached activations (DeepSeek-V3 3.3.2)
+
+    def memory_at(micro_batch):
+        n = max(int(r.global_batch // (dp * r.seq_len * micro_batch)), 1)
+        got = train_memory(m, r.tp, r.pp, dp, ep, r.seq_len, micro_batch, n, r.recompute, r.zero, r.cp)
+        return got, got.weights_and_grads + got.optimizer + got.activations * activation_scale
+
+    mem, per_gpu = memory_at(r.micro_batch)
+    # the largest micro-batch that fits (memory grows with it until the step has fewer than PP)
+    largest, most = 0, max(int(r.global_batch // (dp * r.seq_len)), 1)
+    while largest < most and memory_at(largest + 1)[1] <= acc.memory_bytes:
+        largest += 1
     # the step-time bound: GEMMs at the peak, communication exposed but for --train-overlap
     step = step_model(m, acc, catalog, flops, r, dp, ep, micro_batches)
     step_tokens = micro_batches * dp * r.micro_batch * r.seq_len
     step_mfu = step_tokens * flops.per_token / (r.gpus * peak * step.total)
     # ... and with every transfer hidden: what the pipeline bubble alone leaves
     ceiling = step_tokens * flops.per_token / (r.gpus * peak * step.compute * (1 + (r.pp - 1) / micro_batches))
-    activation_scale = 0.5 if r.precision == "fp8" else 1.0      # FP8-cached activations (DeepSeek-V3 3.3.2)
-    per_gpu = mem.weights_and_grads + mem.optimizer + mem.activations * activation_scale
     return {
         "model": {"name": spec.name, "family": spec.family, "spec": label},
         "params": {"total": m.params.total, "active": m.params.active, "mtp": m.params.mtp},
@@ -128,10 +142,10 @@ def train(spec, request: TrainRequest, catalog, label: str | None = None) -> dic
                                        "tp_allreduce": step.tp_allreduce, "data_parallel": step.data_parallel,
                                        "pipeline_bubble": step.bubble}},
         },
-        "deployment": {"gpu": key, "gpus": r.gpus, "tp": r.tp, "pp": r.pp, "dp": dp, "ep": ep,
+        "deployment": {"gpu": key, "gpus": r.gpus, "tp": r.tp, "cp": r.cp, "pp": r.pp, "dp": dp, "ep": ep,
                        "micro_batch": r.micro_batch, "micro_batches": micro_batches, "recompute": r.recompute},
         "memory": {"per_gpu_bytes": per_gpu, "capacity_per_gpu_bytes": acc.memory_bytes,
-                   "fits": per_gpu <= acc.memory_bytes,
+                   "fits": per_gpu <= acc.memory_bytes, "largest_micro_batch": largest, "zero": r.zero,
                    "per_gpu": {"weights_and_grads_bytes": mem.weights_and_grads, "optimizer_bytes": mem.optimizer,
                                "activations_bytes": mem.activations * activation_scale}},
         "warnings": [] if per_gpu <= acc.memory_bytes else [

@@ -65,6 +65,8 @@ class ModelNumbers:
     expert_groups: int = 0          # group-limited routing (DeepSeek n_group / topk_group); 0: none
     groups_per_token: int = 0
     mtp_layers: int = 0             # multi-token-prediction modules stored beside the model
+    stored_activation: float = 0.0  # values a layer keeps per token for its backward pass, mean over
+    #                                 layers (attention's and the FFN's; 0: use widest_activation)
     num_ffn_layers: int | None = None   # layers with an FFN, dense or MoE (None: every layer;
     #                                     a single-mixer block, Nemotron-H's, has none)
 
@@ -148,7 +150,26 @@ def from_schedule(s: Schedule, quantized: tuple[str, ...]) -> ModelNumbers:
         num_experts=moe.num_experts if moe else 0, top_k=moe.top_k if moe else 0,
         num_moe_layers=s.num_moe_layers, expert_groups=moe.expert_groups if moe else 0,
         groups_per_token=moe.groups_per_token if moe else 0, mtp_layers=s.mtp_layers,
-        num_ffn_layers=sum(n for layer, n in kinds if layer.ffn is not None))
+        num_ffn_layers=sum(n for layer, n in kinds if layer.ffn is not None),
+        stored_activation=sum(n * stored_per_token(layer, s.hidden_size) for layer, n in kinds) / max(s.num_layers, 1))
+
+
+def stored_per_token(layer, h: int) -> float:
+    """Values one layer stores per token for its backward pass under selective recomputation
+    (Korthikanti et al. 2022, without dropout masks and with the attention core recomputed):
+    5h (two norm inputs and outputs, the output projection's input) + the attention's projections
+    (GQA: q, k, v; MLA: the up-projected heads) + the FFN's up (and gate) outputs and its
+    activation's output (x 1.5 gated, x 2 plain), and under MoE the k permuted copies of the token
+    (k h). A GPT layer: 5h + 3h + 8h = 16h values, 32 bytes in bf16 (Korthikanti: 34 with masks)."""
+    from moecalc.engine.schedule import MoE
+
+    attn = layer.attention.activation_width if layer.attention is not None else 0
+    ffn = 0.0
+    if layer.ffn is not None:
+        ffn = layer.ffn.activation_width * (1.5 if layer.ffn.gated else 2.0)
+        if isinstance(layer.ffn, MoE):
+            ffn += layer.ffn.top_k * h
+    return 5.0 * h + attn + ffn
 
 
 # ---- the summary form: a model known only by its totals -----------------------------------

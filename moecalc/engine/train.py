@@ -7,16 +7,13 @@ gradient): per token = 3 x [2 (active - input embedding) + attention at the sequ
 attention, k routed and the shared experts, router), its 2h x h projection and its output head,
 and one layer's attention]. The router's 3 x 2 h E per MoE layer is inside and stated apart.
 
-Memory (Megatron-LM's rule, mixed precision): bf16 weights and fp32 gradients 6 bytes per
-parameter, fp32 master weights and two Adam moments 12 more, sharded over the data-parallel
-group with a distributed optimizer (ZeRO-1): 6 + 12 / DP. Non-expert parameters split over
-TP x PP (the embedding on the first stage, the head on the last, both split over TP); routed
-experts over EP x PP, their
-optimizer over the expert data-parallel group TP DP / EP. Activations per layer and token
-(bf16): the residual stream and norms (4h), the attention's and the FFN's widest activations,
-stored for the backward pass; selective recomputation keeps them, full recomputation only each
-layer's input (2 bytes x h); a first stage holds min(PP, micro-batches) micro-batches in flight
-(1F1B).
+Memory (Megatron-LM's rule, mixed precision): bf16 weights (2 bytes a parameter), fp32 gradients
+(4), fp32 master weights and two Adam moments (12), sharded over the data-parallel group by the
+ZeRO stage (``train_memory``). Non-expert parameters split over TP x PP (the embedding on the
+first stage, the head on the last, both split over TP); routed experts over EP x PP, their shards
+over the expert data-parallel group. Activations per layer and token: ``model.stored_per_token``
+(Korthikanti et al. 2022), or each layer's input alone (2 bytes x h) under full recomputation; a
+first stage holds min(PP, micro-batches) micro-batches in flight (1F1B).
 """
 
 from __future__ import annotations
@@ -24,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 OPTIMIZER_BYTES = 12.0          # fp32 master weights + Adam m and v
-WEIGHT_GRAD_BYTES = 6.0         # bf16 weights + fp32 gradients
+WEIGHT_BYTES, GRADIENT_BYTES = 2.0, 4.0   # bf16 weights, fp32 gradients
 
 
 @dataclass(frozen=True)
@@ -70,9 +67,13 @@ class TrainMemory:
 
 
 def train_memory(m, tp: int, pp: int, dp: int, ep: int, sequence: int, micro_batch: int, micro_batches: int,
-                 recompute: str, distributed_optimizer: bool = True) -> TrainMemory:
-    """``TrainMemory`` of model numbers ``m`` on TP x PP x DP GPUs with EP over the stage (module
-    docstring)."""
+                 recompute: str, zero: int = 1, cp: int = 1) -> TrainMemory:
+    """``TrainMemory`` of model numbers ``m`` on TP x CP x PP x DP GPUs with EP over the stage
+    (module docstring). ``zero`` shards over the data-parallel group (DP x CP, which hold the same
+    weights): 0 nothing (18 bytes a parameter), 1 the optimizer states (6 + 12/DP: Megatron's
+    distributed optimizer), 2 and the fp32 gradients (2 + 16/DP), 3 and the bf16 weights (18/DP);
+    routed experts shard over their expert data-parallel group TP DP CP / EP. Context
+    parallelism splits each sequence's activations over CP."""
     p = m.params.by_component
     routed = p.get("routed_experts", 0)
     embedding = p.get("embedding", 0)
@@ -80,15 +81,19 @@ def train_memory(m, tp: int, pp: int, dp: int, ep: int, sequence: int, micro_bat
     head = p.get("lm_head", 0) if pp == 1 else 0      # the last stage's head, on the first when PP is 1
     dense_gpu = body / (tp * pp) + (embedding + head) / tp
     expert_gpu = routed / (ep * pp)
-    expert_dp = max(tp * dp // max(ep, 1), 1)
-    shard = dp if distributed_optimizer else 1
-    weights = WEIGHT_GRAD_BYTES * (dense_gpu + expert_gpu)
-    optimizer = OPTIMIZER_BYTES * (dense_gpu / shard + expert_gpu / (expert_dp if distributed_optimizer else 1))
+    group = dp * cp
+    expert_group = max(tp * dp * cp // max(ep, 1), 1)
+
+    def sharded(n_dense, n_expert, from_stage):
+        return (n_dense / group + n_expert / expert_group) if zero >= from_stage else n_dense + n_expert
+
+    weights = WEIGHT_BYTES * sharded(dense_gpu, expert_gpu, 3) + GRADIENT_BYTES * sharded(dense_gpu, expert_gpu, 2)
+    optimizer = OPTIMIZER_BYTES * sharded(dense_gpu, expert_gpu, 1)
     layers = -(-m.num_layers // pp)
-    per_token_layer = 2.0 * (m.hidden_size if recompute == "full"
-                             else 4 * m.hidden_size + m.widest_activation)
+    stored = m.stored_activation or 4 * m.hidden_size + m.widest_activation   # summary specs: the widest
+    per_token_layer = 2.0 * (m.hidden_size if recompute == "full" else stored)
     in_flight = min(pp, micro_batches) * micro_batch * sequence
-    activations = layers * in_flight * per_token_layer / tp
+    activations = layers * in_flight * per_token_layer / (tp * cp)
     return TrainMemory(weights_and_grads=weights, optimizer=optimizer, activations=activations)
 
 
@@ -109,7 +114,7 @@ class TrainStep:
 def train_step(m, dense_flops: float, routed_flops: float, tokens: float, gpus: int, tp: int, pp: int, dp: int,
                ep: int, micro_batch: int, micro_batches: int, sequence: int, peak: float, gemm_efficiency: float,
                gemm_half_rows: float, recompute: str, payload_bytes: float, gpus_per_node: int,
-               scale_up: float, scale_out: float, overlap: float) -> TrainStep:
+               scale_up: float, scale_out: float, overlap: float, cp: int = 1) -> TrainStep:
     """One optimizer step of ``tokens`` on ``gpus`` (per GPU, seconds).
 
     compute = tokens (F_dense + F_routed / sat) r / (N P eta), with F the training FLOPs per token
@@ -117,13 +122,14 @@ def train_step(m, dense_flops: float, routed_flops: float, tokens: float, gpus: 
     efficiency of training and sat = n / (n + n_half) the saturation of an expert GEMM of
     n = EP b s k / E rows (the serving model's half-saturation rows).
     all-to-all = (1 - overlap) x 4 passes (dispatch and combine, forward and backward) x MoE layers
-    / PP x micro-batches x (b s / TP) tokens x k copies x h x payload bytes x (1 - 1/EP), over
+    / PP x micro-batches x (b s / (TP CP)) tokens x k copies x h x payload bytes x (1 - 1/EP), over
     NVLink for the ranks in the node and the NIC for the (1 - G/EP) outside, the slower of the two.
-    TP all-reduce = 4 per layer per micro-batch (2 forward, 2 backward) of b s h x 2 bytes,
+    TP all-reduce = 4 per layer per micro-batch (2 forward, 2 backward) of b s h / CP x 2 bytes,
     ring 2 (TP - 1) / TP over NVLink, not hidden.
     data parallel = one micro-batch's share (the last backward's) of a reduce-scatter of fp32
     gradients and an all-gather of bf16 weights, 6 bytes x parameters on the GPU x (DP - 1) / DP.
     bubble = (PP - 1) / micro-batches of the rest (1F1B; Narayanan et al. 2021).
+    Context parallelism's own exchange of keys and values (ring attention) is not counted.
     """
     b, s, E, k, h = micro_batch, sequence, max(m.num_experts, 1), m.top_k, m.hidden_size
     r = 4.0 / 3.0 if recompute == "full" else 1.0
@@ -132,16 +138,16 @@ def train_step(m, dense_flops: float, routed_flops: float, tokens: float, gpus: 
     compute = tokens * (dense_flops + routed_flops / sat) * r / (gpus * peak * gemm_efficiency)
     a2a = 0.0
     if m.num_experts and ep > 1:
-        sent = 4.0 * m.num_moe_layers / pp * micro_batches * (b * s / tp) * k * h * payload_bytes * (1 - 1 / ep)
+        sent = 4.0 * m.num_moe_layers / pp * micro_batches * (b * s / (tp * cp)) * k * h * payload_bytes * (1 - 1 / ep)
         outside = max(0.0, 1 - gpus_per_node / ep)
         a2a = (1 - overlap) * max(sent * (1 - outside) / scale_up, sent * outside / scale_out)
     tp_ar = 0.0
     if tp > 1:
-        tp_ar = 4.0 * m.num_layers / pp * micro_batches * 2 * (tp - 1) / tp * b * s * h * 2.0 / scale_up
+        tp_ar = 4.0 * m.num_layers / pp * micro_batches * 2 * (tp - 1) / tp * b * s / cp * h * 2.0 / scale_up
     p = m.params
     routed = p.by_component.get("routed_experts", 0)
     held = (p.total - routed) / (tp * pp) + routed / (ep * pp)
-    link = scale_up if tp * dp <= gpus_per_node else scale_out
+    link = scale_up if tp * cp * dp <= gpus_per_node else scale_out
     dp_comm = (1 - overlap) * 6.0 * held * (dp - 1) / dp / link / max(micro_batches, 1) if dp > 1 else 0.0
     busy = compute + a2a + tp_ar
     return TrainStep(compute=compute, expert_alltoall=a2a, tp_allreduce=tp_ar, data_parallel=dp_comm,

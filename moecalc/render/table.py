@@ -431,7 +431,8 @@ def train_view(r: dict) -> Group:
     """Training cost and per-GPU memory."""
     t, d, mem = r["train"], r["deployment"], r["memory"]
     head = Text(f"{r['model']['name']}: {t['tokens'] / 1e12:,.2f}T tokens at {t['seq_len']:,}, {t['precision']} GEMMs, "
-                f"on {d['gpus']:,} x {d['gpu']} (TP{d['tp']} x PP{d['pp']} x DP{d['dp']}, EP{d['ep']})", style="bold")
+                f"on {d['gpus']:,} x {d['gpu']} (TP{d['tp']}{' x CP' + str(d['cp']) if d['cp'] > 1 else ''} x PP{d['pp']} "
+                f"x DP{d['dp']}, EP{d['ep']})", style="bold")
     ct = _table("Compute and cost", "", "")
     ct.show_header = False
     ct.add_row("FLOPs per token (3 x forward; MTP included)", u.flops(t["flops_per_token"]))
@@ -466,6 +467,7 @@ def train_view(r: dict) -> Group:
     mt.add_row(Text("total", style="bold"), u.gb(mem["per_gpu_bytes"]))
     mt.add_row("capacity", u.gb(mem["capacity_per_gpu_bytes"]))
     mt.add_row(Text("fits" if mem["fits"] else "does NOT fit", style="bold green" if mem["fits"] else "bold red"), "")
+    mt.add_row(f"largest micro-batch that fits (ZeRO-{mem['zero']})", f"{mem['largest_micro_batch']:,}")
     return Group(head, ct, bt, mt)
 
 
