@@ -9,8 +9,8 @@ and one layer's attention]. The router's 3 x 2 h E per MoE layer is inside and s
 
 Memory (Megatron-LM's rule, mixed precision): bf16 weights (2 bytes a parameter), fp32 gradients
 (4), fp32 master weights and two Adam moments (12), sharded over the data-parallel group by the
-ZeRO stage (``train_memory``). Non-expert parameters split over TP x PP (the embedding on the
-first stage, the head on the last, both split over TP); routed experts over EP x PP, their shards
+ZeRO stage (``train_memory``). Non-expert parameters split over TP and the stages (the first stage
+takes floor(L / PP) layers, the embedding too, the head goes to the last; both split over TP); routed experts over EP x PP, their shards
 over the expert data-parallel group. Activations per layer and token: ``model.stored_per_token``
 (Korthikanti et al. 2022), or each layer's input alone (2 bytes x h) under full recomputation; a
 first stage holds min(PP, micro-batches) micro-batches in flight (1F1B).
@@ -79,8 +79,12 @@ def train_memory(m, tp: int, pp: int, dp: int, ep: int, sequence: int, micro_bat
     embedding = p.get("embedding", 0)
     body = sum(p.values()) - routed - embedding - p.get("lm_head", 0)
     head = p.get("lm_head", 0) if pp == 1 else 0      # the last stage's head, on the first when PP is 1
-    dense_gpu = body / (tp * pp) + (embedding + head) / tp
-    expert_gpu = routed / (ep * pp)
+    # the first stage, which holds the most micro-batches in flight, takes the smaller share when
+    # the layers do not divide evenly (Llama 3 405B's 126 over 16: 7 on the first, 8 on most)
+    layers = m.num_layers // pp
+    share = layers / m.num_layers
+    dense_gpu = body * share / tp + (embedding + head) / tp
+    expert_gpu = routed * share / ep
     group = dp * cp
     expert_group = max(tp * dp * cp // max(ep, 1), 1)
 
@@ -89,7 +93,6 @@ def train_memory(m, tp: int, pp: int, dp: int, ep: int, sequence: int, micro_bat
 
     weights = WEIGHT_BYTES * sharded(dense_gpu, expert_gpu, 3) + GRADIENT_BYTES * sharded(dense_gpu, expert_gpu, 2)
     optimizer = OPTIMIZER_BYTES * sharded(dense_gpu, expert_gpu, 1)
-    layers = -(-m.num_layers // pp)
     stored = m.stored_activation or 4 * m.hidden_size + m.widest_activation   # summary specs: the widest
     per_token_layer = 2.0 * (m.hidden_size if recompute == "full" else stored)
     in_flight = min(pp, micro_batches) * micro_batch * sequence
