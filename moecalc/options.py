@@ -132,7 +132,7 @@ class TrainOptions(OptionGroup):
     precision: Text = option("matrix-multiply precision: bf16 (default) or fp8 (weights still have bf16 masters)",
                              "DTYPE")
     train_mfu: Text = option("model FLOPs utilization against the BF16 dense peak (default 0.40: Llama 3 405B's "
-                             "38-43%)", "FRACTION")
+                             "38-43%)", "FRACTION", "--mfu")
     recompute: Text = option("activation recomputation: selective (default: attention's core recomputed, as "
                                             "flash attention does anyway) or full (each layer's input only)", "KIND")
     cp: Text = option("context parallel size: each sequence split over CP GPUs (default 1)", "N")

@@ -205,3 +205,12 @@ def test_context_parallel_by_hand():
     fixed = 6 * params + 12 * params / 8
     per_sequence = 32 * 4096 * 2 * 4096 / 2          # PP1: one micro-batch in flight
     assert r["memory"]["largest_micro_batch"] == int((80e9 - fixed) // per_sequence)
+
+
+def test_mfu_scales_the_gpu_hours():
+    """GPU-hours = FLOPs / (GPUs' BF16 peak x MFU): --mfu (alias of --train-mfu) 0.2 doubles them
+    against 0.4."""
+    base = ["deepseek-v3", "--tokens", "1T", "--gpu", "h800", "--gpus", "2048", "--pp", "16"]
+    at_40 = train(*base, "--train-mfu", "0.4")["train"]["gpu_hours"]
+    at_20 = train(*base, "--mfu", "0.2")["train"]["gpu_hours"]
+    assert at_20 == pytest.approx(2 * at_40)
