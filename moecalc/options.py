@@ -136,6 +136,7 @@ class TrainOptions(OptionGroup):
     recompute: Text = option("activation recomputation: selective (default: attention's core recomputed, as "
                                             "flash attention does anyway) or full (each layer's input only)", "KIND")
     cp: Text = option("context parallel size: each sequence split over CP GPUs (default 1)", "N")
+    vp: Text = option("virtual pipeline stages a GPU: interleaved 1F1B, the bubble over VP (default 1)", "N")
     zero: Text = option("ZeRO stage sharding over data parallel: 0 none, 1 optimizer states (default; Megatron's "
                         "distributed optimizer), 2 and gradients, 3 and weights", "STAGE")
     micro_batch: Text = option("sequences per micro-batch (default 1)", "N")
@@ -362,7 +363,8 @@ def train_request(g: Given, tokens: str | None, defaults: dict | None = None):
                         global_batch=g.parse("global_batch", parse_tokens, "4194304"),
                         price_per_hour=g.parse("price_per_hour", lambda t, f: parse_positive(t, f, "a price")),
                         pue=pue, overlap=g.parse("train_overlap", _share, "0"),
-                        cp=g.parse("cp", count(), "1"), zero=g.parse("zero", _zero_stage, "1"))
+                        cp=g.parse("cp", count(), "1"), zero=g.parse("zero", _zero_stage, "1"),
+                        vp=g.parse("vp", count(), "1"))
 
 
 def _zero_stage(text, field) -> int:

@@ -8,7 +8,7 @@ only. (DeepSeek-V3's 2,664K H800-hours for 14.8T tokens at its 260.6 GFLOP a tok
 40.6% of the BF16 peak: its FP8 GEMMs bought back what its MoE costs.) Energy = GPU-hours x TDP
 x PUE. The step bound (``engine.train.train_step``: GEMMs at peak, the all-to-all, TP and
 gradient traffic, the 1F1B bubble) is printed beside it; it does not predict the MFU yet
-(docs/method/training.md: the published runs imply GEMM efficiencies of 0.23 to 1.03).
+(docs/method/training.md: the published runs imply GEMM efficiencies of 0.23 to 0.94).
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ class TrainRequest:
     overlap: float = 0.0        # share of EP and DP communication hidden under compute (DualPipe: 1)
     cp: int = 1                 # context parallel: each sequence split over CP GPUs
     zero: int = 1               # ZeRO stage: 1 is Megatron's distributed optimizer
+    vp: int = 1                 # virtual pipeline stages a GPU (interleaved 1F1B)
 
 
 def step_model(m, acc, catalog, flops, r: TrainRequest, dp: int, ep: int, micro_batches: int,
@@ -58,7 +59,7 @@ def step_model(m, acc, catalog, flops, r: TrainRequest, dp: int, ep: int, micro_
                       r.tp, r.pp, dp, ep, r.micro_batch, micro_batches, r.seq_len, peak,
                       gemm_efficiency, Assumptions.for_profile("calibrated").gemm_half_rows,
                       r.recompute, 1.5 if r.precision == "fp8" else 2.0, acc.scale_up_domain, up, out,
-                      r.overlap if overlap is None else overlap, r.cp)
+                      r.overlap if overlap is None else overlap, r.cp, r.vp)
 
 
 def parse_tokens(text: str, field: str) -> float:
@@ -94,6 +95,8 @@ def train(spec, request: TrainRequest, catalog, label: str | None = None) -> dic
     if m.num_experts and (m.num_experts % ep or (r.tp * dp * r.cp) % ep):
         raise MoecalcError(f"EP{ep} must divide the {m.num_experts} experts and TP x CP x DP = {r.tp * dp * r.cp}",
                            field="--ep")
+    if r.vp > 1 and (r.pp == 1 or r.pp * r.vp > m.num_layers):
+        raise MoecalcError(f"interleaving needs PP > 1 and PP x VP chunks of the {m.num_layers} layers", field="--vp")
     if r.pp > m.num_layers:
         raise MoecalcError(f"{m.num_layers} layers cannot fill {r.pp} stages", field="--pp")
     flops = train_flops(m, r.seq_len, lambda L: attention_flops(m, L, prefill=True))
@@ -107,7 +110,7 @@ def train(spec, request: TrainRequest, catalog, label: str | None = None) -> dic
 
     def memory_at(micro_batch):
         n = max(int(r.global_batch // (dp * r.seq_len * micro_batch)), 1)
-        got = train_memory(m, r.tp, r.pp, dp, ep, r.seq_len, micro_batch, n, r.recompute, r.zero, r.cp)
+        got = train_memory(m, r.tp, r.pp, dp, ep, r.seq_len, micro_batch, n, r.recompute, r.zero, r.cp, r.vp)
         return got, got.weights_and_grads + got.optimizer + got.activations * activation_scale
 
     mem, per_gpu = memory_at(r.micro_batch)
@@ -120,7 +123,7 @@ def train(spec, request: TrainRequest, catalog, label: str | None = None) -> dic
     step_tokens = micro_batches * dp * r.micro_batch * r.seq_len
     step_mfu = step_tokens * flops.per_token / (r.gpus * peak * step.total)
     # ... and with every transfer hidden: what the pipeline bubble alone leaves
-    ceiling = step_tokens * flops.per_token / (r.gpus * peak * step.compute * (1 + (r.pp - 1) / micro_batches))
+    ceiling = step_tokens * flops.per_token / (r.gpus * peak * step.compute * (1 + (r.pp - 1) / (r.vp * micro_batches)))
     return {
         "model": {"name": spec.name, "family": spec.family, "spec": label},
         "params": {"total": m.params.total, "active": m.params.active, "mtp": m.params.mtp},
@@ -142,7 +145,7 @@ def train(spec, request: TrainRequest, catalog, label: str | None = None) -> dic
                                        "tp_allreduce": step.tp_allreduce, "data_parallel": step.data_parallel,
                                        "pipeline_bubble": step.bubble}},
         },
-        "deployment": {"gpu": key, "gpus": r.gpus, "tp": r.tp, "cp": r.cp, "pp": r.pp, "dp": dp, "ep": ep,
+        "deployment": {"gpu": key, "gpus": r.gpus, "tp": r.tp, "cp": r.cp, "pp": r.pp, "vp": r.vp, "dp": dp, "ep": ep,
                        "micro_batch": r.micro_batch, "micro_batches": micro_batches, "recompute": r.recompute},
         "memory": {"per_gpu_bytes": per_gpu, "capacity_per_gpu_bytes": acc.memory_bytes,
                    "fits": per_gpu <= acc.memory_bytes, "largest_micro_batch": largest, "zero": r.zero,

@@ -214,3 +214,18 @@ def test_mfu_scales_the_gpu_hours():
     at_40 = train(*base, "--train-mfu", "0.4")["train"]["gpu_hours"]
     at_20 = train(*base, "--mfu", "0.2")["train"]["gpu_hours"]
     assert at_20 == pytest.approx(2 * at_40)
+
+
+def test_interleaved_pipeline_by_hand():
+    """VP virtual stages a GPU cut the 1F1B bubble to (PP - 1) / (VP x micro-batches) and make a
+    first stage hold 1 + (PP - 1) / (PP x VP) times the micro-batches' activations (Narayanan et
+    al. 2021): DeepSeek-V3 on NeMo's layout, TP2 PP8 VP4 EP64, 1 + 7/32 = 1.21875 x."""
+    base = ["deepseek-v3", "--tokens", "1T", "--gpu", "h100", "--gpus", "1024", "--tp", "2", "--pp", "8",
+            "--ep", "64", "--global-batch", "32M"]
+    plain, inter = train(*base), train(*base, "--vp", "4")
+    assert inter["memory"]["per_gpu"]["activations_bytes"] == pytest.approx(
+        plain["memory"]["per_gpu"]["activations_bytes"] * (1 + 7 / 32))
+    sp, si = plain["train"]["step_bound"]["seconds"], inter["train"]["step_bound"]["seconds"]
+    assert si["pipeline_bubble"] == pytest.approx(sp["pipeline_bubble"] / 4)
+    bad = runner.invoke(app, ["train", *base[:-6], "--pp", "1", "--vp", "2"])
+    assert bad.exit_code == 2 and "--vp" in bad.stderr

@@ -16,12 +16,12 @@ ROOT = Path(__file__).resolve().parent.parent
 FACTS = ROOT.parent / "shared" / "reference" / "training" / "facts.json"
 BF16_H100 = 989.4e12            # H100/H800 SXM dense BF16 (hardware.yaml)
 
-# (fact id, spec, GPU, GPUs, TP, PP, EP, sequence, global batch in sequences, precision, overlap)
+# (fact id, spec, GPU, GPUs, TP, PP, EP, sequence, global batch in sequences, precision, overlap, VP)
 RUNS = (
     ("l3_405b_mfu", str(ROOT / "tests/data/configs/more/llama-3.1-405b.json"), "h100", 16384, 8, 16, 1, 8192,
-     2048, "bf16", 0.0),
-    ("nemo_dsv3_h100", "deepseek-v3", "h100", 1024, 2, 8, 64, 4096, 8192, "bf16", 0.0),
-    ("dsv3_pretrain_gpu_hours", "deepseek-v3", "h800", 2048, 1, 16, 64, 4096, 15360, "fp8", 1.0),
+     2048, "bf16", 0.0, 1),
+    ("nemo_dsv3_h100", "deepseek-v3", "h100", 1024, 2, 8, 64, 4096, 8192, "bf16", 0.0, 4),
+    ("dsv3_pretrain_gpu_hours", "deepseek-v3", "h800", 2048, 1, 16, 64, 4096, 15360, "fp8", 1.0, 1),
 )
 
 
@@ -41,10 +41,10 @@ def evaluate(run) -> dict:
     from moecalc.spec.load import load
     from moecalc.train import TrainRequest, train
 
-    fact, spec_name, gpu, gpus, tp, pp, ep, seq, gbs, precision, overlap = run
+    fact, spec_name, gpu, gpus, tp, pp, ep, seq, gbs, precision, overlap, vp = run
     spec, label = load(spec_name)
     req = TrainRequest(tokens=1e12, gpu=gpu, gpus=gpus, tp=tp, pp=pp, ep=ep, seq_len=seq, precision=precision,
-                       global_batch=gbs * seq, overlap=overlap)
+                       global_batch=gbs * seq, overlap=overlap, vp=vp)
     out = train(spec, req, load_catalog(), label)["train"]
     bound = out["step_bound"]
     sec = bound["seconds"]

@@ -67,13 +67,15 @@ class TrainMemory:
 
 
 def train_memory(m, tp: int, pp: int, dp: int, ep: int, sequence: int, micro_batch: int, micro_batches: int,
-                 recompute: str, zero: int = 1, cp: int = 1) -> TrainMemory:
+                 recompute: str, zero: int = 1, cp: int = 1, vp: int = 1) -> TrainMemory:
     """``TrainMemory`` of model numbers ``m`` on TP x CP x PP x DP GPUs with EP over the stage
     (module docstring). ``zero`` shards over the data-parallel group (DP x CP, which hold the same
     weights): 0 nothing (18 bytes a parameter), 1 the optimizer states (6 + 12/DP: Megatron's
     distributed optimizer), 2 and the fp32 gradients (2 + 16/DP), 3 and the bf16 weights (18/DP);
     routed experts shard over their expert data-parallel group TP DP CP / EP. Context
-    parallelism splits each sequence's activations over CP."""
+    parallelism splits each sequence's activations over CP. An interleaved schedule of VP virtual
+    stages a GPU holds (1 + (PP - 1) / (PP VP)) x PP micro-batches' activations of its layers
+    (Narayanan et al. 2021), against PP without."""
     p = m.params.by_component
     routed = p.get("routed_experts", 0)
     embedding = p.get("embedding", 0)
@@ -95,7 +97,8 @@ def train_memory(m, tp: int, pp: int, dp: int, ep: int, sequence: int, micro_bat
     optimizer = OPTIMIZER_BYTES * sharded(dense_gpu, expert_gpu, 1)
     stored = m.stored_activation or 4 * m.hidden_size + m.widest_activation   # summary specs: the widest
     per_token_layer = 2.0 * (m.hidden_size if recompute == "full" else stored)
-    in_flight = min(pp, micro_batches) * micro_batch * sequence
+    interleaved = 1.0 + (pp - 1) / (pp * vp) if vp > 1 else 1.0
+    in_flight = min(pp, micro_batches) * interleaved * micro_batch * sequence
     activations = layers * in_flight * per_token_layer / (tp * cp)
     return TrainMemory(weights_and_grads=weights, optimizer=optimizer, activations=activations)
 
@@ -117,7 +120,7 @@ class TrainStep:
 def train_step(m, dense_flops: float, routed_flops: float, tokens: float, gpus: int, tp: int, pp: int, dp: int,
                ep: int, micro_batch: int, micro_batches: int, sequence: int, peak: float, gemm_efficiency: float,
                gemm_half_rows: float, recompute: str, payload_bytes: float, gpus_per_node: int,
-               scale_up: float, scale_out: float, overlap: float, cp: int = 1) -> TrainStep:
+               scale_up: float, scale_out: float, overlap: float, cp: int = 1, vp: int = 1) -> TrainStep:
     """One optimizer step of ``tokens`` on ``gpus`` (per GPU, seconds).
 
     compute = tokens (F_dense + F_routed / sat) r / (N P eta), with F the training FLOPs per token
@@ -131,7 +134,8 @@ def train_step(m, dense_flops: float, routed_flops: float, tokens: float, gpus: 
     ring 2 (TP - 1) / TP over NVLink, not hidden.
     data parallel = one micro-batch's share (the last backward's) of a reduce-scatter of fp32
     gradients and an all-gather of bf16 weights, 6 bytes x parameters on the GPU x (DP - 1) / DP.
-    bubble = (PP - 1) / micro-batches of the rest (1F1B; Narayanan et al. 2021).
+    bubble = (PP - 1) / (VP x micro-batches) of the rest (1F1B, interleaved over VP virtual
+    stages a GPU; Narayanan et al. 2021).
     Context parallelism's own exchange of keys and values (ring attention) is not counted.
     """
     b, s, E, k, h = micro_batch, sequence, max(m.num_experts, 1), m.top_k, m.hidden_size
@@ -154,4 +158,4 @@ def train_step(m, dense_flops: float, routed_flops: float, tokens: float, gpus: 
     dp_comm = (1 - overlap) * 6.0 * held * (dp - 1) / dp / link / max(micro_batches, 1) if dp > 1 else 0.0
     busy = compute + a2a + tp_ar
     return TrainStep(compute=compute, expert_alltoall=a2a, tp_allreduce=tp_ar, data_parallel=dp_comm,
-                     bubble=busy * (pp - 1) / max(micro_batches, 1))
+                     bubble=busy * (pp - 1) / (vp * max(micro_batches, 1)))
