@@ -191,3 +191,42 @@ def compare_training(models: list[tuple], request: TrainRequest, catalog, dense_
     if dense_equivalents:
         result["distillation"] = DISTILLATION
     return result
+
+
+TRAIN_KEYS: dict[str, str] = {
+    "model.name": "the model's name", "model.family": "its family", "model.spec": "what was loaded",
+    "params.total": "parameters of the main model", "params.active": "parameters a token uses",
+    "params.mtp": "the MTP modules' parameters (trained too)",
+    "train.tokens": "training tokens", "train.seq_len": "sequence length", "train.precision": "GEMM precision",
+    "train.flops_per_token": "training FLOPs a token: 3 x forward, MTP modules included",
+    "train.flops_per_token_main": "... of the main model", "train.flops_per_token_mtp": "... of the MTP modules",
+    "train.router_flops_per_token": "the router's share (inside flops_per_token)",
+    "train.flops": "tokens x flops_per_token", "train.mfu": "the MFU the GPU-hours assume (--mfu)",
+    "train.gpu_hours": "FLOPs / (BF16 dense peak x MFU) / 3600", "train.days": "gpu_hours / GPUs / 24",
+    "train.usd": "gpu_hours x price (null without one)", "train.price_per_gpu_hour": "the price used",
+    "train.price_source": "where the price comes from", "train.energy_mwh": "gpu_hours x TDP x PUE",
+    "train.tokens_per_s_per_gpu": "BF16 peak x MFU / flops_per_token",
+    "train.step_bound.mfu_comm_exposed": "the step bound's MFU: GEMMs at peak, --train-overlap of the transfers hidden",
+    "train.step_bound.mfu_ceiling": "... with every transfer hidden (the bubble alone)",
+    "train.step_bound.step_seconds": "one optimizer step of the bound",
+    "train.step_bound.tokens_per_step": "micro-batches x DP x micro-batch x sequence",
+    "train.step_bound.gemm_efficiency": "1: the bound's GEMMs run at the peak",
+    "train.step_bound.comm_overlap": "--train-overlap",
+    "train.step_bound.comm_to_compute": "exposed all-to-all and TP time over compute (null when all is hidden)",
+    "train.step_bound.gpu_hours": "GPU-hours at the bound's step (a floor)",
+    "train.step_bound.seconds.compute": "seconds a step: the GEMMs and attention, recomputation included",
+    "train.step_bound.seconds.expert_alltoall": "... the EP all-to-all not hidden",
+    "train.step_bound.seconds.tp_allreduce": "... the TP all-reduces",
+    "train.step_bound.seconds.data_parallel": "... the gradient traffic not hidden",
+    "train.step_bound.seconds.pipeline_bubble": "... the pipeline's fill and drain",
+    "deployment.gpu": "GPU", "deployment.gpus": "GPUs", "deployment.tp": "tensor parallel",
+    "deployment.cp": "context parallel", "deployment.pp": "pipeline stages", "deployment.vp": "virtual stages a GPU",
+    "deployment.dp": "data parallel", "deployment.ep": "expert parallel", "deployment.micro_batch": "sequences a micro-batch",
+    "deployment.micro_batches": "micro-batches a step", "deployment.recompute": "activation recomputation",
+    "memory.per_gpu_bytes": "bytes on the fullest GPU (a first stage)", "memory.capacity_per_gpu_bytes": "the GPU's",
+    "memory.fits": "per_gpu_bytes <= capacity", "memory.largest_micro_batch": "the largest micro-batch that fits",
+    "memory.zero": "the ZeRO stage", "memory.per_gpu.weights_and_grads_bytes": "bf16 weights and fp32 gradients",
+    "memory.per_gpu.optimizer_bytes": "fp32 master weights and Adam's moments",
+    "memory.per_gpu.activations_bytes": "stored activations", "warnings": "what the user should know",
+}
+"""What ``moecalc train --format json`` writes (docs/json.md is generated from a run against it)."""

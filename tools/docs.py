@@ -59,6 +59,23 @@ def generate(name: str) -> str:
 
         rows = ["| key | meaning |", "|---|---|"] + [f"| `{k}` | {doc} |" for k, doc in keys()]
         return "\n".join(rows) + "\n"
+    if name == "train-keys":
+        from moecalc.hardware import load_catalog
+        from moecalc.spec.load import load
+        from moecalc.train import TRAIN_KEYS, TrainRequest, train
+
+        def walk(d, prefix=""):
+            for k, v in d.items():
+                yield from walk(v, f"{prefix}{k}.") if isinstance(v, dict) else [f"{prefix}{k}"]
+
+        spec, label = load("deepseek-v3")
+        written = list(walk(train(spec, TrainRequest(tokens=1e12, gpu="h800", gpus=2048, pp=16), load_catalog(),
+                                  label)))
+        missing = sorted(set(written) ^ set(TRAIN_KEYS))
+        if missing:
+            raise SystemExit(f"docs: train keys written and declared differ: {missing}")
+        rows = ["| key | meaning |", "|---|---|"] + [f"| `{k}` | {TRAIN_KEYS[k]} |" for k in written]
+        return "\n".join(rows) + "\n"
     if name == "assumptions":
         from dataclasses import fields
 
