@@ -105,7 +105,10 @@ def train(spec, request: TrainRequest, catalog, label: str | None = None) -> dic
     gpu_seconds = total / (peak * r.mfu)
     gpu_hours = gpu_seconds / 3600
     price = r.price_per_hour if r.price_per_hour is not None else acc.price_usd_per_hour
-    micro_batches = max(int(r.global_batch // (dp * r.seq_len * r.micro_batch)), 1)
+    if r.global_batch < dp * r.seq_len * r.micro_batch:
+        raise MoecalcError(f"{r.global_batch:,.0f} tokens a step do not give each of the {dp} data-parallel replicas "
+                           f"one micro-batch of {r.micro_batch} x {r.seq_len} tokens", field="--global-batch")
+    micro_batches = int(r.global_batch // (dp * r.seq_len * r.micro_batch))
     activation_scale = 0.5 if r.precision == "fp8" else 1.0      # FP8-cached activations (DeepSeek-V3 3.3.2)
 
     def memory_at(micro_batch):
@@ -114,10 +117,12 @@ def train(spec, request: TrainRequest, catalog, label: str | None = None) -> dic
         return got, got.weights_and_grads + got.optimizer + got.activations * activation_scale
 
     mem, per_gpu = memory_at(r.micro_batch)
-    # the largest micro-batch that fits (memory grows with it until the step has fewer than PP)
+    # the largest micro-batch that fits: memory never falls as it grows (activations in flight are
+    # min(PP micro-batch, the step's sequences a replica)), so bisect
     largest, most = 0, max(int(r.global_batch // (dp * r.seq_len)), 1)
-    while largest < most and memory_at(largest + 1)[1] <= acc.memory_bytes:
-        largest += 1
+    while largest < most:
+        mid = (largest + most + 1) // 2
+        largest, most = (mid, most) if memory_at(mid)[1] <= acc.memory_bytes else (largest, mid - 1)
     # the step-time bound: GEMMs at the peak, communication exposed but for --train-overlap
     step = step_model(m, acc, catalog, flops, r, dp, ep, micro_batches)
     step_tokens = micro_batches * dp * r.micro_batch * r.seq_len

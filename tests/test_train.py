@@ -229,3 +229,10 @@ def test_interleaved_pipeline_by_hand():
     assert si["pipeline_bubble"] == pytest.approx(sp["pipeline_bubble"] / 4)
     bad = runner.invoke(app, ["train", *base[:-6], "--pp", "1", "--vp", "2"])
     assert bad.exit_code == 2 and "--vp" in bad.stderr
+
+
+def test_a_step_smaller_than_one_micro_batch_a_replica_is_an_error():
+    """4M tokens a step over 64 replicas of 100,000 x 4,096-token micro-batches cannot be: exit 2."""
+    result = runner.invoke(app, ["train", "deepseek-v3", "--tokens", "1T", "--gpu", "h100", "--gpus", "64",
+                                 "--micro-batch", "100000"])
+    assert result.exit_code == 2 and "--global-batch" in result.stderr
