@@ -376,11 +376,14 @@ def _zero_stage(text, field) -> int:
 
 def _share(text, field) -> float:
     """A share in [0, 1]."""
-    from moecalc.parsing import parse_positive
+    import math
 
-    value = 0.0 if str(text).strip() in ("0", "0.0") else parse_positive(text, field, "a share")
-    if value > 1:
-        raise MoecalcError(f"must be in [0, 1], got {value:g}", field=field)
+    try:
+        value = float(str(text).strip())
+    except ValueError:
+        value = float("nan")
+    if not (math.isfinite(value) and 0 <= value <= 1):
+        raise MoecalcError(f"must be a share in [0, 1], got {text!r}", field=field)
     return value
 
 

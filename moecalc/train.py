@@ -91,7 +91,7 @@ def train(spec, request: TrainRequest, catalog, label: str | None = None) -> dic
         raise MoecalcError(f"TP{r.tp} x CP{r.cp} x PP{r.pp} x DP{dp} is not {r.gpus} GPUs", field="--dp")
     if r.seq_len % r.cp:
         raise MoecalcError(f"CP{r.cp} does not divide the {r.seq_len}-token sequence", field="--cp")
-    ep = r.ep or (math.gcd(m.num_experts, dp) if m.num_experts else 1)     # the most experts DP divides
+    ep = r.ep or (math.gcd(m.num_experts, dp * r.cp) if m.num_experts else 1)   # the most DP x CP divides
     if m.num_experts and (m.num_experts % ep or (r.tp * dp * r.cp) % ep):
         raise MoecalcError(f"EP{ep} must divide the {m.num_experts} experts and TP x CP x DP = {r.tp * dp * r.cp}",
                            field="--ep")
@@ -117,12 +117,10 @@ def train(spec, request: TrainRequest, catalog, label: str | None = None) -> dic
         return got, got.weights_and_grads + got.optimizer + got.activations * activation_scale
 
     mem, per_gpu = memory_at(r.micro_batch)
-    # the largest micro-batch that fits: memory never falls as it grows (activations in flight are
-    # min(PP micro-batch, the step's sequences a replica)), so bisect
-    largest, most = 0, max(int(r.global_batch // (dp * r.seq_len)), 1)
-    while largest < most:
-        mid = (largest + most + 1) // 2
-        largest, most = (mid, most) if memory_at(mid)[1] <= acc.memory_bytes else (largest, mid - 1)
+    # the largest micro-batch that fits: activations in flight are min(PP, the step's micro-batches)
+    # micro-batches, which rises and falls with the micro-batch, so every size is tried (up to 4,096)
+    most = min(max(int(r.global_batch // (dp * r.seq_len)), 1), 4096)
+    largest = max((b for b in range(1, most + 1) if memory_at(b)[1] <= acc.memory_bytes), default=0)
     # the step-time bound: GEMMs at the peak, communication exposed but for --train-overlap
     step = step_model(m, acc, catalog, flops, r, dp, ep, micro_batches)
     step_tokens = micro_batches * dp * r.micro_batch * r.seq_len
@@ -143,8 +141,7 @@ def train(spec, request: TrainRequest, catalog, label: str | None = None) -> dic
             "tokens_per_s_per_gpu": peak * r.mfu / flops.per_token,
             "step_bound": {"mfu_comm_exposed": step_mfu, "mfu_ceiling": ceiling, "step_seconds": step.total,
                            "tokens_per_step": step_tokens, "gemm_efficiency": 1.0, "comm_overlap": r.overlap,
-                           "comm_to_compute": (step.expert_alltoall + step.tp_allreduce) / step.compute
-                           if r.overlap < 1 else None,
+                           "comm_to_compute": (step.expert_alltoall + step.tp_allreduce) / step.compute,
                            "gpu_hours": r.tokens / step_tokens * step.total * r.gpus / 3600,
                            "seconds": {"compute": step.compute, "expert_alltoall": step.expert_alltoall,
                                        "tp_allreduce": step.tp_allreduce, "data_parallel": step.data_parallel,
@@ -217,7 +214,7 @@ TRAIN_KEYS: dict[str, str] = {
     "train.step_bound.tokens_per_step": "micro-batches x DP x micro-batch x sequence",
     "train.step_bound.gemm_efficiency": "1: the bound's GEMMs run at the peak",
     "train.step_bound.comm_overlap": "--train-overlap",
-    "train.step_bound.comm_to_compute": "exposed all-to-all and TP time over compute (null when all is hidden)",
+    "train.step_bound.comm_to_compute": "exposed all-to-all and TP all-reduce time over compute",
     "train.step_bound.gpu_hours": "GPU-hours at the bound's step (a floor)",
     "train.step_bound.seconds.compute": "seconds a step: the GEMMs and attention, recomputation included",
     "train.step_bound.seconds.expert_alltoall": "... the EP all-to-all not hidden",

@@ -236,3 +236,23 @@ def test_a_step_smaller_than_one_micro_batch_a_replica_is_an_error():
     result = runner.invoke(app, ["train", "deepseek-v3", "--tokens", "1T", "--gpu", "h100", "--gpus", "64",
                                  "--micro-batch", "100000"])
     assert result.exit_code == 2 and "--global-batch" in result.stderr
+
+
+def test_step_bound_review_cases():
+    """A zero overlap written 0.00 is a share; TP16 spans two 8-GPU nodes, so its all-reduces go over
+    the NIC (50 GB/s against NVLink's 450: 9x slower than TP8's ring per byte and rank); the largest
+    micro-batch is searched over every size, as memory rises and falls with it (Llama 3.1 8B, PP8,
+    10 sequences of 16K a replica: 1 sequence a micro-batch keeps 8 in flight, 6 keep 6)."""
+    ok = runner.invoke(app, ["train", "llama-3.1-8b", "--tokens", "1T", "--gpu", "h100", "--gpus", "8",
+                             "--train-overlap", "0.00"])
+    assert ok.exit_code == 0, ok.stderr
+    base = ["llama-3.1-8b", "--tokens", "1T", "--gpu", "h100", "--global-batch", "64M"]
+    tp8 = train(*base, "--gpus", "8", "--tp", "8")["train"]["step_bound"]["seconds"]["tp_allreduce"]
+    tp16 = train(*base, "--gpus", "16", "--tp", "16")["train"]["step_bound"]["seconds"]["tp_allreduce"]
+    assert tp16 / tp8 > 5
+    r = train("llama-3.1-8b", "--tokens", "1T", "--gpu", "h100", "--gpus", "8", "--pp", "8", "--seq-len", "16384",
+              "--global-batch", "163840")
+    assert not r["memory"]["fits"] and r["memory"]["largest_micro_batch"] >= 6
+    six = train("llama-3.1-8b", "--tokens", "1T", "--gpu", "h100", "--gpus", "8", "--pp", "8", "--seq-len", "16384",
+                "--global-batch", "163840", "--micro-batch", "6")
+    assert six["memory"]["fits"]

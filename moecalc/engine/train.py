@@ -130,8 +130,9 @@ def train_step(m, dense_flops: float, routed_flops: float, tokens: float, gpus: 
     all-to-all = (1 - overlap) x 4 passes (dispatch and combine, forward and backward) x MoE layers
     / PP x micro-batches x (b s / (TP CP)) tokens x k copies x h x payload bytes x (1 - 1/EP), over
     NVLink for the ranks in the node and the NIC for the (1 - G/EP) outside, the slower of the two.
-    TP all-reduce = 4 per layer per micro-batch (2 forward, 2 backward) of b s h / CP x 2 bytes,
-    ring 2 (TP - 1) / TP over NVLink, not hidden.
+    TP all-reduce = 2 (forward and backward) x (mixers + dense FFNs + MoE layers without EP) / PP
+    per micro-batch (the serving count) of b s h / CP x 2 bytes, ring 2 (TP - 1) / TP over NVLink
+    (the NIC when TP spans nodes), never hidden.
     data parallel = one micro-batch's share (the last backward's) of a reduce-scatter of fp32
     gradients and an all-gather of bf16 weights, 6 bytes x parameters on the GPU x (DP - 1) / DP.
     bubble = (PP - 1) / (VP x micro-batches) of the rest (1F1B, interleaved over VP virtual
@@ -150,7 +151,9 @@ def train_step(m, dense_flops: float, routed_flops: float, tokens: float, gpus: 
         a2a = (1 - overlap) * max(sent * (1 - outside) / scale_up, sent * outside / scale_out)
     tp_ar = 0.0
     if tp > 1:
-        tp_ar = 4.0 * m.num_layers / pp * micro_batches * 2 * (tp - 1) / tp * b * s / cp * h * 2.0 / scale_up
+        count = 2.0 * (m.num_mixer_layers + m.num_dense_ffn_layers + (m.num_moe_layers if ep == 1 else 0)) / pp
+        tp_link = scale_up if tp <= gpus_per_node else scale_out
+        tp_ar = count * micro_batches * 2 * (tp - 1) / tp * b * s / cp * h * 2.0 / tp_link
     p = m.params
     routed = p.by_component.get("routed_experts", 0)
     held = (p.total - routed) / (tp * pp) + routed / (ep * pp)

@@ -457,7 +457,7 @@ def train_view(r: dict) -> Group:
         if b["seconds"][key]:
             bt.add_row(f"{name}, s a step", f"{b['seconds'][key]:,.2f}")
     bt.add_row(f"MFU ceiling (transfers hidden)", f"{b['mfu_ceiling']:.0%}")
-    bt.add_row(f"MFU with {1 - b['comm_overlap']:.0%} of the transfers exposed (--train-overlap)",
+    bt.add_row(f"MFU with {1 - b['comm_overlap']:.0%} of all-to-all/DP exposed (--train-overlap; TP always)",
                f"{b['mfu_comm_exposed']:.0%}")
     mt = _table("Memory per GPU (a first pipeline stage)", "part", "GB")
     for name, key in (("weights and gradients", "weights_and_grads_bytes"), ("optimizer states", "optimizer_bytes"),
