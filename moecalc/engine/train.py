@@ -134,7 +134,8 @@ def train_step(m, dense_flops: float, routed_flops: float, tokens: float, gpus: 
     per micro-batch (the serving count) of b s h / CP x 2 bytes, ring 2 (TP - 1) / TP over NVLink
     (the NIC when TP spans nodes), never hidden.
     data parallel = one micro-batch's share (the last backward's) of a reduce-scatter of fp32
-    gradients and an all-gather of bf16 weights, 6 bytes x parameters on the GPU x (DP - 1) / DP.
+    gradients and an all-gather of bf16 weights over the GPUs that hold the same weights (DP x CP),
+    6 bytes x parameters on the GPU x (DP CP - 1) / (DP CP).
     bubble = (PP - 1) / (VP x micro-batches) of the rest (1F1B, interleaved over VP virtual
     stages a GPU; Narayanan et al. 2021).
     Context parallelism's own exchange of keys and values (ring attention) is not counted.
@@ -158,7 +159,8 @@ def train_step(m, dense_flops: float, routed_flops: float, tokens: float, gpus: 
     routed = p.by_component.get("routed_experts", 0)
     held = (p.total - routed) / (tp * pp) + routed / (ep * pp)
     link = scale_up if tp * cp * dp <= gpus_per_node else scale_out
-    dp_comm = (1 - overlap) * 6.0 * held * (dp - 1) / dp / link / max(micro_batches, 1) if dp > 1 else 0.0
+    group = dp * cp
+    dp_comm = (1 - overlap) * 6.0 * held * (group - 1) / group / link / max(micro_batches, 1)
     busy = compute + a2a + tp_ar
     return TrainStep(compute=compute, expert_alltoall=a2a, tp_allreduce=tp_ar, data_parallel=dp_comm,
                      bubble=busy * (pp - 1) / (vp * max(micro_batches, 1)))
