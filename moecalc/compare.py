@@ -56,10 +56,9 @@ def dense_twin(spec: ArchitectureSpec, target: str) -> tuple[ArchitectureSpec, s
     return twin, how
 
 
-def compare(models: list[tuple], workload: Workload = Workload(), assumptions: Assumptions = Assumptions(),
-            deployment: Deployment | None = None, dense_equivalents: bool = False, catalog=None,
-            routing=None) -> dict:
-    """``models``: (spec, label) pairs. Returns {"models": [...]} with ratios to the first column."""
+def with_twins(models: list[tuple], dense_equivalents: bool) -> list[tuple]:
+    """(spec, label, kind, construction) of each model, each MoE followed by its equal-total and
+    equal-active dense twins when ``dense_equivalents``."""
     entries = []
     for spec, label in models:
         moe = spec.numbers().num_experts > 0
@@ -68,6 +67,14 @@ def compare(models: list[tuple], workload: Workload = Workload(), assumptions: A
             for target, kind in (("total", "dense-equal-total"), ("active", "dense-equal-active")):
                 twin, how = dense_twin(spec, target)
                 entries.append((twin, f"{label} ({kind})", kind, how))
+    return entries
+
+
+def compare(models: list[tuple], workload: Workload = Workload(), assumptions: Assumptions = Assumptions(),
+            deployment: Deployment | None = None, dense_equivalents: bool = False, catalog=None,
+            routing=None) -> dict:
+    """``models``: (spec, label) pairs. Returns {"models": [...]} with ratios to the first column."""
+    entries = with_twins(models, dense_equivalents)
     from moecalc.engine.routing import RoutingCache
 
     cache = RoutingCache()          # one set of solved routing terms for every estimate below

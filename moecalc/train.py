@@ -171,18 +171,10 @@ def compare_training(models: list[tuple], request: TrainRequest, catalog, dense_
     without the capacity. Ratios are to the first model."""
     from dataclasses import replace
 
-    from moecalc.compare import dense_twin
+    from moecalc.compare import with_twins
 
-    entries = []
-    for spec, label in models:
-        moe = spec.numbers().num_experts > 0
-        entries.append((spec, label, "moe" if moe else "dense", None))
-        if dense_equivalents and moe:
-            for target, kind in (("total", "dense-equal-total"), ("active", "dense-equal-active")):
-                twin, how = dense_twin(spec, target)
-                entries.append((twin, f"{label} ({kind})", kind, how))
     out = []
-    for spec, label, kind, how in entries:
+    for spec, label, kind, how in with_twins(models, dense_equivalents):
         r = train(spec, replace(request, ep=request.ep if kind == "moe" else None), catalog, label)
         out.append({"name": spec.name, "kind": kind, "construction": how, **r})
     first = out[0]["train"]
