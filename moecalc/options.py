@@ -357,7 +357,7 @@ def train_request(g: Given, tokens: str | None, defaults: dict | None = None):
     pue = g.parse("pue", lambda t, f: parse_positive(t, f, "a number"), "1.2")
     return TrainRequest(tokens=parse_tokens(tokens, "--tokens"), gpu=g.text("gpu", defaults.get("gpu")),
                         gpus=g.parse("gpus", count(), defaults.get("gpus")),
-                        tp=g.parse("tp", count(), "1"), pp=g.parse("pp", count(), "1"), ep=g.parse("ep", count()),
+                        tp=g.parse("tp", count()), pp=g.parse("pp", count()), ep=g.parse("ep", count()),
                         dp=g.parse("dp", count()), seq_len=g.parse("seq_len", count(), "4096"), precision=precision,
                         mfu=mfu, recompute=recompute, micro_batch=g.parse("micro_batch", count(), "1"),
                         global_batch=g.parse("global_batch", parse_tokens, "4194304"),

@@ -25,8 +25,8 @@ class TrainRequest:
     tokens: float
     gpu: str
     gpus: int
-    tp: int = 1
-    pp: int = 1
+    tp: int | None = 1          # None (with pp): the smallest TP x PP that fits (search_layout)
+    pp: int | None = 1
     ep: int | None = None
     dp: int | None = None
     seq_len: int = 4096
@@ -62,6 +62,73 @@ def step_model(m, acc, catalog, flops, r: TrainRequest, dp: int, ep: int, micro_
                       r.overlap if overlap is None else overlap, r.cp, r.vp)
 
 
+def resolve_layout(m, r: TrainRequest) -> tuple[int, int]:
+    """DP and EP of request ``r`` (TP and PP set): DP fills the GPUs, EP defaults to the most
+    experts that DP x CP divides; every inconsistency is an error naming its option."""
+    if r.gpus % (r.tp * r.pp * r.cp):
+        raise MoecalcError(f"{r.gpus} GPUs do not split into TP{r.tp} x CP{r.cp} x PP{r.pp}", field="--gpus")
+    dp = r.dp or r.gpus // (r.tp * r.pp * r.cp)
+    if r.tp * r.pp * r.cp * dp != r.gpus:
+        raise MoecalcError(f"TP{r.tp} x CP{r.cp} x PP{r.pp} x DP{dp} is not {r.gpus} GPUs", field="--dp")
+    if r.seq_len % r.cp:
+        raise MoecalcError(f"CP{r.cp} does not divide the {r.seq_len}-token sequence", field="--cp")
+    ep = r.ep or (math.gcd(m.num_experts, dp * r.cp) if m.num_experts else 1)   # the most DP x CP divides
+    if m.num_experts and (m.num_experts % ep or (r.tp * dp * r.cp) % ep):
+        raise MoecalcError(f"EP{ep} must divide the {m.num_experts} experts and TP x CP x DP = {r.tp * dp * r.cp}",
+                           field="--ep")
+    if r.vp > 1 and (r.pp == 1 or r.pp * r.vp > m.num_layers):
+        raise MoecalcError(f"interleaving needs PP > 1 and PP x VP chunks of the {m.num_layers} layers", field="--vp")
+    if r.pp > m.num_layers:
+        raise MoecalcError(f"{m.num_layers} layers cannot fill {r.pp} stages", field="--pp")
+    if r.global_batch < dp * r.seq_len * r.micro_batch:
+        raise MoecalcError(f"{r.global_batch:,.0f} tokens a step do not give each of the {dp} data-parallel replicas "
+                           f"one micro-batch of {r.micro_batch} x {r.seq_len} tokens", field="--global-batch")
+    return dp, ep
+
+
+def memory_per_gpu(m, r: TrainRequest, dp: int, ep: int, micro_batch: int):
+    """(``engine.train.train_memory``'s breakdown, bytes on the fullest GPU) at ``micro_batch``
+    sequences a micro-batch, FP8 halving the cached activations (DeepSeek-V3, 3.3.2)."""
+    from moecalc.engine.train import train_memory
+
+    n = max(int(r.global_batch // (dp * r.seq_len * micro_batch)), 1)
+    got = train_memory(m, r.tp, r.pp, dp, ep, r.seq_len, micro_batch, n, r.recompute, r.zero, r.cp, r.vp)
+    return got, got.weights_and_grads + got.optimizer + got.activations * (0.5 if r.precision == "fp8" else 1.0)
+
+
+def layout_note(r: TrainRequest) -> str:
+    """``given``, or which of TP and PP ``search_layout`` chose."""
+    free = " x ".join(n for n, v in (("TP", r.tp), ("PP", r.pp)) if v is None)
+    return f"searched {free}: the smallest that fits, the fewer stages first" if free else "given"
+
+
+def search_layout(m, acc, r: TrainRequest) -> TrainRequest:
+    """The layout of a request without TP or PP: the smallest model-parallel group TP x PP that
+    fits (TP up to the scale-up domain, powers of two; PP powers of two up to the layers), the
+    fewer pipeline stages first at equal size (less bubble); a given TP or PP is kept. With none
+    fitting, the one with the least memory a GPU (``train`` then warns that it does not fit)."""
+    from dataclasses import replace
+
+    tps = [r.tp] if r.tp is not None else [t for t in (1, 2, 4, 8, 16, 32, 64) if t <= max(acc.scale_up_domain, 1)]
+    pps = [r.pp] if r.pp is not None else [p for p in (2 ** i for i in range(12)) if p <= m.num_layers]
+    best, best_bytes, first_error = None, math.inf, None
+    for tp, pp in sorted(((t, p) for t in tps for p in pps), key=lambda c: (c[0] * c[1], c[1])):
+        candidate = replace(r, tp=tp, pp=pp)
+        try:
+            dp, ep = resolve_layout(m, candidate)
+        except MoecalcError as e:
+            first_error = first_error or e
+            continue
+        per_gpu = memory_per_gpu(m, candidate, dp, ep, r.micro_batch)[1]
+        if per_gpu <= acc.memory_bytes:
+            return candidate
+        if per_gpu < best_bytes:
+            best, best_bytes = candidate, per_gpu
+    if best is None:          # no valid layout: why the smallest one is not
+        raise first_error
+    return best
+
+
 def parse_tokens(text: str, field: str) -> float:
     """``14.8T``, ``500B``, ``2e12``: a decimal token count."""
     t = str(text).strip().upper()
@@ -79,42 +146,24 @@ def train(spec, request: TrainRequest, catalog, label: str | None = None) -> dic
     """The ``train`` section (FLOPs, GPU-hours, days, dollars, energy, MFU) and the per-GPU
     ``memory`` of training ``spec`` as ``request`` says."""
     from moecalc.engine.evaluate import attention_flops
-    from moecalc.engine.train import train_flops, train_memory
+    from moecalc.engine.train import train_flops
 
     m = spec.numbers()
     key, acc = catalog.gpu(request.gpu)
-    r = request
-    if r.gpus % (r.tp * r.pp * r.cp):
-        raise MoecalcError(f"{r.gpus} GPUs do not split into TP{r.tp} x CP{r.cp} x PP{r.pp}", field="--gpus")
-    dp = r.dp or r.gpus // (r.tp * r.pp * r.cp)
-    if r.tp * r.pp * r.cp * dp != r.gpus:
-        raise MoecalcError(f"TP{r.tp} x CP{r.cp} x PP{r.pp} x DP{dp} is not {r.gpus} GPUs", field="--dp")
-    if r.seq_len % r.cp:
-        raise MoecalcError(f"CP{r.cp} does not divide the {r.seq_len}-token sequence", field="--cp")
-    ep = r.ep or (math.gcd(m.num_experts, dp * r.cp) if m.num_experts else 1)   # the most DP x CP divides
-    if m.num_experts and (m.num_experts % ep or (r.tp * dp * r.cp) % ep):
-        raise MoecalcError(f"EP{ep} must divide the {m.num_experts} experts and TP x CP x DP = {r.tp * dp * r.cp}",
-                           field="--ep")
-    if r.vp > 1 and (r.pp == 1 or r.pp * r.vp > m.num_layers):
-        raise MoecalcError(f"interleaving needs PP > 1 and PP x VP chunks of the {m.num_layers} layers", field="--vp")
-    if r.pp > m.num_layers:
-        raise MoecalcError(f"{m.num_layers} layers cannot fill {r.pp} stages", field="--pp")
+    searched = request.tp is None or request.pp is None
+    r = search_layout(m, acc, request) if searched else request
+    dp, ep = resolve_layout(m, r)
     flops = train_flops(m, r.seq_len, lambda L: attention_flops(m, L, prefill=True))
     total = r.tokens * flops.per_token
     peak = acc.peak_flops("bf16") or acc.peak_flops("fp16")
     gpu_seconds = total / (peak * r.mfu)
     gpu_hours = gpu_seconds / 3600
     price = r.price_per_hour if r.price_per_hour is not None else acc.price_usd_per_hour
-    if r.global_batch < dp * r.seq_len * r.micro_batch:
-        raise MoecalcError(f"{r.global_batch:,.0f} tokens a step do not give each of the {dp} data-parallel replicas "
-                           f"one micro-batch of {r.micro_batch} x {r.seq_len} tokens", field="--global-batch")
     micro_batches = int(r.global_batch // (dp * r.seq_len * r.micro_batch))
     activation_scale = 0.5 if r.precision == "fp8" else 1.0      # FP8-cached activations (DeepSeek-V3 3.3.2)
 
     def memory_at(micro_batch):
-        n = max(int(r.global_batch // (dp * r.seq_len * micro_batch)), 1)
-        got = train_memory(m, r.tp, r.pp, dp, ep, r.seq_len, micro_batch, n, r.recompute, r.zero, r.cp, r.vp)
-        return got, got.weights_and_grads + got.optimizer + got.activations * activation_scale
+        return memory_per_gpu(m, r, dp, ep, micro_batch)
 
     mem, per_gpu = memory_at(r.micro_batch)
     # the largest micro-batch that fits: activations in flight are min(PP, the step's micro-batches)
@@ -147,7 +196,7 @@ def train(spec, request: TrainRequest, catalog, label: str | None = None) -> dic
                                        "tp_allreduce": step.tp_allreduce, "data_parallel": step.data_parallel,
                                        "pipeline_bubble": step.bubble}},
         },
-        "deployment": {"gpu": key, "gpus": r.gpus, "tp": r.tp, "cp": r.cp, "pp": r.pp, "vp": r.vp, "dp": dp, "ep": ep,
+        "deployment": {"gpu": key, "gpus": r.gpus, "layout": layout_note(request), "tp": r.tp, "cp": r.cp, "pp": r.pp, "vp": r.vp, "dp": dp, "ep": ep,
                        "micro_batch": r.micro_batch, "micro_batches": micro_batches, "recompute": r.recompute},
         "memory": {"per_gpu_bytes": per_gpu, "capacity_per_gpu_bytes": acc.memory_bytes,
                    "fits": per_gpu <= acc.memory_bytes, "largest_micro_batch": largest, "zero": r.zero,
@@ -213,7 +262,8 @@ TRAIN_KEYS: dict[str, str] = {
     "train.step_bound.seconds.tp_allreduce": "... the TP all-reduces",
     "train.step_bound.seconds.data_parallel": "... the gradient traffic not hidden",
     "train.step_bound.seconds.pipeline_bubble": "... the pipeline's fill and drain",
-    "deployment.gpu": "GPU", "deployment.gpus": "GPUs", "deployment.tp": "tensor parallel",
+    "deployment.gpu": "GPU", "deployment.gpus": "GPUs",
+    "deployment.layout": "given, or searched (no --tp or --pp: the smallest TP x PP that fits)", "deployment.tp": "tensor parallel",
     "deployment.cp": "context parallel", "deployment.pp": "pipeline stages", "deployment.vp": "virtual stages a GPU",
     "deployment.dp": "data parallel", "deployment.ep": "expert parallel", "deployment.micro_batch": "sequences a micro-batch",
     "deployment.micro_batches": "micro-batches a step", "deployment.recompute": "activation recomputation",

@@ -74,7 +74,7 @@ def test_memory_by_hand():
     12 of optimizer states over DP (distributed optimizer); full recomputation keeps 2h bytes per
     token and layer. Llama 3.1 8B (8.03B parameters, 32 layers, hidden 4096) on 8 GPUs DP8 with
     micro-batches of one 4,096-token sequence: 6 x 8.03e9 + 12 x 8.03e9 / 8 + 32 x 4096 x 2 x 4096."""
-    r = train("llama-3.1-8b", "--tokens", "1T", "--gpu", "h100", "--gpus", "8", "--recompute", "full")
+    r = train("llama-3.1-8b", "--tokens", "1T", "--gpu", "h100", "--gpus", "8", "--tp", "1", "--pp", "1", "--recompute", "full")
     mem = r["memory"]["per_gpu"]
     params = 8_030_261_248
     assert mem["weights_and_grads_bytes"] == pytest.approx(6 * params)
@@ -108,7 +108,7 @@ def test_compare_train_rejects_what_it_would_ignore(flag, value):
 def test_default_expert_parallel_divides_the_experts():
     """With DP 6 and 128 experts the default EP is gcd(128, 6) = 2, not min(128, 6) = 6."""
     result = runner.invoke(app, ["train", "qwen3-30b-a3b", "--tokens", "1T", "--gpu", "h100", "--gpus", "6",
-                                 "--format", "json"])
+                                 "--tp", "1", "--pp", "1", "--format", "json"])
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["deployment"]["ep"] == 2
 
@@ -185,7 +185,7 @@ def test_zero_stages_by_hand(zero, weights_and_grads, optimizer):
     """Llama 3.1 8B on 8 GPUs, DP8: ZeRO-0 keeps 2 + 4 + 12 bytes a parameter on every GPU, ZeRO-1
     shards the 12 optimizer bytes over DP, ZeRO-2 the 4 gradient bytes too, ZeRO-3 all 18."""
     params = 8_030_261_248
-    r = train("llama-3.1-8b", "--tokens", "1T", "--gpu", "h100", "--gpus", "8", "--zero", zero)
+    r = train("llama-3.1-8b", "--tokens", "1T", "--gpu", "h100", "--gpus", "8", "--tp", "1", "--pp", "1", "--zero", zero)
     mem = r["memory"]["per_gpu"]
     assert mem["weights_and_grads_bytes"] == pytest.approx(weights_and_grads * params)
     assert mem["optimizer_bytes"] == pytest.approx(optimizer * params)
@@ -197,7 +197,7 @@ def test_context_parallel_by_hand():
     32 x 4096 x 2 x 4096 / 2 bytes; the largest micro-batch at a 4M-token step is the one whose
     activations first pass 80 GB."""
     params = 8_030_261_248
-    r = train("llama-3.1-8b", "--tokens", "1T", "--gpu", "h100", "--gpus", "8", "--cp", "2", "--recompute", "full")
+    r = train("llama-3.1-8b", "--tokens", "1T", "--gpu", "h100", "--gpus", "8", "--tp", "1", "--pp", "1", "--cp", "2", "--recompute", "full")
     mem = r["memory"]["per_gpu"]
     assert r["deployment"]["dp"] == 4
     assert mem["optimizer_bytes"] == pytest.approx(12 * params / 8)
@@ -256,3 +256,39 @@ def test_step_bound_review_cases():
     six = train("llama-3.1-8b", "--tokens", "1T", "--gpu", "h100", "--gpus", "8", "--pp", "8", "--seq-len", "16384",
                 "--global-batch", "163840", "--micro-batch", "6")
     assert six["memory"]["fits"]
+
+
+def test_layout_search_takes_the_smallest_model_parallel_group_that_fits():
+    """Without --tp and --pp: DeepSeek-V3 on 2,048 H800s does not fit TP1/TP2 x PP1 (weights,
+    gradients and optimizer of 671B over EP and DP) and fits at TP x PP = 4; among the layouts
+    of size 4 TP4 x PP1 comes first (no bubble). Every smaller group is over capacity."""
+    from moecalc.hardware import load_catalog
+    from moecalc.spec.load import load
+    from moecalc.train import TrainRequest, memory_per_gpu, resolve_layout, train
+
+    spec, label = load("deepseek-v3")
+    catalog = load_catalog()
+    request = TrainRequest(tokens=1e12, gpu="h800", gpus=2048, global_batch=62914560, tp=None, pp=None)
+    out = train(spec, request, catalog, label)
+    d = out["deployment"]
+    assert d["layout"].startswith("searched") and (d["tp"], d["pp"]) == (4, 1) and out["memory"]["fits"]
+    m = spec.numbers()
+    capacity = catalog.gpu("h800")[1].memory_bytes
+    for tp, pp in ((1, 1), (1, 2), (2, 1)):
+        r = TrainRequest(tokens=1e12, gpu="h800", gpus=2048, global_batch=62914560, tp=tp, pp=pp)
+        dp, ep = resolve_layout(m, r)
+        assert memory_per_gpu(m, r, dp, ep, 1)[1] > capacity
+    given = train(spec, TrainRequest(tokens=1e12, gpu="h800", gpus=2048, global_batch=62914560, tp=1, pp=16, ep=64), catalog, label)
+    assert given["deployment"]["layout"] == "given"
+
+
+def test_compare_train_searches_a_fitting_layout_for_each_model():
+    """compare --train on its default 1,024 H100s: the MoE and both dense twins each get the
+    smallest layout that holds them (the equal-total twin needs far more stages), all fit."""
+    result = runner.invoke(app, ["compare", "deepseek-v3", "--dense-equivalents", "--train", "--tokens", "14.8T",
+                                 "--format", "json"])
+    assert result.exit_code == 0, result.stderr
+    models = json.loads(result.stdout)["models"]
+    assert all(e["memory"]["fits"] for e in models)
+    size = {e["name"]: e["deployment"]["tp"] * e["deployment"]["pp"] for e in models}
+    assert max(size.values()) > min(size.values())

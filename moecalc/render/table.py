@@ -433,6 +433,8 @@ def train_view(r: dict) -> Group:
     head = Text(f"{r['model']['name']}: {t['tokens'] / 1e12:,.2f}T tokens at {t['seq_len']:,}, {t['precision']} GEMMs, "
                 f"on {d['gpus']:,} x {d['gpu']} (TP{d['tp']}{' x CP' + str(d['cp']) if d['cp'] > 1 else ''} x PP{d['pp']} "
                 f"x DP{d['dp']}, EP{d['ep']})", style="bold")
+    if d["layout"] != "given":
+        head.append(f"\nlayout {d['layout']} (--tp, --pp)", style="dim")
     ct = _table("Compute and cost", "", "")
     ct.show_header = False
     ct.add_row("FLOPs per token (3 x forward; MTP included)", u.flops(t["flops_per_token"]))
@@ -488,6 +490,11 @@ def train_compare_view(result: dict) -> Group:
                   f"{e['ratios']['gpu_hours']:.1f}x", f"{tr['days']:,.0f}",
                   ("! " if not mem["fits"] else "") + f"{mem['per_gpu_bytes'] / 1e9:,.0f}")
     parts = [t]
+    layouts = "; ".join(f"{e['name']} TP{e['deployment']['tp']} x PP{e['deployment']['pp']}"
+                        + (f" EP{e['deployment']['ep']}" if e["deployment"]["ep"] > 1 else "") for e in result["models"])
+    searched = any(e["deployment"]["layout"] != "given" for e in result["models"])
+    parts.append(Text(f"layouts{' (searched: the smallest TP x PP that fits, the fewer stages first)' if searched else ''}: "
+                      f"{layouts}", style="dim"))
     if "distillation" in result:
         parts.append(Text(result["distillation"], style="dim"))
     if any(not e["memory"]["fits"] for e in result["models"]):
