@@ -9,10 +9,15 @@ from moecalc.spec.load import parse_json, read_text, resolve, validate_spec
 from moecalc.spec.yaml_io import dump_yaml
 
 
-def import_config(arg: str, name: str | None = None, source: str | None = None) -> str:
+def import_config(arg: str, name: str | None = None, source: str | None = None, offline: bool = False) -> str:
     kind, path = resolve(arg)
-    if kind != "hf":
-        raise MoecalcError("expected a config.json file or a folder holding one", file=arg)
+    if kind == "hub":                       # its config.json through the Hugging Face cache
+        from moecalc.spec.hub import resolve as resolve_hub
+
+        hub = resolve_hub(arg, offline)
+        path, source = hub.config_path, source or f"{hub.label} (Hugging Face Hub)"
+    elif kind not in ("hf", "checkpoint"):
+        raise MoecalcError("expected a config.json file, a folder holding one, or a Hub id", file=arg)
     label = str(path)
     data = spec_dict_from_config(parse_json(read_text(path, label), label), label)
     if name:

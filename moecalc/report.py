@@ -62,6 +62,19 @@ LIBRARY_KEYS = (
     Key("workload.weights_dtype", "weight dtype evaluated"), Key("workload.kv_dtype", "KV cache dtype evaluated"),
     Key("assumptions", "every assumption used, with its value (without --gpu: the model-only ones)"),
     Key("warnings", "e.g. a stated total more than its tolerance off the derived count"),
+    Key("checkpoint.source", "a checkpoint folder or hub id@commit: what the safetensors headers were read from"),
+    Key("checkpoint.files", "its safetensors files"),
+    Key("checkpoint.params", "parameters in the headers: elements, MXFP4 and GPTQ packing unpacked, quantization "
+                             "scales and stored buffers left out, MTP modules included"),
+    Key("checkpoint.bytes", "bytes of every tensor (exact, scales included)"),
+    Key("checkpoint.bytes_by_dtype", "... by the dtype the headers give"),
+    Key("checkpoint.params_by_component", "the parameters by component, read from the tensor names"),
+    Key("checkpoint.scale_bytes", "bytes of quantization scales and zero points"),
+    Key("checkpoint.buffer_params", "stored non-parameters (router score-correction biases, rotary frequencies)"),
+    Key("checkpoint.derived_params", "what the config derives for the same parts (the total, plus the MTP "
+                                     "modules when the checkpoint holds them)"),
+    Key("checkpoint.matches", "checkpoint.params == derived_params"),
+    Key("checkpoint.differences_by_component", "on a mismatch: checkpoint minus derived, by component"),
     Key("routing.model", "MoE models: the router model (uniform, zipf, dirichlet, file)"),
     Key("routing.parameter", "its exponent S or concentration ALPHA"), Key("routing.file", "its load profile"),
     Key("routing.seed", "seed of the zipf placement and the Dirichlet draw"),
@@ -111,6 +124,7 @@ def keys() -> list[tuple[str, str]]:
     recorded = [*ParamBreakdown.REPORT, *ModelResult.REPORT, *Served.REPORT, *Served.ROUTING_REPORT,
                 *(o for o in RequestServed.REPORT if o.key not in shown)]
     order = ["model", "params", "weights", "kv_cache", "flops", "memory", "workload", "assumptions", "warnings",
+             "checkpoint",
              "routing", "deployment", "hardware", "comm", "perf", "cost", "pools"]
     rows = [(k.key, k.doc) for k in (*recorded, *LIBRARY_KEYS)]
     return sorted(rows, key=lambda r: order.index(r[0].split(".")[0]))
@@ -138,6 +152,12 @@ def model_sections(spec, label: str | None, m: ModelNumbers, ev: ModelResult, we
     out["workload"] = {"batch": int(np.asarray(ev.workload.batch)), "context": int(np.asarray(ev.workload.context)),
                        "weights_dtype": weights_dtype, "kv_dtype": kv_dtype}
     out["assumptions"] = assumptions
+    got, notes = spec.checkpoint() if hasattr(spec, "checkpoint") else (None, ())
+    warnings = [*warnings, *notes]
+    if got is not None:                 # a checkpoint folder or hub repository: its headers against the config
+        out["checkpoint"], differs = got.check({c: int(n) for c, n in m.params.by_component.items()},
+                                               int(m.params.mtp))
+        warnings += differs
     out["warnings"] = warnings
     return out
 

@@ -3,9 +3,27 @@
 from __future__ import annotations
 
 import copy
+import os
+import socket
 from pathlib import Path
 
 import pytest
+
+# No test touches the network: huggingface_hub's side requests are off, and a connection to
+# anything but this machine's loopback (the mock Hub of tests/hubfix.py) fails the test.
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+os.environ.pop("HF_TOKEN", None)
+_connect = socket.socket.connect
+
+
+def _loopback_only(self, address):
+    host = address[0] if isinstance(address, tuple) else address
+    if self.family in (socket.AF_INET, socket.AF_INET6) and host not in ("127.0.0.1", "::1", "localhost"):
+        raise AssertionError(f"a test reached for the network: {address}")
+    return _connect(self, address)
+
+
+socket.socket.connect = _loopback_only
 
 from moecalc.spec.load import validate_spec
 

@@ -27,7 +27,8 @@ Tokens = Annotated[Optional[str], typer.Option("--tokens", metavar="TOKENS", ric
 @one_line_errors
 @flags.takes(*options.SERVING, options.TrainOptions)
 def compare(
-    ctx: typer.Context, specs: Models, dense_equivalents: DenseEquivalents = False, train: Train = False,
+    ctx: typer.Context, specs: Models, offline: flags.Offline = False, dense_equivalents: DenseEquivalents = False,
+    train: Train = False,
     tokens: Tokens = None, format: flags.Format = None, **shared,
 ) -> None:
     """Models side by side (MoE vs dense, MoE vs MoE): params, memory, KV, FLOPs, GPUs and cost;
@@ -38,7 +39,7 @@ def compare(
     g = flags.given(ctx)
     fmt = flags.output_format(g)
     if train or tokens is not None:
-        return _compare_training(g, fmt, specs, dense_equivalents, train, tokens)
+        return _compare_training(g, fmt, specs, dense_equivalents, train, tokens, offline)
     given = [n for n in options.TrainOptions.model_fields if g.has(n)]
     if given:
         from moecalc.errors import MoecalcError
@@ -48,7 +49,7 @@ def compare(
     deployment = options.deployment(g)
     catalog = options.catalog(g)
     rt = options.routing(g)
-    models = [load(s) for s in specs]
+    models = [load(s, offline) for s in specs]
     result = run(models, workload, assumptions, deployment, dense_equivalents, catalog, routing=rt)
     for m in result["models"]:
         warn(m["warnings"])
@@ -61,7 +62,7 @@ def compare(
         print_compare(result)
 
 
-def _compare_training(g, fmt, specs, dense_equivalents: bool, train: bool, tokens) -> None:
+def _compare_training(g, fmt, specs, dense_equivalents: bool, train: bool, tokens, offline: bool) -> None:
     from moecalc.errors import MoecalcError
     from moecalc.spec.load import load
     from moecalc.train import compare_training
@@ -69,7 +70,7 @@ def _compare_training(g, fmt, specs, dense_equivalents: bool, train: bool, token
     if not train:
         raise MoecalcError("--tokens compares training cost: add --train", field="--train")
     request = options.train_request(g, tokens, {"gpu": "h100", "gpus": "1024"})
-    result = compare_training([load(s) for s in specs], request, options.catalog(g), dense_equivalents)
+    result = compare_training([load(s, offline) for s in specs], request, options.catalog(g), dense_equivalents)
     if fmt == "json":
         write_json(result)
     elif fmt == "csv":

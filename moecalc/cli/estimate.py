@@ -19,7 +19,7 @@ from moecalc.cli.app import app, examples, one_line_errors, warn
 @one_line_errors
 @flags.takes(*options.SERVING, options.PoolOptions, options.LocalOptions)
 def estimate(
-    ctx: typer.Context, spec: flags.Model,
+    ctx: typer.Context, spec: flags.Model, offline: flags.Offline = False,
     format: flags.Format = None, **shared,
 ) -> None:
     """Params (total vs active), weights, KV cache, FLOPs per token and VRAM floor of one model;
@@ -39,7 +39,7 @@ def estimate(
     rt = options.routing(g)
     pool, prefill_batch = options.prefill_pool(g, deployment)
     local = options.local(g, deployment)
-    model, label = load(spec)
+    model, label = load(spec, offline)
     if local is not None:
         from moecalc.offload import local_estimate
 

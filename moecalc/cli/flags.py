@@ -34,7 +34,11 @@ def given(ctx: typer.Context) -> Given:
 
 
 Model = Annotated[str, typer.Argument(metavar="MODEL", show_default=False,
-                                      help="YAML spec, config.json (or its folder), or a bundled model name")]
+                                      help="YAML spec, config.json, a checkpoint folder, a GGUF file, a Hugging "
+                                           "Face hub id (org/name[@revision]) or a bundled model name")]
+Offline = Annotated[bool, typer.Option("--offline", rich_help_panel="Models",
+                                       help="hub ids from the local Hugging Face cache only, never the network "
+                                            "(as HF_HUB_OFFLINE=1)")]
 
 OPTIONS = {name: Annotated[Values, _option(name)] for name in DECLARED}
 """option name -> its typer alias (``Annotated[list of texts, typer.Option(...)]``)."""

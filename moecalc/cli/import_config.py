@@ -11,7 +11,8 @@ from moecalc.cli import flags
 from moecalc.cli.app import app, examples, one_line_errors
 
 Config = Annotated[str, typer.Argument(metavar="CONFIG", show_default=False,
-                                       help="Hugging Face config.json, or the folder holding it")]
+                                       help="Hugging Face config.json, the folder holding it, or a Hub id "
+                                            "(org/name[@revision])")]
 Name = Annotated[Optional[List[str]], typer.Option("--name", metavar="NAME", show_default=False,
                                                    help="model name in the spec")]
 Source = Annotated[Optional[List[str]], typer.Option("--source", metavar="TEXT", show_default=False,
@@ -21,7 +22,7 @@ Source = Annotated[Optional[List[str]], typer.Option("--source", metavar="TEXT",
 @app.command("import", epilog=examples("import path/to/config.json", "import ./my-model -o my-model.yaml --force"))
 @one_line_errors
 def import_config(ctx: typer.Context, config: Config, output: flags.Output = None, force: flags.Force = False,
-                  name: Name = None, source: Source = None) -> None:
+                  name: Name = None, source: Source = None, offline: flags.Offline = False) -> None:
     """Write the YAML spec equivalent to a Hugging Face config.json (stdout, or --output)."""
     from moecalc.files import check_writable
     from moecalc.convert import import_config as convert, write_atomically
@@ -30,7 +31,7 @@ def import_config(ctx: typer.Context, config: Config, output: flags.Output = Non
     out = g.text("output")
     if out is not None:
         check_writable(out, force)      # before the work, so a refused file costs nothing
-    text = convert(config, g.text("name"), g.text("source"))
+    text = convert(config, g.text("name"), g.text("source"), offline)
     if out is None:
         sys.stdout.write(text)
         return

@@ -21,7 +21,7 @@ Tokens = Annotated[Optional[List[str]], typer.Option("--tokens", "-t", metavar="
 @one_line_errors
 @flags.takes(*options.SERVING)
 def route(
-    ctx: typer.Context, spec: flags.Model, tokens: Tokens = None,
+    ctx: typer.Context, spec: flags.Model, offline: flags.Offline = False, tokens: Tokens = None,
     format: flags.Format = None, **shared,
 ) -> None:
     """A routing trace: per-expert and per-rank load, straggler, overflow, effective experts, and
@@ -37,7 +37,7 @@ def route(
     rt = options.routing(g)
     catalog = options.catalog(g)
     deployment = route_deployment(options.deployment(g, gpu="h200"))
-    model, label = load(spec)
+    model, label = load(spec, offline)
     result = trace(model, rt, n_tokens, deployment, workload, assumptions, catalog, label)
     if fmt == "json":
         write_json(result)

@@ -25,7 +25,7 @@ Plan = Annotated[Optional[List[str]], typer.Option("--sweep", metavar="FILE", ri
 @one_line_errors
 @flags.takes(*options.SERVING, options.SearchOptions)
 def sweep(
-    ctx: typer.Context, spec: flags.Model, plan: Plan = None,
+    ctx: typer.Context, spec: flags.Model, offline: flags.Offline = False, plan: Plan = None,
     format: flags.Format = None, output: flags.Output = None, force: flags.Force = False, **shared,
 ) -> None:
     """Search GPU types x counts x layouts x batch x context x dtypes; rank, filter, frontier.
@@ -44,7 +44,7 @@ def sweep(
     catalog = options.catalog(g)
     req = options.sweep_request(g, catalog)
     assumptions = options.assumptions(g)
-    model, label = load(spec)
+    model, label = load(spec, offline)
     out = g.text("output")
     with row_writer(out, force, ROW_COLUMNS) as on_rows, _progress() as on_progress:
         result = run_sweep(model, req.space, catalog, assumptions, req.constraints, req.objective, req.top,

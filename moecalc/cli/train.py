@@ -18,7 +18,7 @@ from moecalc.cli.app import app, examples, one_line_errors
                              "train llama-3.1-70b --tokens 15T --gpu h100 --gpus 1024 --tp 8 --pp 4 --seq-len 8192"))
 @one_line_errors
 @flags.takes(options.DeploymentOptions, options.TrainOptions)
-def train(ctx: typer.Context, spec: flags.Model,
+def train(ctx: typer.Context, spec: flags.Model, offline: flags.Offline = False,
           tokens: Annotated[Optional[str], typer.Option("--tokens", metavar="TOKENS",
                                                         help="training tokens: 14.8T, 15.6T, 500B (decimal)")] = None,
           format: flags.Format = None, **shared) -> None:
@@ -30,7 +30,7 @@ def train(ctx: typer.Context, spec: flags.Model,
     g = flags.given(ctx)
     fmt = flags.output_format(g)
     request = options.train_request(g, tokens)
-    model, label = load(spec)
+    model, label = load(spec, offline)
     result = run(model, request, options.catalog(g), label)
     if fmt == "json":
         from moecalc.render.flat import to_json

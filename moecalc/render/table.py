@@ -93,6 +93,8 @@ def estimate_view(r: dict) -> Group:
     parts = [head, pt, mt, ft, kvt, at, Text(tradeoff_line(r), style="bold")]
     if r.get("routing") and r["routing"]["model"] != "uniform":
         parts.append(Text(routing_line(r)))
+    if r.get("checkpoint"):
+        parts.append(Text(checkpoint_line(r["checkpoint"])))
     for w in r["warnings"]:
         parts.append(Text(f"warning: {w}", style="yellow"))
     return Group(*parts)
@@ -205,6 +207,8 @@ def deployment_view(r: dict) -> Group:
                       style="dim"))
     for note in d["notes"]:
         parts.append(Text(f"note: {note}", style="yellow"))
+    if r.get("checkpoint"):
+        parts.append(Text(checkpoint_line(r["checkpoint"]), style="dim"))
     for warning in r["warnings"]:
         parts.append(Text(f"warning: {warning}", style="yellow"))
     return Group(*parts)
@@ -425,6 +429,19 @@ def hosts_view(rows: list[dict]) -> Table:
                   f"{r['sockets']} x {r['cores'] // r['sockets']}", f"{r['fp32_flops'] / 1e12:,.1f}",
                   f"{r['bf16_flops'] / 1e12:,.1f}", f"{r['int8_ops'] / 1e12:,.1f}", r["pcie"])
     return t
+
+
+def checkpoint_line(c: dict) -> str:
+    """What the safetensors headers hold, and whether the config's count agrees."""
+    def size(n):
+        return u.gb(n) if n >= 1e7 else f"{n:,} B"
+
+    dtypes = ", ".join(f"{d} {size(n)}" for d, n in sorted(c["bytes_by_dtype"].items(), key=lambda kv: -kv[1]))
+    files = len(c["files"])
+    agree = ("matches the config's count" if c["matches"] else
+             f"the config derives {c['derived_params']:,} (see warning)")
+    return (f"checkpoint ({files:,} safetensors file{'s' if files != 1 else ''}, headers only): "
+            f"{c['params']:,} parameters, {size(c['bytes'])} ({dtypes}); {agree}")
 
 
 def train_view(r: dict) -> Group:

@@ -104,21 +104,31 @@ def load_spec_text(text: str, label: str) -> ModelSpec:
 
 
 def resolve(arg: str) -> tuple[str, Path | None]:
-    """Classify SPEC: ('yaml'|'hf', path) for files and folders, ('bundled', None) for names."""
+    """Classify SPEC: ('yaml'|'hf'|'gguf', path) for files, ('checkpoint', config path) for a
+    folder, ('hub', None) for ``org/name[@revision]`` that is no path here, ('bundled', None)
+    for names."""
+    from moecalc.spec.hub import is_hub_id
+
     path = Path(arg)
     if path.is_dir():
         cfg = path / "config.json"
         if not cfg.is_file():
             raise MoecalcError("folder has no config.json", file=arg)
-        return "hf", cfg
+        return "checkpoint", cfg
+    if is_hub_id(arg):
+        return "hub", None
     if path.exists() or os.sep in arg or arg.endswith((".yaml", ".yml", ".json", ".gguf")):
         return ("hf" if path.suffix == ".json" else "gguf" if path.suffix == ".gguf" else "yaml"), path
     return "bundled", None
 
 
-def load(arg: str) -> tuple[ModelSpec, str]:
-    """Load SPEC; return (spec, label) where label names where it came from."""
+def load(arg: str, offline: bool = False) -> tuple[ModelSpec, str]:
+    """Load SPEC; return (spec, label) where label names where it came from. A checkpoint folder
+    or a hub id also reads the checkpoint's safetensors headers (``spec.checkpoint()``); a hub
+    id is looked up in the Hugging Face cache first and never on the network when ``offline``."""
     kind, path = resolve(arg)
+    if kind == "hub":
+        return _load_hub(arg, offline)
     if kind == "bundled":
         specs = bundled_specs()
         key = arg.lower()
@@ -134,13 +144,33 @@ def load(arg: str) -> tuple[ModelSpec, str]:
             raise MoecalcError("no such file", file=label)
         return spec_from_gguf(path, label), label
     text = read_text(path, label)
-    if kind == "hf":
+    if kind in ("hf", "checkpoint"):
         from moecalc.spec.hf_import import spec_from_config
 
         data = parse_json(text, label)
         if isinstance(data, dict) and "model_type" not in data and ("name" in data or "form" in data):
             return validate_spec(data, label), label
-        return spec_from_config(data, label), label
+        spec = spec_from_config(data, label)
+        if kind == "checkpoint":
+            from moecalc.spec.checkpoint import from_folder, quant_bits
+
+            layers = data.get("num_hidden_layers") if isinstance(data.get("num_hidden_layers"), int) else None
+            spec.attach_checkpoint(from_folder(path.parent, str(path.parent), layers, quant_bits(data)), ())
+        return spec, label
     return load_spec_text(text, label), label
+
+
+def _load_hub(arg: str, offline: bool) -> tuple[ModelSpec, str]:
+    """A hub id: its config.json (cache first) through the family reader, and its checkpoint."""
+    from moecalc.spec.hf_import import spec_from_config
+    from moecalc.spec.hub import read_checkpoint, resolve as resolve_hub
+
+    hub = resolve_hub(arg, offline)
+    label = hub.label
+    data = parse_json(read_text(hub.config_path, f"{label}: config.json"), f"{label}: config.json")
+    spec = spec_from_config(data, f"{label}: config.json")
+    got, notes = read_checkpoint(hub, data if isinstance(data, dict) else {}, offline)
+    spec.attach_checkpoint(got, notes)
+    return spec, label
 
 

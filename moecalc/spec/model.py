@@ -7,10 +7,10 @@ Two forms:
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Optional, Union
+from typing import Annotated, Any, Literal, Optional, Union
 
 import numpy as np
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from moecalc.spec.types import NonNeg, Pos, PosFloat, SpecProblem, Strict
 from moecalc.engine.model import ModelNumbers, Summary, from_schedule, from_summary
@@ -251,6 +251,17 @@ class _Common(Strict):
     family: str = Field("custom", description="model family, e.g. deepseek_v3")
     source: Optional[str] = Field(None, description="where the numbers come from")
     dtypes: DTypesSpec = Field(default_factory=DTypesSpec)
+    # what a checkpoint folder's or hub repository's safetensors headers say (not a spec field:
+    # the loader attaches it; ``spec.checkpoint.Checkpoint`` or None) and why it may be missing
+    _checkpoint: Any = PrivateAttr(default=None)
+    _checkpoint_notes: tuple = PrivateAttr(default=())
+
+    def attach_checkpoint(self, checkpoint, notes: tuple[str, ...] = ()) -> None:
+        self._checkpoint, self._checkpoint_notes = checkpoint, tuple(notes)
+
+    def checkpoint(self):
+        """(``Checkpoint`` or None, notes on why there is none)."""
+        return self._checkpoint, self._checkpoint_notes
 
 
 class ArchitectureSpec(_Common):
