@@ -16,6 +16,7 @@ def import_config(arg: str, name: str | None = None, source: str | None = None, 
 
         hub = resolve_hub(arg, offline)
         path, source = hub.config_path, source or f"{hub.label} (Hugging Face Hub)"
+        name = name or hub.repo.split("/")[-1]
     elif kind not in ("hf", "checkpoint"):
         raise MoecalcError("expected a config.json file, a folder holding one, or a Hub id", file=arg)
     label = str(path)

@@ -70,10 +70,12 @@ LIBRARY_KEYS = (
     Key("checkpoint.bytes_by_dtype", "... by the dtype the headers give"),
     Key("checkpoint.params_by_component", "the parameters by component, read from the tensor names"),
     Key("checkpoint.scale_bytes", "bytes of quantization scales and zero points"),
-    Key("checkpoint.buffer_params", "stored non-parameters (router score-correction biases, rotary frequencies)"),
+    Key("checkpoint.buffer_params", "stored non-parameters (rotary frequencies)"),
+    Key("checkpoint.compared_params", "the checkpoint's parameters held against the config (params, less MTP "
+                                      "modules the config does not count)"),
     Key("checkpoint.derived_params", "what the config derives for the same parts (the total, plus the MTP "
-                                     "modules when the checkpoint holds them)"),
-    Key("checkpoint.matches", "checkpoint.params == derived_params"),
+                                     "modules when both count them)"),
+    Key("checkpoint.matches", "checkpoint.compared_params == derived_params"),
     Key("checkpoint.differences_by_component", "on a mismatch: checkpoint minus derived, by component"),
     Key("routing.model", "MoE models: the router model (uniform, zipf, dirichlet, file)"),
     Key("routing.parameter", "its exponent S or concentration ALPHA"), Key("routing.file", "its load profile"),

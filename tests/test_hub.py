@@ -90,8 +90,9 @@ def test_checkpoint_folder_errors_are_one_line(tmp_path):
 
 def test_headers_read_as_parameters():
     """By hand: FP8 weights (64 x 64) with a block scale (1 x 1, fp32, no parameter); MXFP4 blocks
-    (2 x 4 x 16 bytes: 256 values) with their e8m0 scales; a router bias that transformers keeps
-    as a buffer; layer 2 of a 2-layer model is an MTP module."""
+    (2 x 4 x 16 bytes: 256 values) with their e8m0 scales; the router's score-correction bias (8,
+    counted with the router, as moecalc's count does); a stored rotary frequency table (a buffer);
+    layer 2 of a 2-layer model is an MTP module."""
     t = {
         "model.layers.0.self_attn.q_proj.weight": Tensor("F8_E4M3", (64, 64), 4096),
         "model.layers.0.self_attn.q_proj.weight_scale_inv": Tensor("F32", (1, 1), 4),
@@ -99,11 +100,12 @@ def test_headers_read_as_parameters():
         "model.layers.0.mlp.experts.gate_up_proj_scales": Tensor("U8", (2, 4), 8),
         "model.layers.1.mlp.gate.e_score_correction_bias": Tensor("F32", (8,), 32),
         "model.layers.2.eh_proj.weight": Tensor("BF16", (4, 8), 64),
+        "model.rotary_emb.inv_freq": Tensor("F32", (16,), 64),
     }
     c = Checkpoint("x", ["a"], t, num_layers=2)
-    assert c.params_by_component == {"attention": 4096, "routed_experts": 256, "mtp": 32}
-    assert (c.scale_bytes, c.buffer_params, c.bytes) == (12, 8, 4096 + 4 + 128 + 8 + 32 + 64)
-    assert c.bytes_by_dtype == {"fp8_e4m3": 4096, "fp32": 36, "uint8": 136, "bf16": 64}
+    assert c.params_by_component == {"attention": 4096, "routed_experts": 256, "router": 8, "mtp": 32}
+    assert (c.scale_bytes, c.buffer_params, c.bytes) == (12, 16, 4096 + 4 + 128 + 8 + 32 + 64 + 64)
+    assert c.bytes_by_dtype == {"fp8_e4m3": 4096, "fp32": 100, "uint8": 136, "bf16": 64}
 
 
 @pytest.mark.parametrize("name, want", [
@@ -222,5 +224,110 @@ def test_import_takes_a_checkpoint_folder_and_a_cached_hub_id(hf_home, monkeypat
     hub = runner.invoke(app, ["import", "org/tiny", "--offline"])
     assert folder.exit_code == 0 and hub.exit_code == 0, (folder.stderr, hub.stderr)
     assert f"org/tiny@{COMMIT[:12]} (Hugging Face Hub)" in hub.stdout
-    body = lambda text: [line for line in text.splitlines() if not line.startswith(("#", "source:"))]
+    assert "\nname: tiny\n" in hub.stdout            # the repository's name (the folder's is its commit)
+    body = lambda text: [line for line in text.splitlines() if not line.startswith(("#", "source:", "name:"))]
     assert body(folder.stdout) == body(hub.stdout)
+
+
+# --- review findings: malformed input is one line, real checkpoints' names count right ---------
+
+def raw_safetensors(path, header: dict, data: bytes = b"") -> None:
+    """A safetensors file written by hand (8-byte little-endian header length, JSON, data)."""
+    text = json.dumps(header).encode()
+    path.write_bytes(len(text).to_bytes(8, "little") + text + data)
+
+
+@pytest.mark.parametrize("entry, needle", [
+    ({"dtype": "F16", "shape": [2], "data_offsets": [0]}, "data_offsets"),
+    ({"dtype": "F16", "shape": [2], "data_offsets": ["0", "4"]}, "data_offsets"),
+    ({"dtype": "F16", "shape": None, "data_offsets": [0, 4]}, "shape"),
+    ({"dtype": "F16", "shape": [-2], "data_offsets": [0, 4]}, "shape"),
+    ({"dtype": "F16", "shape": [1e400], "data_offsets": [0, 4]}, "shape"),
+    ({"dtype": 5, "shape": [2], "data_offsets": [0, 4]}, "dtype"),
+])
+def test_malformed_header_entries_are_one_line(tmp_path, entry, needle):
+    folder = tmp_path / "ck"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(CONFIG))
+    raw_safetensors(folder / "model.safetensors", {"model.norm.weight": entry}, b"\0" * 4)
+    assert needle in fails("estimate", str(folder))
+
+
+@pytest.mark.parametrize("weight_map, needle", [
+    ({"a": "../outside.safetensors"}, "must name files of this folder"), ({"a": 3}, "got 3"),
+    ({"a": "/etc/hostname"}, "must name files of this folder"), ({}, "it is empty"),
+])
+def test_index_names_only_files_of_its_folder(tmp_path, weight_map, needle):
+    folder = tmp_path / "ck"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(CONFIG))
+    (folder / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
+    raw_safetensors(tmp_path / "outside.safetensors", {})
+    assert needle in fails("estimate", str(folder))
+
+
+def test_a_folder_missing_shards_is_refused(tmp_path):
+    write_checkpoint(tmp_path / "ck", shards=3)
+    (tmp_path / "ck" / "model.safetensors.index.json").unlink()
+    (tmp_path / "ck" / "model-00002-of-00003.safetensors").unlink()
+    assert "not all its shards" in fails("estimate", str(tmp_path / "ck"))
+
+
+@pytest.mark.parametrize("hub_id", ["org/a..b", "org/a--b", "org/name.git"])
+def test_names_the_hub_refuses_are_one_line(hf_home, hub_id):
+    assert "not a valid Hub id" in fails("estimate", hub_id, "--offline")
+
+
+def test_a_damaged_header_copy_is_read_again_or_skipped(tmp_path, hf_home, monkeypatch):
+    snapshot = hf_home / "hub" / "models--org--tiny" / "snapshots" / COMMIT
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text(json.dumps(CONFIG))
+    (hf_home / "hub" / "models--org--tiny" / "refs").mkdir()
+    (hf_home / "hub" / "models--org--tiny" / "refs" / "main").write_text(COMMIT)
+    saved = hf_home / "assets" / "moecalc" / "org--tiny" / COMMIT / "safetensors-headers.json"
+    saved.parent.mkdir(parents=True)
+    for damaged in ('{"files": [], "tensors": []}', '{"files": [], "tensors": {"a": [5, [1], 2]}}', "not json"):
+        saved.write_text(damaged)
+        r = estimate("org/tiny", "--offline")
+        assert "checkpoint" not in r and any("not cached" in w for w in r["warnings"])
+    assert r["model"]["name"] == "tiny"                  # the repository's name, not the commit's
+
+
+def test_real_tensor_names_count_as_the_config_does():
+    """DeepSeek-V3's router bias is counted with the router (moecalc counts it there); Gemma 4's
+    per_expert_scale is a weight while an FP8 weight_scale is not; 3-bit GPTQ packs 32/3 values
+    an I32 (a 96-row qweight is 1,024 inputs); Nemotron-H's mixer holds attention, MLP and
+    router blocks as well as Mamba."""
+    t = {"model.layers.3.mlp.gate.e_score_correction_bias": Tensor("F32", (256,), 1024),
+         "model.layers.3.router.per_expert_scale": Tensor("BF16", (128,), 256),
+         "model.layers.3.self_attn.o_proj.weight_scale": Tensor("F32", (1,), 4),
+         "model.layers.3.mlp.down_proj.qweight": Tensor("I32", (96, 64), 96 * 64 * 4),
+         "backbone.layers.0.mixer.q_proj.weight": Tensor("BF16", (8, 8), 128),
+         "backbone.layers.1.mixer.gate.weight": Tensor("BF16", (4, 8), 64),
+         "backbone.layers.1.mixer.up_proj.weight": Tensor("BF16", (16, 8), 256),
+         "backbone.layers.2.mixer.in_proj.weight": Tensor("BF16", (16, 8), 256),
+         "backbone.embeddings.weight": Tensor("BF16", (10, 8), 160)}
+    c = Checkpoint("x", ["a"], t, num_layers=61, quant_bits=3)
+    assert c.params_by_component == {"router": 256 + 128 + 32, "dense_ffn": 1024 * 64 + 128, "attention": 64,
+                                     "mixer": 128, "embedding": 80}
+    assert c.scale_bytes == 4 and c.buffer_params == 0
+
+
+def test_mtp_tensors_the_config_does_not_count_are_left_out():
+    """Qwen3-Next's checkpoint carries mtp.* tensors its config does not describe: noted, not a
+    mismatch."""
+    t = {"model.layers.0.mlp.gate_proj.weight": Tensor("BF16", (4, 4), 32),
+         "mtp.layers.0.mlp.gate_proj.weight": Tensor("BF16", (4, 4), 32)}
+    section, warnings = Checkpoint("x", ["a"], t, num_layers=1).check({"dense_ffn": 16}, 0)
+    assert section["matches"] and section["params"] == 32 and section["compared_params"] == 16
+    assert len(warnings) == 1 and "left out of the comparison" in warnings[0]
+    section, warnings = Checkpoint("x", ["a"], t, num_layers=1).check({"dense_ffn": 16}, 20)
+    assert not section["matches"] and "mtp -4" in warnings[0]
+
+
+def test_the_commit_is_the_last_snapshots_folder():
+    from pathlib import Path
+
+    from moecalc.spec.hub import _commit_of
+
+    assert _commit_of(Path("/x/snapshots/y/hub/models--o--n/snapshots/abc/config.json")) == "abc"

@@ -188,8 +188,9 @@ def default_name(label: str) -> str:
     return (path.parent.name if path.name == "config.json" and path.parent.name else path.stem) or "model"
 
 
-def spec_dict_from_config(data, label: str) -> dict:
-    """The spec (as a plain mapping, YAML-ready) equivalent to a config.json mapping."""
+def spec_dict_from_config(data, label: str, name: str | None = None) -> dict:
+    """The spec (as a plain mapping, YAML-ready) equivalent to a config.json mapping (``name``:
+    the model's name; the config's folder by default)."""
     from moecalc.spec.hf_families import FAMILIES
 
     if not isinstance(data, dict):
@@ -201,13 +202,13 @@ def spec_dict_from_config(data, label: str) -> dict:
         raise MoecalcError(f"unknown model_type {model_type!r}; supported: {', '.join(sorted(FAMILIES))}",
                            file=label, field="model_type")
     body = family(cfg)
-    spec = {"name": default_name(label), "family": model_type, "source": f"Hugging Face config.json ({Path(label).name})"}
+    spec = {"name": name or default_name(label), "family": model_type, "source": f"Hugging Face config.json ({Path(label).name})"}
     spec.update(body)
     spec.setdefault("dtypes", weight_dtypes(cfg))
     return spec
 
 
-def spec_from_config(data, label: str) -> ModelSpec:
+def spec_from_config(data, label: str, name: str | None = None) -> ModelSpec:
     from moecalc.spec.load import validate_spec
 
-    return validate_spec(spec_dict_from_config(data, label), f"{label} (as converted)")
+    return validate_spec(spec_dict_from_config(data, label, name), f"{label} (as converted)")

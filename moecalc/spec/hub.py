@@ -112,8 +112,9 @@ def _error(exc: Exception, repo: str, revision: str | None, what: str) -> Moecal
 
 def _commit_of(path: Path) -> str | None:
     """The snapshot folder a cached file lies in: .../snapshots/<commit>/config.json."""
-    parts = path.parts
-    return parts[parts.index("snapshots") + 1] if "snapshots" in parts else None
+    parts = path.parts          # the last "snapshots": the cache's own path may hold the word too
+    at = [i for i, p in enumerate(parts[:-1]) if p == "snapshots"]
+    return parts[at[-1] + 1] if at else None
 
 
 def _quiet_hub() -> None:
@@ -133,7 +134,10 @@ def resolve(arg: str, offline: bool = False) -> HubSpec:
     match = HUB_ID.match(arg)
     repo, revision = match.group("repo"), match.group("revision")
     offline = offline_requested(offline)
-    cached = try_to_load_from_cache(repo, "config.json", cache_dir=str(cache_dir()), revision=revision)
+    try:
+        cached = try_to_load_from_cache(repo, "config.json", cache_dir=str(cache_dir()), revision=revision)
+    except Exception as exc:        # HFValidationError: a name the Hub does not allow (a..b, a--b, name.git)
+        raise MoecalcError(f"not a valid Hub id ({exc})".splitlines()[0][:200], file=arg) from None
     if isinstance(cached, str):
         config = Path(cached)
     elif offline:
@@ -167,7 +171,7 @@ def read_checkpoint(hub: HubSpec, config: dict, offline: bool = False):
     if saved.is_file():
         try:
             return ck.from_json(saved.read_text(encoding="utf-8"), hub.label, layers, bits), ()
-        except (ValueError, KeyError, TypeError, OSError):
+        except (ValueError, KeyError, TypeError, AttributeError, OSError, MoecalcError):
             pass                        # a damaged copy: read again below
     if offline_requested(offline):
         return None, ("checkpoint headers not cached (offline): the config's count only",)
@@ -181,7 +185,10 @@ def read_checkpoint(hub: HubSpec, config: dict, offline: bool = False):
     except Exception as exc:            # the config came through; a header that does not is a warning
         return None, (f"checkpoint headers not read ({_error(exc, hub.repo, hub.revision, 'the headers').message}): "
                       f"the config's count only",)
-    got = ck.from_hub_metadata(meta, hub.label, layers, bits)
+    try:
+        got = ck.from_hub_metadata(meta, hub.label, layers, bits)
+    except MoecalcError as exc:         # a header the Hub served that is not one
+        return None, (f"checkpoint headers not read ({exc.message}): the config's count only",)
     try:
         saved.parent.mkdir(parents=True, exist_ok=True)
         tmp = saved.with_suffix(f".tmp{os.getpid()}")

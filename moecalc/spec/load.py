@@ -168,7 +168,7 @@ def _load_hub(arg: str, offline: bool) -> tuple[ModelSpec, str]:
     hub = resolve_hub(arg, offline)
     label = hub.label
     data = parse_json(read_text(hub.config_path, f"{label}: config.json"), f"{label}: config.json")
-    spec = spec_from_config(data, f"{label}: config.json")
+    spec = spec_from_config(data, f"{label}: config.json", hub.repo.split("/")[-1])
     got, notes = read_checkpoint(hub, data if isinstance(data, dict) else {}, offline)
     spec.attach_checkpoint(got, notes)
     return spec, label
