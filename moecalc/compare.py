@@ -15,7 +15,8 @@ from moecalc.spec.load import validate_spec
 from moecalc.spec.model import ArchitectureSpec
 
 KINDS = ("moe", "dense", "dense-equal-total", "dense-equal-active")
-KV_CONTEXTS = (4096, 32768, 131072)
+KV_CONTEXTS = (4096, 32768, 131072)          # the table's columns
+BY_CONTEXT = (1024, 4096, 16384, 32768, 65536, 131072, 262144, 1048576)   # the JSON's (and the plot's) series
 REFERENCE_GPU = "h100"          # "minimum GPUs to fit" is counted on this GPU unless --gpu is given
 
 
@@ -94,11 +95,14 @@ def compare(models: list[tuple], workload: Workload = Workload(), assumptions: A
                                     cache=cache)["deployment"]["gpus"]
             except MoecalcError:
                 min_gpus = None
-        kv = {str(c): estimate(spec, Workload(context=c, batch=1, weights_dtype=w.weights_dtype,
-                                              kv_dtype=w.kv_dtype), assumptions)["kv_cache"]["bytes"]
-              for c in KV_CONTEXTS}
+        kv, floor = {}, {}
+        for c in BY_CONTEXT:            # one sequence at each context: its cache and the memory floor
+            at = estimate(spec, Workload(context=c, batch=1, weights_dtype=w.weights_dtype, kv_dtype=w.kv_dtype),
+                          assumptions)
+            kv[str(c)], floor[str(c)] = at["kv_cache"]["bytes"], at["memory"]["vram_floor_bytes"]
         out.append({"name": r["model"]["name"], "kind": kind, "construction": how,
-                    "min_gpus_to_fit": {"gpu": fit_gpu, "gpus": min_gpus}, "kv_cache_by_context": kv, **r})
+                    "min_gpus_to_fit": {"gpu": fit_gpu, "gpus": min_gpus}, "kv_cache_by_context": kv,
+                    "vram_floor_by_context": floor, **r})
     first = out[0]
     for e in out:
         e["ratios"] = _ratios(e, first)

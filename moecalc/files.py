@@ -14,8 +14,9 @@ from moecalc.errors import MoecalcError
 
 
 @contextlib.contextmanager
-def atomic_writer(output: str, force: bool = False, field: str = "--output"):
-    """Yield a text file that becomes ``output`` when the block ends without an exception.
+def atomic_writer(output: str, force: bool = False, field: str = "--output", binary: bool = False):
+    """Yield a text (or ``binary``) file that becomes ``output`` when the block ends without an
+    exception.
 
     The one rule for every file moecalc writes: an existing file is replaced only with ``force``.
     """
@@ -24,7 +25,7 @@ def atomic_writer(output: str, force: bool = False, field: str = "--output"):
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+        with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="")) as fh:
             yield fh
         umask = os.umask(0)
         os.umask(umask)

@@ -171,6 +171,7 @@ class SweepResult:
     top_command: str | None
     why_none: str | None
     interactivity: list[dict] = field(default_factory=list)   # output tokens/s per GPU vs per user
+    interactivity_by_gpu: dict[str, list[dict]] = field(default_factory=dict)   # ... each GPU type's own
 
 
 def enumerate_layouts(m, space: Space, catalog: Catalog) -> Layouts:
@@ -239,6 +240,7 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
     sign = 1.0 if smallest else -1.0
     front_cost, front_tpot, front_index = [], [], []
     inter_gpu, inter_user, inter_index = [], [], []
+    gpu_of_layout = np.asarray(layouts.gpu)
     feasible = 0
     closest = {"memory": None, "constraint": {}}
     b_step = max(1, min(len(bat), CHUNK // max(1, math.prod(inner[1:]))))
@@ -299,10 +301,14 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
                 gpu_rate = np.broadcast_to(s.tokens_per_s_per_gpu, shape)[idx]
                 user_rate = np.broadcast_to(s.tokens_per_s_per_user, shape)[idx]
                 rated = ~(np.isnan(gpu_rate) | np.isnan(user_rate))
-                g = frontier(-gpu_rate[rated], -user_rate[rated])
-                inter_gpu.append(gpu_rate[rated][g])
-                inter_user.append(user_rate[rated][g])
-                inter_index.append(index[rated][g])
+                # each GPU type's own frontier (a point another type beats stays on its type's)
+                kind = gpu_of_layout[index[rated][:, 0]]
+                for t in np.unique(kind):
+                    mine = np.flatnonzero(kind == t)
+                    g = mine[frontier(-gpu_rate[rated][mine], -user_rate[rated][mine])]
+                    inter_gpu.append(gpu_rate[rated][g])
+                    inter_user.append(user_rate[rated][g])
+                    inter_index.append(index[rated][g])
                 if on_rows is not None:
                     on_rows(_rows(s, idx, shape, index, layouts, space, labels, kvd))
             if on_progress is not None:
@@ -313,14 +319,22 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
         fc, ft, fi = np.concatenate(front_cost), np.concatenate(front_tpot), np.concatenate(front_index)
         pareto_index = fi[frontier(fc, ft)]
 
-    inter_rows = []
+    inter_rows, inter_by_gpu = [], {}
     if inter_gpu:
         ig, iu, ii = np.concatenate(inter_gpu), np.concatenate(inter_user), np.concatenate(inter_index)
-        keep = frontier(-ig, -iu)
-        order = keep[np.argsort(-iu[keep])]
-        shown_i = np.unique(np.linspace(0, len(order) - 1, min(pareto_n, len(order))).round().astype(int))
-        inter_rows = [_frontier_row(ii[order[j]], ig[order[j]], iu[order[j]], layouts, space, labels, kvd, bat)
-                      for j in shown_i]
+
+        def points(keep):          # the frontier by falling interactivity, pareto_n points evenly spaced
+            order = keep[np.argsort(-iu[keep])]
+            shown_i = np.unique(np.linspace(0, len(order) - 1, min(pareto_n, len(order))).round().astype(int))
+            return [_frontier_row(ii[order[j]], ig[order[j]], iu[order[j]], layouts, space, labels, kvd, bat)
+                    for j in shown_i]
+
+        inter_rows = points(frontier(-ig, -iu))
+        kind = gpu_of_layout[ii[:, 0]]
+        for t in dict.fromkeys(layouts.gpu):        # catalog order
+            mine = np.flatnonzero(kind == t)
+            if len(mine):
+                inter_by_gpu[t] = points(mine[frontier(-ig[mine], -iu[mine])])
 
     def report(i) -> dict:
         d, w = _config(i, layouts, space, wdt, kvd, bat, ctx)
@@ -334,7 +348,8 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
                "objective": objective, "configs_per_s": total / seconds if seconds else None,
                "pareto_points": int(len(pareto_index)), "pareto_shown": len(pareto)}
     why = None if feasible else _why_none(layouts, closest, constraints, catalog)
-    return SweepResult(summary, top, pareto, estimate_command(top[0], label) if top else None, why, inter_rows)
+    return SweepResult(summary, top, pareto, estimate_command(top[0], label) if top else None, why, inter_rows,
+                       inter_by_gpu)
 
 
 CONSTRAINED = (("max_tpot_seconds", "tpot_seconds", True), ("max_ttft_seconds", "ttft_seconds", True),

@@ -5,6 +5,10 @@ A block sits between a marker comment and ``<!-- end -->``:
     <!-- run: moecalc estimate deepseek-v3 --gpu h200 -->      the command's output, as a text block
     <!-- generate: json-keys -->                               a table made from the library
     <!-- bench: python benchmarks/startup.py --runs 5 -->      a benchmark's output (machine-dependent)
+    <!-- plot: moecalc sweep ... --plot docs/img/x.svg -->     the picture the command draws, linked
+
+A plot block's command draws into a temporary file; the committed image must be that file byte
+for byte (plots carry no timestamp), and the block is the image's link.
 
 ``python tools/docs.py`` rewrites the blocks in place; ``--check`` rewrites nothing and exits 1
 naming every stale block (CI runs it). Timings inside an output (a sweep's "in 0.60 s (963,248
@@ -26,7 +30,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-MARKER = re.compile(r"^<!-- (run|generate|bench): (.+?) -->\n", re.M)
+MARKER = re.compile(r"^<!-- (run|generate|bench|plot): (.+?) -->\n", re.M)
 END = "<!-- end -->\n"
 TIMING = [re.compile(p) for p in (r"in [0-9.]+ s \([0-9,]+ per second\)", r"[0-9.]+ (ms|us|s)  +[0-9.]+x bare")]
 ENV = {**os.environ, "COLUMNS": "100", "TERM": "dumb", "NO_COLOR": "1", "PYTHONHASHSEED": "0"}
@@ -149,6 +153,30 @@ def generate(name: str) -> str:
     raise SystemExit(f"docs: unknown generator {name!r}")
 
 
+def plot(command: str, page: Path, check: bool) -> tuple[str, bool]:
+    """(the block: the image's link, whether the committed image differs from a fresh drawing)."""
+    import tempfile
+
+    args = shlex.split(command)
+    if "--plot" not in args or args[0] != "moecalc":
+        raise SystemExit(f"docs: {command!r}: a plot block runs moecalc with --plot FILE")
+    target = ROOT / args[args.index("--plot") + 1]
+    with tempfile.TemporaryDirectory() as tmp:
+        drawn = Path(tmp) / target.name
+        args[args.index("--plot") + 1] = str(drawn)
+        done = subprocess.run([sys.executable, "-m", "moecalc", *args[1:]], cwd=ROOT, env=ENV, capture_output=True,
+                              text=True, timeout=300)
+        if done.returncode != 0 or not drawn.is_file():
+            raise SystemExit(f"docs: {command!r} failed with exit code {done.returncode}:\n{done.stderr}")
+        fresh = drawn.read_bytes()
+    stale = not target.is_file() or target.read_bytes() != fresh
+    if stale and not check:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(fresh)
+    link = os.path.relpath(target, page.parent)
+    return f"![{' '.join(args[1:args.index('--plot')])}]({link})\n", stale and check
+
+
 def render(kind: str, arg: str, bench: bool, old: str) -> str:
     if kind == "run":
         return run(arg)
@@ -174,8 +202,12 @@ def process(path: Path, check: bool, bench: bool) -> list[str]:
         if end < 0:
             raise SystemExit(f"docs: {path.relative_to(ROOT)}: {m.group(0).strip()} has no {END.strip()}")
         old = text[m.end():end]
-        new = render(m.group(1), m.group(2), bench, old)
-        if m.group(1) != "bench" and masked(new) != masked(old):
+        image_stale = False
+        if m.group(1) == "plot":
+            new, image_stale = plot(m.group(2), path, check)
+        else:
+            new = render(m.group(1), m.group(2), bench, old)
+        if image_stale or (m.group(1) != "bench" and masked(new) != masked(old)):
             stale.append(f"{path.relative_to(ROOT)}: {m.group(1)}: {m.group(2)}")
         out += [text[pos:m.end()], new]
         pos = end

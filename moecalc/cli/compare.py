@@ -29,7 +29,8 @@ Tokens = Annotated[Optional[str], typer.Option("--tokens", metavar="TOKENS", ric
 def compare(
     ctx: typer.Context, specs: Models, offline: flags.Offline = False, dense_equivalents: DenseEquivalents = False,
     train: Train = False,
-    tokens: Tokens = None, format: flags.Format = None, **shared,
+    tokens: Tokens = None, format: flags.Format = None, plot: flags.Plot = None, force: flags.Force = False,
+    **shared,
 ) -> None:
     """Models side by side (MoE vs dense, MoE vs MoE): params, memory, KV, FLOPs, GPUs and cost;
     ratios to the first model."""
@@ -39,12 +40,17 @@ def compare(
     g = flags.given(ctx)
     fmt = flags.output_format(g)
     if train or tokens is not None:
+        if g.has("plot"):
+            from moecalc.errors import MoecalcError
+
+            raise MoecalcError("draws compare without --train; plot one model with train --plot", field="--plot")
         return _compare_training(g, fmt, specs, dense_equivalents, train, tokens, offline)
     given = [n for n in options.TrainOptions.model_fields if g.has(n)]
     if given:
         from moecalc.errors import MoecalcError
 
         raise MoecalcError("needs --train", field=options.flag(given[0]))
+    picture = flags.plot_path(g, force)
     workload, assumptions = options.workload(g), options.assumptions(g)
     deployment = options.deployment(g)
     catalog = options.catalog(g)
@@ -53,6 +59,7 @@ def compare(
     result = run(models, workload, assumptions, deployment, dense_equivalents, catalog, routing=rt)
     for m in result["models"]:
         warn(m["warnings"])
+    flags.draw("compare", result, picture, force)
     if fmt == "json":
         write_json(result)
     elif fmt == "csv":

@@ -20,7 +20,7 @@ from moecalc.cli.app import app, examples, one_line_errors, warn
 @flags.takes(*options.SERVING, options.PoolOptions, options.LocalOptions)
 def estimate(
     ctx: typer.Context, spec: flags.Model, offline: flags.Offline = False,
-    format: flags.Format = None, **shared,
+    format: flags.Format = None, plot: flags.Plot = None, force: flags.Force = False, **shared,
 ) -> None:
     """Params (total vs active), weights, KV cache, FLOPs per token and VRAM floor of one model;
     with --gpu, per-GPU memory, all-to-all, TTFT/TPOT, throughput and $ per million tokens."""
@@ -29,6 +29,7 @@ def estimate(
 
     g = flags.given(ctx)
     fmt = flags.output_format(g)
+    picture = flags.plot_path(g, force)
     workload, assumptions = options.workload(g), options.assumptions(g)
     deployment = options.deployment(g)
     if deployment is None and g.has("hardware_file"):
@@ -52,6 +53,7 @@ def estimate(
     else:
         result = run(model, workload, assumptions, label=label, deployment=deployment, catalog=catalog, routing=rt)
     warn(result["warnings"])
+    flags.draw("estimate", result, picture, force)
     if fmt == "json":
         from moecalc.render.flat import to_json
         sys.stdout.write(to_json(result))

@@ -70,7 +70,30 @@ Format = Annotated[Values, typer.Option("--format", "-f", metavar="FORMAT", rich
                                         show_default=False, help="table (default), json or csv")]
 Output = Annotated[Values, typer.Option("--output", "-o", metavar="FILE", rich_help_panel="Output",
                                         show_default=False, help="write to FILE (an existing one only with --force)")]
-Force = Annotated[bool, typer.Option("--force", rich_help_panel="Output", help="replace --output if it exists")]
+Force = Annotated[bool, typer.Option("--force", rich_help_panel="Output",
+                                     help="replace --output or --plot if it exists")]
+Plot = Annotated[Values, typer.Option("--plot", metavar="FILE", rich_help_panel="Output", show_default=False,
+                                      help="draw the result into FILE.png or FILE.svg (needs moecalc[plot]); "
+                                           "its numbers are the JSON's")]
+
+
+def plot_path(g, force: bool) -> str | None:
+    """--plot's file, checked before the work (a refused file costs nothing)."""
+    path = g.text("plot")
+    if path is not None:
+        from moecalc.render.plot import check_path
+
+        check_path(path, force)
+    return path
+
+
+def draw(kind: str, result: dict, path: str | None, force: bool) -> None:
+    """Write --plot's picture of ``result`` (what --format json prints)."""
+    if path is not None:
+        from moecalc.render.plot import save
+
+        save(kind, result, path, force)
+        typer.echo(f"wrote {path}", err=True)
 
 
 def output_format(g: Given, formats: tuple[str, ...] = FORMATS) -> str:

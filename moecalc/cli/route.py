@@ -22,7 +22,7 @@ Tokens = Annotated[Optional[List[str]], typer.Option("--tokens", "-t", metavar="
 @flags.takes(*options.SERVING)
 def route(
     ctx: typer.Context, spec: flags.Model, offline: flags.Offline = False, tokens: Tokens = None,
-    format: flags.Format = None, **shared,
+    format: flags.Format = None, plot: flags.Plot = None, force: flags.Force = False, **shared,
 ) -> None:
     """A routing trace: per-expert and per-rank load, straggler, overflow, effective experts, and
     the change in TPOT and $/Mtok against uniform routing (on --gpu, default h200; batch 64;
@@ -32,6 +32,7 @@ def route(
 
     g = flags.given(ctx)
     fmt = flags.output_format(g, ("table", "json"))
+    picture = flags.plot_path(g, force)
     n_tokens = g.parse("tokens", options.count(), "4096")
     workload, assumptions = options.workload(g, batch="64"), options.assumptions(g)
     rt = options.routing(g)
@@ -39,6 +40,7 @@ def route(
     deployment = route_deployment(options.deployment(g, gpu="h200"))
     model, label = load(spec, offline)
     result = trace(model, rt, n_tokens, deployment, workload, assumptions, catalog, label)
+    flags.draw("route", result, picture, force)
     if fmt == "json":
         write_json(result)
     else:

@@ -26,7 +26,8 @@ Plan = Annotated[Optional[List[str]], typer.Option("--sweep", metavar="FILE", ri
 @flags.takes(*options.SERVING, options.SearchOptions)
 def sweep(
     ctx: typer.Context, spec: flags.Model, offline: flags.Offline = False, plan: Plan = None,
-    format: flags.Format = None, output: flags.Output = None, force: flags.Force = False, **shared,
+    format: flags.Format = None, output: flags.Output = None, force: flags.Force = False, plot: flags.Plot = None,
+    **shared,
 ) -> None:
     """Search GPU types x counts x layouts x batch x context x dtypes; rank, filter, frontier.
 
@@ -41,6 +42,7 @@ def sweep(
     if g.has("plan"):
         g = g.over(options.load_plan(g.text("plan")))
     fmt = flags.output_format(g)
+    picture = flags.plot_path(g, force)
     catalog = options.catalog(g)
     req = options.sweep_request(g, catalog)
     assumptions = options.assumptions(g)
@@ -52,10 +54,13 @@ def sweep(
     if out is not None:
         typer.echo(f"wrote {result.summary['feasible']:,} feasible rows to {out}", err=True)
     shown = g.parse("frontier", options.frontier_kind, "cost")
+    data = {"model": {"name": model.name, "spec": label}, "summary": result.summary, "top": result.top,
+            "pareto": result.pareto, "interactivity": result.interactivity,
+            "interactivity_by_gpu": result.interactivity_by_gpu, "top_command": result.top_command,
+            "why_none": result.why_none}
+    flags.draw("sweep", data, picture, force)
     if fmt == "json":
-        write_json({"summary": result.summary, "top": result.top, "pareto": result.pareto,
-                    "interactivity": result.interactivity, "top_command": result.top_command,
-                    "why_none": result.why_none})
+        write_json(data)
     elif fmt == "csv":
         write_csv(result.interactivity if shown == "interactivity" else result.top)
     else:

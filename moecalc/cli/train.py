@@ -21,7 +21,7 @@ from moecalc.cli.app import app, examples, one_line_errors
 def train(ctx: typer.Context, spec: flags.Model, offline: flags.Offline = False,
           tokens: Annotated[Optional[str], typer.Option("--tokens", metavar="TOKENS",
                                                         help="training tokens: 14.8T, 15.6T, 500B (decimal)")] = None,
-          format: flags.Format = None, **shared) -> None:
+          format: flags.Format = None, plot: flags.Plot = None, force: flags.Force = False, **shared) -> None:
     """Training FLOPs per token and in all, GPU-hours, days, dollars and energy at an MFU, and the
     per-GPU memory of parameters, gradients, optimizer states and activations."""
     from moecalc.spec.load import load
@@ -29,9 +29,11 @@ def train(ctx: typer.Context, spec: flags.Model, offline: flags.Offline = False,
 
     g = flags.given(ctx)
     fmt = flags.output_format(g)
+    picture = flags.plot_path(g, force)
     request = options.train_request(g, tokens)
     model, label = load(spec, offline)
     result = run(model, request, options.catalog(g), label)
+    flags.draw("train", result, picture, force)
     if fmt == "json":
         from moecalc.render.flat import to_json
         sys.stdout.write(to_json(result))
