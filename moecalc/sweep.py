@@ -130,6 +130,27 @@ class Layouts:
     cols: dict[str, np.ndarray]
     problem: np.ndarray                             # 0 valid, else 1 + index into LAYOUT_RULES
 
+    def subset(self, keep: np.ndarray) -> "Layouts":
+        """The rows where ``keep`` (a mask), in their order."""
+        at = np.flatnonzero(keep)
+        return Layouts([self.gpu[i] for i in at], {k: v[at] for k, v in self.cols.items()}, self.problem[at])
+
+
+def process_seconds() -> float:
+    """Seconds since this process started (Linux: /proc; elsewhere since moecalc was imported):
+    what an end-to-end rate divides by."""
+    import os
+
+    try:
+        with open("/proc/self/stat") as fh:
+            started = int(fh.read().rsplit(")", 1)[1].split()[19]) / os.sysconf("SC_CLK_TCK")
+        with open("/proc/uptime") as fh:
+            return max(float(fh.read().split()[0]) - started, 1e-9)
+    except (OSError, ValueError, IndexError):
+        import moecalc
+
+        return time.perf_counter() - moecalc.IMPORTED
+
 
 @dataclass
 class Best:
@@ -161,6 +182,30 @@ def frontier(cost: np.ndarray, tpot: np.ndarray) -> np.ndarray:
     t = tpot[order]
     best_before = np.concatenate([[np.inf], np.minimum.accumulate(t)[:-1]])
     return order[t < best_before]
+
+
+class Staircase:
+    """A Pareto frontier (both coordinates minimized) kept across blocks: a block's points are
+    first held against the frontier so far (one binary search each: a point some kept point
+    matches or beats in both is dropped), and only the survivors are sorted. The result is
+    ``frontier`` of every point added, in the order added (the earlier of two equal points
+    stays), without sorting them all."""
+
+    def __init__(self):
+        self.a, self.b = np.zeros(0), np.zeros(0)
+        self.index = np.zeros((0, 5), dtype=np.int64)
+
+    def add(self, a: np.ndarray, b: np.ndarray, index: np.ndarray) -> None:
+        if len(self.a) and len(a):
+            at = np.searchsorted(self.a, a, side="right") - 1      # the kept point with the largest a <= a
+            keep = ~((at >= 0) & (self.b[np.maximum(at, 0)] <= b))
+            a, b, index = a[keep], b[keep], index[keep]
+        if not len(a):
+            return
+        a, b = np.concatenate([self.a, a]), np.concatenate([self.b, b])
+        index = np.concatenate([self.index, index])
+        f = frontier(a, b)
+        self.a, self.b, self.index = a[f], b[f], index[f]
 
 
 @dataclass
@@ -222,7 +267,8 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
         raise MoecalcError(f"{spec.name} has no MTP modules to draft with (mtp_layers is 0)", field="--mtp")
     precisions = [weights_precision(spec, m, w, kvd[0], assumptions) for w in wdt]
     labels = tuple(label for _, label, _ in precisions)             # what a row calls its weights
-    layouts = enumerate_layouts(m, space, catalog)
+    enumerated = enumerate_layouts(m, space, catalog)
+    layouts = enumerated.subset(enumerated.problem == 0)      # an invalid layout never reaches the engine
     router = engine_router(space.routing, m, spec.name)
     cache = RoutingCache()
     ctx = np.asarray(space.contexts, dtype=np.float64)
@@ -232,14 +278,17 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
     inner = (len(bat), len(ctx), len(wdt), len(kvd))
     n_layouts = len(layouts.gpu)
     total = n_layouts * math.prod(inner)
+    pruned = {"invalid_layout": (len(enumerated.gpu) - n_layouts) * math.prod(inner)}
 
     hw = _hardware_columns(layouts, space, catalog, [bulk for _, _, bulk in precisions], assumptions)
     column, smallest = OBJECTIVES[objective]
     objective_of = ROW_VALUES[column]
     best = Best(top_n)
     sign = 1.0 if smallest else -1.0
-    front_cost, front_tpot, front_index = [], [], []
-    inter_gpu, inter_user, inter_index = [], [], []
+    cost_front = Staircase()
+    inter_front: dict[str, Staircase] = {}          # each GPU type's (-tokens/s per GPU, -per user)
+    gpu_names = list(dict.fromkeys(layouts.gpu))
+    gpu_index = np.asarray([gpu_names.index(g) for g in layouts.gpu], dtype=np.int64)
     gpu_of_layout = np.asarray(layouts.gpu)
     feasible = 0
     closest = {"memory": None, "constraint": {}}
@@ -294,34 +343,28 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
                 cost = np.broadcast_to(s.usd_per_million_output_tokens, shape)[idx]
                 tpot = np.broadcast_to(s.tpot, shape)[idx]
                 priced = ~np.isnan(cost)
-                f = frontier(cost[priced], tpot[priced])
-                front_cost.append(cost[priced][f])
-                front_tpot.append(tpot[priced][f])
-                front_index.append(index[priced][f])
+                cost_front.add(cost[priced], tpot[priced], index[priced])
                 gpu_rate = np.broadcast_to(s.tokens_per_s_per_gpu, shape)[idx]
                 user_rate = np.broadcast_to(s.tokens_per_s_per_user, shape)[idx]
                 rated = ~(np.isnan(gpu_rate) | np.isnan(user_rate))
                 # each GPU type's own frontier (a point another type beats stays on its type's)
-                kind = gpu_of_layout[index[rated][:, 0]]
-                for t in np.unique(kind):
-                    mine = np.flatnonzero(kind == t)
-                    g = mine[frontier(-gpu_rate[rated][mine], -user_rate[rated][mine])]
-                    inter_gpu.append(gpu_rate[rated][g])
-                    inter_user.append(user_rate[rated][g])
-                    inter_index.append(index[rated][g])
+                types = gpu_index[index[rated][:, 0]]
+                for t in np.unique(types):
+                    mine = types == t
+                    inter_front.setdefault(gpu_names[t], Staircase()).add(
+                        -gpu_rate[rated][mine], -user_rate[rated][mine], index[rated][mine])
                 if on_rows is not None:
                     on_rows(_rows(s, idx, shape, index, layouts, space, labels, kvd))
             if on_progress is not None:
                 on_progress(done, total)
     seconds = time.perf_counter() - t0
-    pareto_index = np.zeros((0, 5), dtype=np.int64)
-    if front_cost:
-        fc, ft, fi = np.concatenate(front_cost), np.concatenate(front_tpot), np.concatenate(front_index)
-        pareto_index = fi[frontier(fc, ft)]
+    pareto_index = cost_front.index
 
     inter_rows, inter_by_gpu = [], {}
-    if inter_gpu:
-        ig, iu, ii = np.concatenate(inter_gpu), np.concatenate(inter_user), np.concatenate(inter_index)
+    if inter_front:
+        fronts = [inter_front[t] for t in dict.fromkeys(layouts.gpu) if t in inter_front]     # catalog order
+        ig, iu = -np.concatenate([f.a for f in fronts]), -np.concatenate([f.b for f in fronts])
+        ii = np.concatenate([f.index for f in fronts])
 
         def points(keep):          # the frontier by falling interactivity, pareto_n points evenly spaced
             order = keep[np.argsort(-iu[keep])]
@@ -343,11 +386,17 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
     top = [report(i) for i in best.index]
     shown = np.unique(np.linspace(0, len(pareto_index) - 1, min(pareto_n, len(pareto_index))).round().astype(int))
     pareto = [report(pareto_index[i]) for i in shown] if len(pareto_index) else []
-    summary = {"configs_evaluated": int(total), "feasible": int(feasible), "seconds": seconds,
-               "layouts": n_layouts, "invalid_layouts": int(np.count_nonzero(layouts.problem)),
-               "objective": objective, "configs_per_s": total / seconds if seconds else None,
+    enumerated_n = len(enumerated.gpu) * math.prod(inner)
+    since_start = process_seconds()
+    summary = {"configs_enumerated": int(enumerated_n),
+               "configs_evaluated": int(total - sum(v for k, v in pruned.items() if k != "invalid_layout")),
+               "configs_pruned": {k: int(v) for k, v in pruned.items()}, "feasible": int(feasible),
+               "seconds": seconds, "seconds_since_start": since_start,
+               "layouts": len(enumerated.gpu), "invalid_layouts": len(enumerated.gpu) - n_layouts,
+               "objective": objective, "configs_per_s": enumerated_n / since_start if since_start else None,
+               "configs_per_s_engine": enumerated_n / seconds if seconds else None,
                "pareto_points": int(len(pareto_index)), "pareto_shown": len(pareto)}
-    why = None if feasible else _why_none(layouts, closest, constraints, catalog)
+    why = None if feasible else _why_none(enumerated, closest, constraints, catalog)
     return SweepResult(summary, top, pareto, estimate_command(top[0], label) if top else None, why, inter_rows,
                        inter_by_gpu)
 

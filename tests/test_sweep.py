@@ -96,7 +96,7 @@ def test_sweep_masks_exactly_what_estimate_rejects():
                             continue
                         if r["memory"]["fits"] and r["perf"]["tpot_seconds"] <= 0.02:
                             looped.add((gpu, n, tp, b, c))
-    assert result.summary["configs_evaluated"] == evaluated
+    assert result.summary["configs_enumerated"] == evaluated
     assert swept == looped and result.summary["feasible"] == len(looped)
 
 

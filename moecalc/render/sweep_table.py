@@ -71,8 +71,10 @@ def sweep_view(result, frontier: str = "cost") -> Group:
         shown = (f"{s['pareto_shown']} of {s['pareto_points']} points, evenly spaced"
                  if s["pareto_points"] > s["pareto_shown"] else f"{s['pareto_points']} points")
         parts.append(rows_table(f"Cost-latency frontier ($/Mtok vs TPOT; {shown})", result.pareto))
-    parts.append(Text(f"{s['configs_evaluated']:,} configurations evaluated, {s['feasible']:,} feasible, "
-                      f"in {s['seconds']:.2f} s ({s['configs_per_s'] or 0:,.0f} per second)", style="bold"))
+    pruned = ", ".join(f"{n:,} {why.replace('_', ' ')}" for why, n in s["configs_pruned"].items() if n)
+    parts.append(Text(f"{s['configs_enumerated']:,} configurations, {s['configs_evaluated']:,} evaluated"
+                      + (f" (pruned: {pruned})" if pruned else "") + f", {s['feasible']:,} feasible, "
+                      f"in {s['seconds_since_start']:.2f} s ({s['configs_per_s'] or 0:,.0f} per second)", style="bold"))
     if result.why_none:
         parts.append(Text(f"nothing feasible: {result.why_none}", style="yellow"))
     routing = (result.top or [{}])[0].get("routing")

@@ -120,7 +120,10 @@ def single_token_expected_max(top_k: int, groups: int, per_token: int, pl: Place
 
     P(max <= m) = [u^M z^k] prod_units U(u, z) / (C(G, M) C(M g, k)), a unit being a group
     (U = 1 + u prod_{ranks in it} sum_{j <= m} C(a_r, j) z^j) when ranks lie within groups, or a
-    rank holding s groups (U = sum_j C(s, j) u^j sum_{i <= m} C(j g, i) z^i).
+    rank holding s groups (U = sum_j C(s, j) u^j sum_{i <= m} C(j g, i) z^i);
+    E[max] = sum_{m < k} (1 - P(max <= m)). Every m at once: the polynomials carry an m axis and
+    a product in z truncated at z^k is a matrix product with the factor's Toeplitz matrix; units
+    of the same shape are built once.
     """
     if np.any(pl.copies > 1):
         return None
@@ -132,32 +135,39 @@ def single_token_expected_max(top_k: int, groups: int, per_token: int, pl: Place
     if not (inside.all() or whole.all()):
         return None
     total = comb(G, M) * comb(M * g, k)
+    m = np.arange(k)[:, None]                                  # the m axis (m = 0 .. k-1)
+    j = np.arange(k + 1)
+    shift = j[None, :] - j[:, None]                            # [d, e]: e - d
 
-    def trunc(n, m):
-        return np.array([comb(n, j) if j <= m else 0 for j in range(k + 1)], dtype=np.float64)
+    def trunc(n):                                              # (m, z^j): C(n, j) for j <= m
+        return np.where(j[None, :] <= m, np.array([comb(n, i) for i in j], dtype=np.float64)[None, :], 0.0)
 
-    def cdf(m):
-        poly = np.zeros((M + 1, k + 1))                        # poly[c, d]: coefficient of u^c z^d
-        poly[0, 0] = 1.0
-        units = ([np.nonzero(share[:, gamma])[0] for gamma in range(G)] if inside.all() else
-                 [int(s) for s in (share // g).sum(axis=1)])
-        for unit in units:
-            if inside.all():
-                q = np.array([1.0])
-                for rank in unit:
-                    q = np.convolve(q, trunc(int(share[rank].sum()), m))[: k + 1]
-                factor = [np.eye(1, k + 1)[0], np.pad(q, (0, k + 1 - len(q)))]
-            else:
-                factor = [comb(unit, j) * trunc(j * g, m) for j in range(unit + 1)]
-            new = np.zeros_like(poly)
-            for j, f in enumerate(factor):
-                if j > M:
-                    break
-                for c in range(M + 1 - j):
-                    new[c + j] += np.convolve(poly[c], f)[: k + 1]
+    def times(p, t):                                           # p(z) t(z) truncated at z^k, per m
+        toeplitz = np.where(shift >= 0, t[:, np.clip(shift, 0, None)], 0.0)
+        return np.einsum("m...d,mde->m...e", p, toeplitz)
+
+    poly = np.zeros((k, M + 1, k + 1))                         # [m, c, d]: coefficient of u^c z^d
+    poly[:, 0, 0] = 1.0
+    built: dict = {}
+    if inside.all():
+        for gamma in range(G):
+            shape = tuple(sorted(int(share[r].sum()) for r in np.nonzero(share[:, gamma])[0]))
+            if shape not in built:
+                q = np.zeros((k, k + 1))
+                q[:, 0] = 1.0
+                for a in shape:
+                    q = times(q, trunc(a))
+                built[shape] = q
+            new = poly.copy()
+            new[:, 1:] += times(poly[:, :-1], built[shape])
             poly = new
-        return poly[M, k] / total
-    return float(sum(1.0 - cdf(m) for m in range(k)))
+    else:
+        for s in (int(v) for v in (share // g).sum(axis=1)):
+            new = np.zeros_like(poly)
+            for i in range(min(s, M) + 1):
+                new[:, i:] += times(poly[:, :M + 1 - i], comb(s, i) * trunc(i * g))
+            poly = new
+    return float(np.sum(1.0 - poly[:, M, k] / total))
 
 
 def sample_grouped_sets(num_experts: int, top_k: int, groups: int, per_token: int, tokens: int,
