@@ -193,7 +193,7 @@ class Staircase:
 
     def __init__(self):
         self.a, self.b = np.zeros(0), np.zeros(0)
-        self.index = np.zeros((0, 5), dtype=np.int64)
+        self.index = np.zeros(0, dtype=np.int64)            # each point's row id in the grid
 
     def add(self, a: np.ndarray, b: np.ndarray, index: np.ndarray) -> None:
         if len(self.a) and len(a):
@@ -280,6 +280,10 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
     total = n_layouts * math.prod(inner)
     pruned = {"invalid_layout": (len(enumerated.gpu) - n_layouts) * math.prod(inner)}
 
+    def grid_index(gid: np.ndarray) -> np.ndarray:
+        """Row ids -> (layout, batch, context, weights dtype, KV dtype) indices, one row each."""
+        return np.stack(np.unravel_index(gid, (n_layouts,) + inner), axis=1).astype(np.int64).reshape(-1, 5)
+
     hw = _hardware_columns(layouts, space, catalog, [bulk for _, _, bulk in precisions], assumptions)
     column, smallest = OBJECTIVES[objective]
     objective_of = ROW_VALUES[column]
@@ -288,7 +292,7 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
     cost_front = Staircase()
     inter_front: dict[str, Staircase] = {}          # each GPU type's (-tokens/s per GPU, -per user)
     gpu_names = list(dict.fromkeys(layouts.gpu))
-    gpu_index = np.asarray([gpu_names.index(g) for g in layouts.gpu], dtype=np.int64)
+    gpu_index = np.asarray([gpu_names.index(g) for g in layouts.gpu], dtype=np.int16)
     gpu_of_layout = np.asarray(layouts.gpu)
     feasible = 0
     closest = {"memory": None, "constraint": {}}
@@ -329,42 +333,55 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
             ok = fits & _meets(s, constraints)
             done += math.prod(shape)
             _track_closest(closest, s, valid, fits, constraints)
-            idx = np.nonzero(ok)
-            count = len(idx[0])
+            flat = np.flatnonzero(ok)
+            count = len(flat)
             feasible += count
             if count:
-                index = np.stack([idx[0] + sl.start, idx[1] + bs.start, idx[2], idx[3], idx[4]], axis=1)
+                def take(v):            # v at the feasible rows: one flat gather
+                    return np.broadcast_to(v, shape).reshape(-1)[flat]
+
+                # the rows' ids in the whole grid (layout, batch, context, weights, KV), in integers
+                per_batch = math.prod(inner[1:])
+                block_layout, rest = np.divmod(flat, (bs.stop - bs.start) * per_batch)
+                block_batch, tail = np.divmod(rest, per_batch)
+                layout_of = block_layout + sl.start
+                gid = (layout_of * len(bat) + block_batch + bs.start) * per_batch + tail
                 # best batch of each deployment in this block, ranked on the signed objective
                 signed = np.where(ok, np.nan_to_num(sign * objective_of(s), nan=np.finfo(np.float64).max), np.inf)
                 at = np.argmin(signed, axis=1)
                 kept = np.take_along_axis(signed, at[:, None], axis=1)[:, 0]
                 dep = np.nonzero(ok.any(axis=1))
                 best.add(kept[dep], np.stack([dep[0] + sl.start, at[dep] + bs.start, dep[1], dep[2], dep[3]], axis=1))
-                cost = np.broadcast_to(s.usd_per_million_output_tokens, shape)[idx]
-                tpot = np.broadcast_to(s.tpot, shape)[idx]
+                cost = take(s.usd_per_million_output_tokens)
+                tpot = take(s.tpot)
                 priced = ~np.isnan(cost)
-                cost_front.add(cost[priced], tpot[priced], index[priced])
-                gpu_rate = np.broadcast_to(s.tokens_per_s_per_gpu, shape)[idx]
-                user_rate = np.broadcast_to(s.tokens_per_s_per_user, shape)[idx]
-                rated = ~(np.isnan(gpu_rate) | np.isnan(user_rate))
-                # each GPU type's own frontier (a point another type beats stays on its type's)
-                types = gpu_index[index[rated][:, 0]]
-                for t in np.unique(types):
-                    mine = types == t
-                    inter_front.setdefault(gpu_names[t], Staircase()).add(
-                        -gpu_rate[rated][mine], -user_rate[rated][mine], index[rated][mine])
+                cost_front.add(cost[priced], tpot[priced], gid[priced])
+                gpu_rate = take(s.tokens_per_s_per_gpu)
+                user_rate = take(s.tokens_per_s_per_user)
+                rated = np.flatnonzero(~(np.isnan(gpu_rate) | np.isnan(user_rate)))
+                # each GPU type's own frontier (a point another type beats stays on its type's):
+                # the rows grouped by type once (a stable radix sort of small integers), then
+                # each type's contiguous run
+                types = gpu_index[layout_of[rated]]
+                order = rated[np.argsort(types, kind="stable")]
+                types = gpu_index[layout_of[order]]
+                bounds = np.flatnonzero(np.diff(types)) + 1
+                for run in np.split(np.arange(len(order)), bounds):
+                    rows = order[run]
+                    inter_front.setdefault(gpu_names[types[run[0]]], Staircase()).add(
+                        -gpu_rate[rows], -user_rate[rows], gid[rows])
                 if on_rows is not None:
-                    on_rows(_rows(s, idx, shape, index, layouts, space, labels, kvd))
+                    on_rows(_rows(s, flat, shape, grid_index(gid), layouts, space, labels, kvd))
             if on_progress is not None:
                 on_progress(done, total)
     seconds = time.perf_counter() - t0
-    pareto_index = cost_front.index
+    pareto_index = grid_index(cost_front.index)
 
     inter_rows, inter_by_gpu = [], {}
     if inter_front:
         fronts = [inter_front[t] for t in dict.fromkeys(layouts.gpu) if t in inter_front]     # catalog order
         ig, iu = -np.concatenate([f.a for f in fronts]), -np.concatenate([f.b for f in fronts])
-        ii = np.concatenate([f.index for f in fronts])
+        ii = grid_index(np.concatenate([f.index for f in fronts]))
 
         def points(keep):          # the frontier by falling interactivity, pareto_n points evenly spaced
             order = keep[np.argsort(-iu[keep])]
@@ -546,7 +563,7 @@ def _precision_axis(precisions, m, W, kv_bytes) -> rec.Precision:
                          kv_bytes=kv_bytes, component_bits=tuple(table.items()))
 
 
-def _rows(s, idx, shape, index, layouts: Layouts, space: Space, wdt, kvd) -> dict:
+def _rows(s, flat, shape, index, layouts: Layouts, space: Space, wdt, kvd) -> dict:
     li = index[:, 0]
     out = {"gpu": np.asarray(layouts.gpu, dtype=object)[li]}
     for k in ("gpus", "gpus_per_node", "tp", "ep", "dp", "pp"):
@@ -559,7 +576,7 @@ def _rows(s, idx, shape, index, layouts: Layouts, space: Space, wdt, kvd) -> dic
     out["weights_dtype"] = np.asarray(wdt, dtype=object)[index[:, 3]]
     out["kv_dtype"] = np.asarray(kvd, dtype=object)[index[:, 4]]
     for k, value in ROW_VALUES.items():
-        v = np.broadcast_to(value(s), shape)[idx]
+        v = np.broadcast_to(value(s), shape).reshape(-1)[flat]
         out[k] = np.asarray(BOUNDS, dtype=object)[v] if k == "bound" else v
     return out
 

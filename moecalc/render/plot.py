@@ -214,7 +214,7 @@ def compare_figure(plt, result: dict):
 def sweep_figure(plt, result: dict):
     """The throughput-interactivity frontier of each GPU type, and the cost-latency frontier."""
     fig, (ax, bx) = _figure(plt, 2, f"{result['model']['name']}: {len(result['interactivity_by_gpu'])} GPU types swept",
-                            f"{result['summary']['configs_evaluated']:,} configurations, "
+                            f"{result['summary']['configs_enumerated']:,} configurations, "
                             f"{result['summary']['feasible']:,} feasible; calibrated speeds; "
                             f"objective {result['summary']['objective']}")
     for gpu, rows in result["interactivity_by_gpu"].items():
