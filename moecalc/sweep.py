@@ -270,7 +270,7 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
     enumerated = enumerate_layouts(m, space, catalog)
     layouts = enumerated.subset(enumerated.problem == 0)      # an invalid layout never reaches the engine
     router = engine_router(space.routing, m, spec.name)
-    cache = RoutingCache()
+    cache, solved_before = _kept_routing(router)
     ctx = np.asarray(space.contexts, dtype=np.float64)
     bat = np.asarray(space.batch, dtype=np.float64)
     kvb = np.array([assumptions.precision(spec.dtypes.weights, k).kv_bytes for k in kvd])
@@ -375,6 +375,7 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
             if on_progress is not None:
                 on_progress(done, total)
     seconds = time.perf_counter() - t0
+    _keep_routing(router, cache, solved_before)
     pareto_index = grid_index(cost_front.index)
 
     inter_rows, inter_by_gpu = [], {}
@@ -416,6 +417,34 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
     why = None if feasible else _why_none(enumerated, closest, constraints, catalog)
     return SweepResult(summary, top, pareto, estimate_command(top[0], label) if top else None, why, inter_rows,
                        inter_by_gpu)
+
+
+def _routing_key(router) -> bytes:
+    """Everything a router's solved terms depend on (the layout keys hold EP, nodes, R)."""
+    pi = getattr(router, "pi", None)
+    return (f"{type(router).__name__} {router.num_experts} {router.top_k} {router.groups} "
+            f"{router.capacity_factor} {router.overflow} ").encode() + np.asarray(pi, dtype=np.float64).tobytes()
+
+
+def _solved_count(cache: RoutingCache) -> int:
+    return len(cache.laws) + sum(1 + len(s.memo) for s in cache.layouts.values())
+
+
+def _kept_routing(router) -> tuple[RoutingCache, int]:
+    """The routing terms earlier sweeps of this router solved (``moecalc.cache``), or none."""
+    from moecalc import cache as disk
+
+    kept = disk.load("routing", _routing_key(router))
+    kept = kept if isinstance(kept, RoutingCache) else RoutingCache()
+    return kept, _solved_count(kept)
+
+
+def _keep_routing(router, kept: RoutingCache, before: int) -> None:
+    """Store the routing terms for the next sweep when this one solved new ones."""
+    if _solved_count(kept) > before:
+        from moecalc import cache as disk
+
+        disk.store("routing", _routing_key(router), kept)
 
 
 CONSTRAINED = (("max_tpot_seconds", "tpot_seconds", True), ("max_ttft_seconds", "ttft_seconds", True),

@@ -13,6 +13,10 @@ import pytest
 # anything but this machine's loopback (the mock Hub of tests/hubfix.py) fails the test.
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 os.environ.pop("HF_TOKEN", None)
+# moecalc's own cache (moecalc.cache) in a folder of this run, never the user's
+import tempfile  # noqa: E402
+
+os.environ["MOECALC_CACHE_DIR"] = tempfile.mkdtemp(prefix="moecalc-test-cache-")
 _connect = socket.socket.connect
 
 

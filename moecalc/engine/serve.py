@@ -94,7 +94,8 @@ def per_gpu_memory(m: ModelNumbers, ev: ModelResult, layout: Layout, hardware: H
     seqs = largest_fitting(lambda x: fixed + x * (kv_bytes_per_sequence(m, kv_bytes, L, tp, share) + state)
                            + workspace(L, x),
                            [chunk / L], out.usable, upper=MAX_SEARCH)
-    spans = [s for s in np.unique(np.concatenate([g.span for g in m.attention])) if s < FULL_SPAN]
+    # (return_counts: numpy 2's plain np.unique imports numpy.ma, ~50 ms of a CLI start)
+    spans = [s for s in np.unique(np.concatenate([g.span for g in m.attention]), return_counts=True)[0] if s < FULL_SPAN]
     context = largest_fitting(lambda x: fixed + b * (kv_bytes_per_sequence(m, kv_bytes, x, tp, share) + state)
                               + workspace(x, b),
                               spans + [chunk / b], out.usable, upper=MAX_SEARCH)

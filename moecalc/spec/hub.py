@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from moecalc.errors import MoecalcError
-from moecalc.spec import checkpoint as _checkpoint   # noqa: F401  (sets HF_HUB_DISABLE_TELEMETRY first)
 
 HUB_ID = re.compile(r"^(?P<repo>[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95})"
                     r"(?:@(?P<revision>[A-Za-z0-9][A-Za-z0-9_./-]{0,127}))?$")
@@ -119,7 +118,9 @@ def _commit_of(path: Path) -> str | None:
 
 def _quiet_hub() -> None:
     """huggingface_hub without its side channels: no progress bars, no retry chatter on stderr
-    (moecalc's errors are one line); telemetry is off unless asked (``checkpoint.py``)."""
+    (moecalc's errors are one line); telemetry is off unless asked (``checkpoint.py`` sets it
+    before huggingface_hub is first imported)."""
+    from moecalc.spec import checkpoint  # noqa: F401
     from huggingface_hub.utils import disable_progress_bars, logging as hf_logging
 
     disable_progress_bars()

@@ -98,6 +98,19 @@ def validation_error(exc: ValidationError, label: str, root=None, drop_form: boo
     return MoecalcError(msg, file=label, field=_field_name(loc, drop_form) or None, line=line)
 
 
+def bundled_spec(text: str, label: str) -> ModelSpec:
+    """A bundled spec, validated once and kept in moecalc's cache between runs (keyed by its text:
+    package data never fails validation)."""
+    import moecalc.cache as disk
+
+    kept = disk.load("spec", text.encode())
+    if isinstance(kept, (ArchitectureSpec, SummarySpec)):
+        return kept
+    spec = load_spec_text(text, label)
+    disk.store("spec", text.encode(), spec)
+    return spec
+
+
 def load_spec_text(text: str, label: str) -> ModelSpec:
     data, root = parse_yaml(text, label)
     return validate_spec(data, label, root)
@@ -135,7 +148,7 @@ def load(arg: str, offline: bool = False) -> tuple[ModelSpec, str]:
         if key not in specs:
             raise MoecalcError(f"no such file, and no bundled model of that name; bundled: "
                                f"{', '.join(specs)}", file=arg)
-        return load_spec_text(specs[key], f"{key} (bundled)"), f"{key} (bundled)"
+        return bundled_spec(specs[key], f"{key} (bundled)"), f"{key} (bundled)"
     label = str(path)
     if kind == "gguf":
         from moecalc.spec.gguf_import import spec_from_gguf

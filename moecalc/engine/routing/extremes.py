@@ -136,7 +136,7 @@ def _expected_max_alike(pmf: np.ndarray, ranks: int, batches: np.ndarray, chunk:
     start = np.where(size >= full, 0, top)
     span = (np.ceil(mu + 14 * sd).astype(np.int64) + k1 - top + 1)
     out = np.empty(len(b))
-    for n in np.unique(size):
+    for n in np.unique(size, return_counts=True)[0]:                # (counts: no numpy.ma import)
         spectrum = np.fft.rfft(pmf, int(n))
         for group in np.array_split(np.nonzero(size == n)[0], max(1, -(-np.count_nonzero(size == n) // chunk))):
             law = np.clip(np.fft.irfft(spectrum[None, :] ** b[group, None], int(n), axis=1), 0, None)

@@ -94,7 +94,7 @@ def group_expected_max_touched(top_k: int, groups: int, per_token: int, pl: Plac
     values, back = np.unique(B.ravel(), return_inverse=True)
     width = int(share.sum(axis=1).max()) + 1
     chains: dict = {}
-    for a in np.unique(kinds[kinds > 0]):
+    for a in np.unique(kinds[kinds > 0], return_counts=True)[0]:     # (counts: no numpy.ma import)
         a = int(a)
         pick = np.array([comb(a, y) * comb(pool - a, k - y) / comb(pool, k) for y in range(k + 1)])
         pick = per_token / groups * pick
