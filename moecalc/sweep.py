@@ -284,7 +284,18 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
         """Row ids -> (layout, batch, context, weights dtype, KV dtype) indices, one row each."""
         return np.stack(np.unravel_index(gid, (n_layouts,) + inner), axis=1).astype(np.int64).reshape(-1, 5)
 
-    hw = _hardware_columns(layouts, space, catalog, [bulk for _, _, bulk in precisions], assumptions)
+    bulks = [bulk for _, _, bulk in precisions]
+    closest = {"memory": None, "constraint": {}}
+    # memory at the smallest batch is a floor for every batch: a layout over capacity there at
+    # every context and dtype never fits, and its rows never reach the time model
+    C = ctx[None, None, :, None, None]
+    W = np.arange(len(wdt))[None, None, None, :, None]
+    precision = _precision_axis([p for p, _, _ in precisions], m, W, kvb[None, None, None, None, :])
+    floor = _memory_floor(m, layouts, space, catalog, bulks, assumptions, precision, runtime, C, bat.min(), closest)
+    layouts = layouts.subset(floor)
+    pruned["memory"] = (n_layouts - len(layouts.gpu)) * math.prod(inner)
+    n_layouts = len(layouts.gpu)
+    hw = _hardware_columns(layouts, space, catalog, bulks, assumptions)
     column, smallest = OBJECTIVES[objective]
     objective_of = ROW_VALUES[column]
     best = Best(top_n)
@@ -295,13 +306,9 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
     gpu_index = np.asarray([gpu_names.index(g) for g in layouts.gpu], dtype=np.int16)
     gpu_of_layout = np.asarray(layouts.gpu)
     feasible = 0
-    closest = {"memory": None, "constraint": {}}
     b_step = max(1, min(len(bat), CHUNK // max(1, math.prod(inner[1:]))))
     l_step = max(1, CHUNK // (b_step * math.prod(inner[1:])))
-    done = 0
-    C = ctx[None, None, :, None, None]
-    W = np.arange(len(wdt))[None, None, None, :, None]
-    precision = _precision_axis([p for p, _, _ in precisions], m, W, kvb[None, None, None, None, :])
+    done = pruned["memory"]            # progress counts what the memory floor pruned as done
     requests = None
     if space.requests is not None:
         from moecalc.engine.requests import Requests
@@ -324,6 +331,21 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
             workload = rec.Workload(context=C, batch=bat[bs][None, :, None, None, None])
             scenario = Scenario(m, workload, precision, runtime, layout, hardware, router)
             ev = scenario.evaluate()
+            # the batches past the last that fits anywhere in the block: memory only grows with
+            # the batch, so they are cut before the time model
+            fitting = np.broadcast_to(scenario.memory(ev).fits, (sl.stop - sl.start, bs.stop - bs.start)
+                                      + inner[1:]).any(axis=(0, 2, 3, 4))
+            last = np.flatnonzero(fitting)
+            cut = (bs.stop - bs.start) - (last[-1] + 1 if len(last) else 0)
+            pruned["memory"] += cut * (sl.stop - sl.start) * math.prod(inner[1:])
+            done += cut * (sl.stop - sl.start) * math.prod(inner[1:])
+            if not len(last):
+                continue
+            if cut:
+                bs = slice(b0, b0 + int(last[-1]) + 1)
+                workload = rec.Workload(context=C, batch=bat[bs][None, :, None, None, None])
+                scenario = Scenario(m, workload, precision, runtime, layout, hardware, router)
+                ev = scenario.evaluate()
             served = scenario.serve(ev, cache=cache, limits=False)
             s = RowView(served, None if requests is None else
                         scenario.serve_requests(requests, ev, cache=cache, limits=False))
@@ -410,7 +432,7 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
                "configs_evaluated": int(total - sum(v for k, v in pruned.items() if k != "invalid_layout")),
                "configs_pruned": {k: int(v) for k, v in pruned.items()}, "feasible": int(feasible),
                "seconds": seconds, "seconds_since_start": since_start,
-               "layouts": len(enumerated.gpu), "invalid_layouts": len(enumerated.gpu) - n_layouts,
+               "layouts": len(enumerated.gpu), "invalid_layouts": int(np.count_nonzero(enumerated.problem)),
                "objective": objective, "configs_per_s": enumerated_n / since_start if since_start else None,
                "configs_per_s_engine": enumerated_n / seconds if seconds else None,
                "pareto_points": int(len(pareto_index)), "pareto_shown": len(pareto)}
@@ -483,6 +505,35 @@ def _track_closest(closest: dict, s: Served, valid, fits, c: Constraints) -> Non
             v = float(np.nanmin(v)) if np.isfinite(v).any() else math.inf
             prev = closest["constraint"].get(name, math.inf)
             closest["constraint"][name] = min(prev, v)          # stored signed: smaller is better
+
+
+def _memory_floor(m, layouts: Layouts, space: Space, catalog: Catalog, bulks, a: Assumptions, precision, runtime,
+                  C, smallest_batch: float, closest: dict) -> np.ndarray:
+    """Which layouts fit anywhere: per-GPU memory at the smallest batch (a floor: memory only
+    grows with the batch) for every context and dtype, in chunks; the smallest overshoot is
+    kept for a 'nothing fits' message."""
+    keep = np.zeros(len(layouts.gpu), dtype=bool)
+    if not len(layouts.gpu):
+        return keep
+    hw = _hardware_columns(layouts, space, catalog, bulks, a)
+    step = max(1, CHUNK // max(1, C.size * precision.kv_bytes.size * np.size(precision.quantized_bits)))
+    for l0 in range(0, len(layouts.gpu), step):
+        sl = slice(l0, min(l0 + step, len(layouts.gpu)))
+        col = {k: v[sl][:, None, None, None, None] for k, v in layouts.cols.items()}
+        layout = rec.Layout(tp=col["tp"], dp=col["dp"], pp=col["pp"], ep=col["ep"],
+                            redundant_experts=space.redundant_experts, gpus_per_node=col["gpus_per_node"])
+        workload = rec.Workload(context=C, batch=np.full((1, 1, 1, 1, 1), smallest_batch))
+        scenario = Scenario(m, workload, precision, runtime, layout, _block(hw, sl))
+        mem = scenario.memory(scenario.evaluate())
+        shape = np.broadcast_shapes(np.shape(mem.total), np.shape(mem.usable), (sl.stop - sl.start, 1, 1, 1, 1))
+        fits = np.broadcast_to(mem.fits, shape)
+        keep[sl] = fits.reshape(shape[0], -1).any(axis=1)
+        over = np.broadcast_to(mem.total / mem.usable, shape)
+        i = np.unravel_index(np.argmin(over), shape)
+        need, cap = float(np.broadcast_to(mem.total, shape)[i]), float(np.broadcast_to(mem.usable, shape)[i])
+        if closest["memory"] is None or need / cap < closest["memory"][0] / closest["memory"][1]:
+            closest["memory"] = (need, cap)
+    return keep
 
 
 def _why_none(layouts: Layouts, closest: dict, c: Constraints, catalog: Catalog) -> str:

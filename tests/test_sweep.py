@@ -211,3 +211,36 @@ def test_progress_bar_never_written_off_a_terminal(monkeypatch, capsys):
     which made the generated docs differ between a fast and a slow machine."""
     started, err = _progress_run(monkeypatch, False, capsys)
     assert started == [] and err == ""
+
+
+def test_memory_pruning_changes_nothing_but_the_counts():
+    """Rows pruned by the memory floor (a layout over capacity at the smallest batch) and the
+    batch prefix (batches past the last that fits in a block) are rows that never fit: the
+    sweep with pruning finds exactly the feasible set that estimate's loop finds, and the counts
+    add up: enumerated = evaluated + pruned."""
+    spec, _ = load("deepseek-v3")
+    space = Space(gpu=("h100", "h200", "l40s"), gpus=(1, 8, 16), tp=(1, 8), batch=(1, 64, 4096), context=(4096, 131072))
+    result, rows = _collect(spec, space)
+    s = result.summary
+    assert s["configs_pruned"]["memory"] > 0
+    assert s["configs_evaluated"] + sum(s["configs_pruned"].values()) == s["configs_enumerated"]
+    m = spec.numbers()
+    looped = set()
+    from moecalc.deployment import Deployment, default_ep
+    for gpu in space.gpu:
+        for n in space.gpus:
+            for tp in space.tp:
+                if n % tp:
+                    continue
+                for b in space.batch:
+                    for c in space.context:
+                        d = Deployment(gpu=gpu, gpus=n, tp=tp, dp=n // tp, pp=1, ep=default_ep(m, n, 0))
+                        try:
+                            r = estimate(spec, Workload(batch=b, context=c), Assumptions(), None, d, CATALOG)
+                        except MoecalcError:
+                            continue
+                        if r["memory"]["fits"]:
+                            looped.add((gpu, n, tp, b, c))
+    swept = set(zip(rows["gpu"], rows["gpus"].tolist(), rows["tp"].tolist(), rows["batch"].tolist(),
+                    rows["context"].tolist())) if rows else set()
+    assert swept == looped and s["feasible"] == len(looped) > 0

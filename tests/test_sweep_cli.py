@@ -421,8 +421,11 @@ TOO_FAST = [MODEL, "--gpu", "h100", "--gpus", "2,4", "--batch", "1", "--max-tpot
 
 def test_nothing_fits_json():
     data = as_json(sweep(*TOO_BIG, "--format", "json"))
-    assert data["summary"]["feasible"] == 0
-    assert data["summary"]["configs_evaluated"] > 0
+    s = data["summary"]
+    assert s["feasible"] == 0
+    # every valid row is over memory at the smallest batch: pruned before the time model
+    assert s["configs_evaluated"] == 0 and s["configs_pruned"]["memory"] > 0
+    assert sum(s["configs_pruned"].values()) == s["configs_enumerated"]
     assert data["top"] == []
     assert data["pareto"] == []
     assert data["top_command"] is None

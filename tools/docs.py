@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 MARKER = re.compile(r"^<!-- (run|generate|bench|plot): (.+?) -->\n", re.M)
 END = "<!-- end -->\n"
-TIMING = [re.compile(p) for p in (r"in [0-9.]+ s \([0-9,]+ per second\)", r"[0-9.]+ (ms|us|s)  +[0-9.]+x bare")]
+TIMING = [re.compile(p) for p in (r"in\s+[0-9.]+\s+s\s+\([0-9,]+\s+per\s+second\)", r"[0-9.]+ (ms|us|s)  +[0-9.]+x bare")]
 ENV = {**os.environ, "COLUMNS": "100", "TERM": "dumb", "NO_COLOR": "1", "PYTHONHASHSEED": "0"}
 
 
@@ -186,9 +186,11 @@ def render(kind: str, arg: str, bench: bool, old: str) -> str:
 
 
 def masked(text: str) -> str:
+    """The text with its timings masked and its whitespace collapsed (a timing of another length
+    moves the terminal's line breaks)."""
     for pattern in TIMING:
         text = pattern.sub("<timing>", text)
-    return text
+    return " ".join(text.split())
 
 
 def process(path: Path, check: bool, bench: bool) -> list[str]:
