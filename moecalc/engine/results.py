@@ -1,4 +1,5 @@
-"""What the engine returns: records of arrays whose totals are properties, not stored copies.
+"""What the engine returns: records of arrays whose totals are properties, not stored copies
+(computed once per record: a sweep block reads a step's seconds several times).
 
 ``ModelResult`` (``evaluate``): the model's own numbers for a workload. ``Served`` (``serve``):
 a deployment's per-GPU memory, its decode and prefill steps, the all-to-all, the routing terms
@@ -10,6 +11,7 @@ every value it reports: the JSON contract (``moecalc.report``) and its documenta
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property       # a record's totals are derived once, on first use
 
 import numpy as np
 
@@ -107,16 +109,16 @@ class PerGpuMemory:
     max_batch: Array = np.nan           # largest batch that fits at this context (NaN: not searched)
     max_context: Array = np.nan         # longest context that fits at this batch
 
-    @property
+    @cached_property
     def fixed(self) -> Array:
         """What does not grow with the workload: weights + runtime overhead + comm buffers."""
         return self.weights.total + self.runtime_overhead + self.comm_buffer
 
-    @property
+    @cached_property
     def total(self) -> Array:
         return self.fixed + self.kv_cache + self.recurrent_state + self.activation_workspace
 
-    @property
+    @cached_property
     def fits(self) -> Array:
         return self.total <= self.usable
 
@@ -159,7 +161,7 @@ class Step:
     overlap: Array
     overhead: Array = 0.0
 
-    @property
+    @cached_property
     def roofline(self) -> Array:
         return np.maximum(self.compute, self.memory)
 
@@ -168,19 +170,19 @@ class Step:
         stage = np.maximum(self.roofline, phi * self.communication) + (1 - phi) * self.communication
         return self.stages * (stage + self.overhead) + self.pipeline
 
-    @property
+    @cached_property
     def no_overlap_seconds(self) -> Array:
         return self._at(0.0)
 
-    @property
+    @cached_property
     def overlap_seconds(self) -> Array:
         return self._at(1.0)
 
-    @property
+    @cached_property
     def seconds(self) -> Array:
         return self._at(self.overlap)
 
-    @property
+    @cached_property
     def bound(self) -> Array:
         """Index into BOUNDS of the largest term (ties go to the earlier one)."""
         return np.where((self.communication > self.compute) & (self.communication > self.memory), 2,
@@ -210,11 +212,11 @@ class Cost:
     usd_per_second: Array           # price x GPUs (NaN: unpriced)
     tokens_per_s: Array             # output tokens/s of the deployment
 
-    @property
+    @cached_property
     def usd_per_hour(self) -> Array:
         return self.usd_per_second * 3600.0
 
-    @property
+    @cached_property
     def usd_per_million_output_tokens(self) -> Array:
         return self.usd_per_second / self.tokens_per_s * 1e6
 
@@ -242,19 +244,19 @@ class Served:
     prefill: Step
     cost: Cost
 
-    @property
+    @cached_property
     def tpot(self) -> Array:
         return self.decode.seconds
 
-    @property
+    @cached_property
     def ttft(self) -> Array:
         return self.prefill.seconds
 
-    @property
+    @cached_property
     def tokens_per_s(self) -> Array:
         return self.batch / self.tpot
 
-    @property
+    @cached_property
     def tokens_per_s_per_gpu(self) -> Array:
         return self.tokens_per_s / self.gpus
 
