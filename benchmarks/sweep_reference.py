@@ -8,7 +8,8 @@
    enumerated configurations per second, peak resident memory; and whether its top 10 and its
    cost-latency frontier are the rows moecalc found before the speed-ups
    (benchmarks/reference_sweep_rows.json).
-2. Scaling: the same model over growing batch axes, 1e5 ... 1e8 configurations, cold.
+2. Scaling: the same model over growing batch, context and dtype axes, about 1e5, 1e6, 1e7
+   and 1e8 configurations, cold.
 3. ``estimate deepseek-v3 --gpu h200 --format json`` against its bare imports (numpy, pydantic,
    yaml, rich, typer), warm cache, minimum and median of N runs.
 4. llm-analysis's per-call rate, when it is installed (it does one configuration a call).
@@ -94,10 +95,14 @@ def scaling(skip_large: bool) -> None:
     print("2. scaling (DeepSeek-V3, 8 GPU types, TP 1..8, EP 1..256, 1..1024 GPUs; cold):")
     base = ["sweep", "deepseek-v3", "--gpu", "h100,h200,b200,gb200,mi300x,mi325x,mi355x,b300", "--gpus", "1..1024",
             "--tp", "1..8", "--ep", "1..256", "--format", "json"]
-    sizes = [("1:2:1", "4k"), ("1:32:1", "4k"), ("1:128:1", "1k,2k,4k,8k,16k,32k"),
-             ("1:1024:1", "1k,2k,4k,8k,16k,32k,64k,128k,256k,512k,1m")]
-    for batch, contexts in sizes[: 3 if skip_large else 4]:
-        wall, peak, out = moecalc([*base, "--batch", batch, "--context", contexts], tempfile.mkdtemp())
+    sizes = [["--batch", "1:32:1", "--context", "4k"],                                           # ~1e5
+             ["--batch", "1:64:1", "--context", "1k,2k,4k,8k,16k"],                             # ~1e6
+             ["--batch", "1:128:1", "--context", "1k,2k,4k,8k,16k", "--weights-dtype", "fp8,bf16",
+              "--kv-dtype", "bf16,fp8"],                                                         # ~1e7
+             ["--batch", "1:1024:1", "--context", "1k,2k,4k,8k,16k,32k,64k,128k", "--weights-dtype", "fp8,bf16",
+              "--kv-dtype", "bf16,fp8"]]                                                         # ~1e8
+    for extra in sizes[: 3 if skip_large else 4]:
+        wall, peak, out = moecalc([*base, *extra], tempfile.mkdtemp())
         s = json.loads(out)["summary"]
         n = s["configs_enumerated"]
         print(f"   {n:>13,} configurations: {wall:6.2f} s, {n / wall:>12,.0f}/s, peak RSS {peak:,.0f} MiB")

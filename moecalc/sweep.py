@@ -195,8 +195,24 @@ class Staircase:
         self.a, self.b = np.zeros(0), np.zeros(0)
         self.index = np.zeros(0, dtype=np.int64)            # each point's row id in the grid
 
+    BUCKETS = 4096
+
     def add(self, a: np.ndarray, b: np.ndarray, index: np.ndarray) -> None:
         if len(self.a) and len(a):
+            # first a coarse test in O(1) a point: g(e) = the least kept b with a <= e, on a grid
+            # of edges e; a point at or above g of its bucket's lower edge is dominated (g does
+            # not rise with a), and only the others are searched exactly
+            lo, hi = self.a[0], self.a[-1]
+            if hi > lo:
+                width = (hi - lo) / self.BUCKETS
+                edges = lo + width * np.arange(self.BUCKETS + 1)
+                at_edge = np.searchsorted(self.a, edges, side="right") - 1
+                g = self.b[np.maximum(at_edge, 0)]
+                # one bucket lower than the division says: its edge is below a whatever the rounding
+                bucket = np.clip(np.floor((a - lo) / width) - 1, -1, self.BUCKETS).astype(np.int64)
+                coarse = (bucket >= 0) & (b >= g[np.clip(bucket, 0, self.BUCKETS)])
+                near = np.flatnonzero(~coarse)
+                a, b, index = a[near], b[near], index[near]
             at = np.searchsorted(self.a, a, side="right") - 1      # the kept point with the largest a <= a
             keep = ~((at >= 0) & (self.b[np.maximum(at, 0)] <= b))
             a, b, index = a[keep], b[keep], index[keep]

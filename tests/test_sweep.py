@@ -244,3 +244,22 @@ def test_memory_pruning_changes_nothing_but_the_counts():
     swept = set(zip(rows["gpu"], rows["gpus"].tolist(), rows["tp"].tolist(), rows["batch"].tolist(),
                     rows["context"].tolist())) if rows else set()
     assert swept == looped and s["feasible"] == len(looped) > 0
+
+
+def test_staircase_is_the_frontier_of_everything_added():
+    """The incremental frontier (coarse bucket test, exact binary search, survivors sorted) keeps
+    exactly what one frontier over all points keeps, ties included (the earlier point stays),
+    on random blocks with many duplicates."""
+    from moecalc.sweep import Staircase, frontier
+
+    rng = np.random.default_rng(7)
+    for trial in range(20):
+        blocks = [(rng.integers(0, 50, n).astype(float), rng.integers(0, 50, n).astype(float))
+                  for n in rng.integers(1, 400, 6)]
+        st, start = Staircase(), 0
+        for a, b in blocks:
+            st.add(a, b, np.arange(start, start + len(a)))
+            start += len(a)
+        a = np.concatenate([x for x, _ in blocks])
+        b = np.concatenate([y for _, y in blocks])
+        assert st.index.tolist() == frontier(a, b).tolist()

@@ -196,6 +196,9 @@ class _Router:
                     s.memo[("touched", 1.0)] = single / pl.slots.max()
 
             def solved(values, what, s=s, pl=pl, exact_groups=exact_groups):
+                whole = (what, values.tobytes())            # a sweep asks the same batch axis each block
+                if whole in s.memo:
+                    return s.memo[whole]
                 todo = [v for v in values.tolist() if (what, v) not in s.memo]
                 if todo:
                     arr = np.array(todo)
@@ -206,7 +209,8 @@ class _Router:
                                    extremes.expected_max_touched(law, pl, arr))
                         got = touched / pl.slots.max()
                     s.memo.update({(what, v): float(g) for v, g in zip(todo, got)})
-                return np.array([s.memo[(what, v)] for v in values.tolist()])
+                s.memo[whole] = np.array([s.memo[(what, v)] for v in values.tolist()])
+                return s.memo[whole]
 
             # under a capacity the batch's fluctuation scales the capped expected load (a cut
             # expert cannot exceed its capacity, however the batch falls), at most the rank's capacity
