@@ -143,6 +143,9 @@ def resolve(m: ModelNumbers, d: Deployment, acc: Accelerator, has_scale_out: boo
             problem = exc
         n *= 2
     if not candidates:          # every count breaks a rule: the user's options do; say which
+        if problem is None:     # the given part of the layout alone is over the counts searched
+            raise MoecalcError(f"{' '.join(given)} needs at least {(d.pp or 1) * (d.tp or 1) * (d.dp or 1):,} GPUs, "
+                               f"over the {MAX_GPUS:,} the default search tries; give --gpus", field="--gpus")
         raise problem
     ok = fits(candidates)
     for c, good in zip(candidates, ok):

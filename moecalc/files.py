@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -30,7 +31,18 @@ def atomic_writer(output: str, force: bool = False, field: str = "--output", bin
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)          # mkstemp creates 0600; give the usual mode
-        os.replace(tmp, target)
+        if force:
+            os.replace(tmp, target)
+        else:                                  # exclusive: of two writers racing, one wins, one is told
+            try:
+                os.link(tmp, target)
+                os.unlink(tmp)                 # the file lives on under its name
+            except FileExistsError:
+                raise MoecalcError("exists; pass --force to replace it", file=output, field=field) from None
+            except OSError:                    # a file system without hard links: check, then rename
+                if target.exists():
+                    raise MoecalcError("exists; pass --force to replace it", file=output, field=field) from None
+                os.replace(tmp, target)
         tmp = None
     except OSError as exc:
         raise MoecalcError(f"cannot write: {exc.strerror or exc}", file=output, field=field) from None
@@ -70,15 +82,22 @@ def row_writer(path: str | None, force: bool, columns: tuple[str, ...]):
             writer = csv.writer(f, lineterminator="\n")
             writer.writerow(columns)
 
+        def finite(v):                  # NaN is "none" (a GPU without a price): null / an empty cell
+            if isinstance(v, float) and not math.isfinite(v):
+                if math.isnan(v):
+                    return None
+                raise ValueError(f"non-finite value {v} in a row")     # a bug: the engine makes none
+            return v
+
         def on_rows(rows: dict) -> None:
             nonlocal first
             keys = list(rows)
-            table = zip(*(rows[k].tolist() for k in keys))
+            table = ([finite(v) for v in row] for row in zip(*(rows[k].tolist() for k in keys)))
             if suffix == ".csv":
-                writer.writerows(table)
+                writer.writerows(["" if v is None else v for v in row] for row in table)
                 return
             for row in table:
-                f.write(("\n" if first else ",\n") + json.dumps(dict(zip(keys, row))))
+                f.write(("\n" if first else ",\n") + json.dumps(dict(zip(keys, row)), allow_nan=False))
                 first = False
 
         yield on_rows

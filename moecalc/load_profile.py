@@ -46,11 +46,17 @@ def read_profile(path: str) -> list[float]:
         raise MoecalcError("no counts", file=path, field="counts")
     if sum(values) <= 0:
         raise MoecalcError("every count is 0: no load to profile", file=path, field="counts")
+    if not math.isfinite(sum(values)):        # counts near 1e308 overflow their sum: shares are unchanged
+        peak = max(values)
+        values = [v / peak for v in values]
     return values
 
 
 def _csv_counts(text: str, path: str) -> list[float]:
-    rows = [r for r in csv.reader(io.StringIO(text)) if r and any(c.strip() for c in r)]
+    try:
+        rows = [r for r in csv.reader(io.StringIO(text)) if r and any(c.strip() for c in r)]
+    except csv.Error as exc:                   # a field over csv's limit, a NUL byte
+        raise MoecalcError(f"not a CSV of counts ({exc})", file=path) from None
     out = []
     for n, row in enumerate(rows, start=1):
         cells = [c.strip() for c in row]

@@ -15,16 +15,34 @@ _BYTE_SCALE = {"b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12,
                "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}
 
 
+LIMITS = {
+    "--batch": 1 << 20, "--gpus": 1 << 17, "--tp": 1 << 17, "--dp": 1 << 17, "--pp": 1 << 17, "--ep": 1 << 17,
+    "--cp": 1 << 17, "--vp": 1 << 10, "--gpus-per-node": 1 << 17, "--max-nodes-per-token": 1 << 17,
+    "--redundant-experts": 1 << 16, "--mtp": 16, "--top": 1 << 10, "--micro-batch": 1 << 20,
+    "--gpu-expert-cache": 1 << 16, "--prefill-batch": 1 << 20,
+}
+"""The largest value of each counted option: generous for real deployments (a million
+sequences, 131,072 GPUs, 16M tokens of context), and small enough that no array, loop or
+product they size can overflow or run away. Anything not listed (contexts, prompt and output
+lengths, route's tokens, sequence lengths) is at most 2^24 tokens."""
+MAX_TOKENS = 1 << 24
+MAX_AXIS = 1 << 16              # values on one sweep axis
+
+
 def parse_count(text: str, field: str, minimum: int = 1) -> int:
-    """A token or sequence count: ``4096``, ``32k`` / ``128K`` (x1024), ``1M`` (x2^20)."""
+    """A token or sequence count: ``4096``, ``32k`` / ``128K`` (x1024), ``1M`` (x2^20), at most
+    the option's ``LIMITS`` (2^24 tokens otherwise)."""
     m = _COUNT.match(str(text))
     if not m:
-        raise MoecalcError(f"{text!r} is not a count (examples: 4096, 32k, 128K, 1M)", field=field)
+        raise MoecalcError(f"{str(text)[:40]!r} is not a count (examples: 4096, 32k, 128K, 1M)", field=field)
     value = float(m.group(1)) * _COUNT_SCALE[m.group(2).lower()]
     if not value.is_integer():
         raise MoecalcError(f"{text!r} is not a whole number", field=field)
     if value < minimum:
         raise MoecalcError(f"must be at least {minimum}, got {text!r}", field=field)
+    limit = LIMITS.get(field, MAX_TOKENS)
+    if value > limit:
+        raise MoecalcError(f"must be at most {limit:,} (the largest moecalc takes), got {str(text)[:40]!r}", field=field)
     return int(value)
 
 
@@ -76,9 +94,14 @@ def parse_axis(text: str, field: str, minimum: int = 1) -> tuple[int, ...]:
                 raise MoecalcError(f"{part!r} is not start:stop:step", field=field)
             a, b = (parse_count(x, field, minimum=minimum) for x in bits[:2])
             step = parse_count(bits[2], field, minimum=1)
+            if len(values) + max(0, (b - a) // step + 1) > MAX_AXIS:     # counted before it is built
+                raise MoecalcError(f"{part!r} has {(b - a) // step + 1:,} values; an axis takes at most "
+                                   f"{MAX_AXIS:,}", field=field)
             values += list(range(a, b + 1, step))
         else:
             values.append(parse_count(part, field, minimum=minimum))
+        if len(values) > MAX_AXIS:
+            raise MoecalcError(f"has over {MAX_AXIS:,} values", field=field)
     if not values:
         raise MoecalcError(f"{raw!r} produces no values", field=field)
     return tuple(dict.fromkeys(values))

@@ -29,6 +29,7 @@ from moecalc.estimate import Workload, check_dtypes, estimate, weights_precision
 from moecalc.hardware import Catalog, hardware_record
 from moecalc.routers import Routing, apply_groups, engine_router
 
+MAX_GRID = 1 << 34         # configurations one sweep enumerates (about an hour at today's rate)
 CHUNK = 1 << 18            # configurations per evaluated block: bounds memory (~150 MB per block)
 
 
@@ -294,6 +295,9 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
     inner = (len(bat), len(ctx), len(wdt), len(kvd))
     n_layouts = len(layouts.gpu)
     total = n_layouts * math.prod(inner)
+    if len(enumerated.gpu) * math.prod(inner) > MAX_GRID:
+        raise MoecalcError(f"{len(enumerated.gpu) * math.prod(inner):,} configurations; a sweep takes at most "
+                           f"{MAX_GRID:,} (narrow an axis)", field="--batch")
     pruned = {"invalid_layout": (len(enumerated.gpu) - n_layouts) * math.prod(inner)}
 
     def grid_index(gid: np.ndarray) -> np.ndarray:

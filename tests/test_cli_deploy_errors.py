@@ -372,7 +372,7 @@ HW_FIELD_CASES = [
      ["{f}:7:", f"'{ACC}.memory_gbb'", "unknown field"]),
     # The typo replacing the real key: the missing key is reported first, the typo as "1 more".
     ("typo-for-required", "memory_gb: 80.0", "memory_gbb: 80.0",
-     ["{f}:2:", f"'{ACC}.memory_gb'", "missing", "1 more problem"]),
+     ["{f}:2:", f"'{ACC}.memory_gb'", "missing", "memory_gbb: unknown field"]),
     ("unknown-top-level", "accelerators:\n", "interconect: {}\naccelerators:\n",
      ["{f}:1:", "'interconect'", "unknown field"]),
     ("scale-up-unknown", "scale_up: nvlink4", "scale_up: nvlink9",

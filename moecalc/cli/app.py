@@ -47,7 +47,7 @@ def warn(warnings: list[str]) -> None:
 def write_json(data) -> None:
     import json
 
-    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    sys.stdout.write(json.dumps(data, indent=2, allow_nan=False) + "\n")   # NaN or inf: a bug, exit 1
 
 
 def write_csv(rows: list[dict]) -> None:

@@ -8,7 +8,7 @@ import json
 
 
 def to_json(result: dict) -> str:
-    return json.dumps(result, indent=2) + "\n"
+    return json.dumps(result, indent=2, allow_nan=False) + "\n"      # NaN or inf: a bug, exit 1
 
 
 def flatten(obj, prefix: str = "") -> list[tuple[str, object]]:

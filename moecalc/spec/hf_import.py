@@ -152,7 +152,10 @@ def weight_dtypes(cfg: ConfigReader) -> dict:
     nvfp4) and modelopt (NVFP4, FP8), with their lists of unquantized modules. Any other method
     imports with ``unknown_quantization`` set: moecalc then asks for --weights-dtype.
     """
-    base = _TORCH_DTYPES.get(cfg.data.get("torch_dtype") or cfg.data.get("dtype") or "bfloat16", "bf16")
+    name = cfg.data.get("torch_dtype") or cfg.data.get("dtype") or "bfloat16"
+    if not isinstance(name, str):
+        cfg._fail("torch_dtype" if "torch_dtype" in cfg.data else "dtype", f"must be a dtype name, got {name!r}"[:120])
+    base = _TORCH_DTYPES.get(name, "bf16")
     kv = "fp16" if base == "fp16" else "bf16"
     if not cfg.has("quantization_config"):
         return {"weights": base, "kv_cache": kv}

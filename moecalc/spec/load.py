@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from importlib import resources
 from pathlib import Path
 
@@ -26,7 +27,10 @@ def bundled_specs() -> dict[str, str]:
 def read_text(path: Path, label: str, what: str = "a spec") -> str:
     """A UTF-8 text file of at most MAX_BYTES; errors name the file and say what it was read as."""
     try:
-        size = path.stat().st_size
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):     # a FIFO, a device (/dev/zero), a socket: never read
+            raise MoecalcError("not a regular file", file=label)
+        size = st.st_size
         if size > MAX_BYTES:
             raise MoecalcError(f"file is {size:,} bytes, over the {MAX_BYTES:,}-byte limit for {what}", file=label)
         data = path.read_bytes()
@@ -55,6 +59,8 @@ def parse_json(text: str, label: str):
         raise MoecalcError(f"invalid JSON: {exc.msg} (column {exc.colno})", file=label, line=exc.lineno) from None
     except RecursionError:
         raise MoecalcError("invalid JSON: nested too deeply", file=label) from None
+    except ValueError as exc:           # an integer literal past Python's 4,300-digit limit
+        raise MoecalcError(f"invalid JSON: {str(exc).split(';')[0]}"[:200], file=label) from None
 
 
 def _field_name(loc: tuple, form_known: bool) -> str:
@@ -78,8 +84,19 @@ def validate_spec(data, label: str, root=None) -> ModelSpec:
 
 
 def validation_error(exc: ValidationError, label: str, root=None, drop_form: bool = False) -> MoecalcError:
-    """The first pydantic problem as one MoecalcError naming the file, line and field."""
-    err = exc.errors(include_url=False)[0]
+    """Every pydantic problem in one MoecalcError: the first names the file, line and field, the
+    others follow as 'field: problem', separated by '; ' (a typo'd key and the required one it
+    should have been show together)."""
+    first = _one_problem(exc.errors(include_url=False)[0], label, root, drop_form)
+    rest = [_one_problem(e, label, root, drop_form) for e in exc.errors(include_url=False)[1:8]]
+    if rest:
+        first.message += "; " + "; ".join(f"{r.field}: {r.message}" if r.field else r.message for r in rest)
+        if exc.error_count() > 8:
+            first.message += f"; and {exc.error_count() - 8} more"
+    return first
+
+
+def _one_problem(err: dict, label: str, root, drop_form: bool) -> MoecalcError:
     loc = tuple(err["loc"])
     msg = err["msg"].removeprefix("Value error, ")
     problem = err.get("ctx", {}).get("error")
@@ -90,10 +107,7 @@ def validation_error(exc: ValidationError, label: str, root=None, drop_form: boo
     elif err["type"] == "missing":
         msg = "required field is missing"
     elif "input" in err and err["type"] not in ("value_error", "assertion_error"):
-        msg += f" (got {err['input']!r})"
-    more = exc.error_count() - 1
-    if more:
-        msg += f" (and {more} more problem{'s' if more > 1 else ''})"
+        msg += f" (got {repr(err['input'])[:80]})"
     line = node_line(root, loc) if root is not None else None
     return MoecalcError(msg, file=label, field=_field_name(loc, drop_form) or None, line=line)
 

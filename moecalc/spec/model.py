@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, Optional, Union
 import numpy as np
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
-from moecalc.spec.types import NonNeg, Pos, PosFloat, SpecProblem, Strict
+from moecalc.spec.types import Amount, NonNeg, Pos, PosFloat, SpecProblem, Strict
 from moecalc.engine.model import ModelNumbers, Summary, from_schedule, from_summary
 from moecalc.engine.schedule import FULL_SPAN, GQA, MLA, QUANTIZABLE, DenseFFN, Layer, MoE, Recurrent, Schedule
 from moecalc.engine.dtypes import KV_DTYPES, WEIGHT_DTYPES
@@ -218,7 +218,7 @@ class DTypesSpec(Strict):
         default_factory=lambda: list(QUANTIZABLE),
         description="components stored in a quantized weights dtype; the rest stay bf16")
     kv_cache: str = Field("bf16", description=f"one of {', '.join(KV_DTYPES)}")
-    component_bytes: Optional[dict[str, NonNeg]] = Field(
+    component_bytes: Optional[dict[str, Amount]] = Field(
         None, description="exact weight bytes by component (a GGUF file's tensors): the bits follow from them")
     unknown_quantization: Optional[str] = Field(
         None, description="a config's quant_method moecalc cannot read: estimates then need --weights-dtype")
@@ -264,6 +264,21 @@ class _Common(Strict):
         return self._checkpoint, self._checkpoint_notes
 
 
+SIZE_LIMITS = {
+    "hidden_size": 1 << 16, "num_layers": 1 << 12, "vocab_size": 1 << 22, "mtp_layers": 1 << 6,
+    "attention.num_heads": 1 << 12, "attention.num_kv_heads": 1 << 12, "attention.head_dim": 1 << 12,
+    "attention.v_head_dim": 1 << 12, "attention.q_lora_rank": 1 << 16, "attention.kv_lora_rank": 1 << 16,
+    "attention.qk_nope_head_dim": 1 << 12, "attention.qk_rope_head_dim": 1 << 12,
+    "ffn.intermediate_size": 1 << 20, "moe.num_experts": 1 << 12, "moe.expert_intermediate_size": 1 << 20,
+    "moe.shared_expert_intermediate_size": 1 << 20, "moe.num_shared_experts": 1 << 8,
+    "moe.parallel_dense_intermediate_size": 1 << 20, "moe.num_zero_experts": 1 << 12,
+}
+"""The widths whose products are parameter counts, bounded so that the largest product,
+layers x experts x 3 x hidden x expert width = 2^12 x 2^12 x 3 x 2^16 x 2^20 < 2^62, stays
+exact in int64 (a 1.1e15-wide expert wrapped to -1.18e21 parameters before). Each is 4-20x
+the largest released model's (and DeepSeek-V3's equal-total dense twin, 501,438 wide, fits)."""
+
+
 class ArchitectureSpec(_Common):
     form: Literal["architecture"] = "architecture"
     hidden_size: Pos
@@ -284,7 +299,7 @@ class ArchitectureSpec(_Common):
                                         "layer rules (single-mixer blocks: Nemotron-H)")
     norms_per_layer: Pos = Field(2, description="norms a layer holds (2: before attention and FFN; 1: a "
                                                 "single-mixer block; Gemma's sandwich norms: 4)")
-    vision_params: NonNeg = Field(0, description="a multimodal model's vision tower and projector: in the total "
+    vision_params: Amount = Field(0, description="a multimodal model's vision tower and projector: in the total "
                                                  "(loaded), not active per text token")
     layer_scalars: NonNeg = Field(0, description="stored scalars per layer outside its blocks (Gemma 4: 1)")
     mtp_layers: NonNeg = Field(0, description="multi-token-prediction modules, counted apart (params.mtp)")
@@ -292,6 +307,13 @@ class ArchitectureSpec(_Common):
 
     @model_validator(mode="after")
     def _check(self):
+        for path, limit in SIZE_LIMITS.items():
+            value = self
+            for part in path.split("."):
+                value = getattr(value, part, None)
+            if isinstance(value, int) and value > limit:
+                raise SpecProblem(path, f"{value:,} is over the {limit:,} moecalc takes (the largest models are far "
+                                        f"below; the limit keeps parameter counts exact in 64-bit integers)")
         self.attention.check_head_dim(self.hidden_size)
         if self.moe and self.moe.layers is not None:
             bad = [i for i in self.moe.layers if i >= self.num_layers]

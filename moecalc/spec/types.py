@@ -6,8 +6,13 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Pos = Annotated[int, Field(gt=0)]
-NonNeg = Annotated[int, Field(ge=0)]
+MAX_DIMENSION = 1 << 24
+"""No dimension of a model or hardware profile is over 2^24 (16.7M): a bound on every array a
+count sizes (per-layer masks, per-expert tables), far above any real model. ``ArchitectureSpec``
+holds the widths whose products make parameter counts to tighter limits (no int64 overflow)."""
+Pos = Annotated[int, Field(gt=0, le=MAX_DIMENSION)]
+NonNeg = Annotated[int, Field(ge=0, le=MAX_DIMENSION)]
+Amount = Annotated[int, Field(ge=0, le=1 << 50)]       # a parameter or byte count (up to 1.1e15)
 PosFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
