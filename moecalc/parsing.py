@@ -65,7 +65,13 @@ def parse_positive(text: str, field: str, what: str = "a number") -> float:
         raise MoecalcError(f"{text!r} is not {what}", field=field) from None
     if not (math.isfinite(value) and value > 0):
         raise MoecalcError(f"must be a positive number, got {text!r}", field=field)
+    if not MIN_REAL <= value <= MAX_REAL:      # products and quotients of it stay finite
+        raise MoecalcError(f"must be between {MIN_REAL:g} and {MAX_REAL:g}, got {text!r}", field=field)
     return value
+
+
+MIN_REAL, MAX_REAL = 1e-9, 1e9
+"""A positive number moecalc takes (a price, a limit, a factor): nine decades either side of 1."""
 
 
 def parse_price(text: str, field: str) -> float:
