@@ -150,6 +150,20 @@ def generate(name: str) -> str:
             rows.append(f"| {source} | {len(held)} | {statistics.median(held):.2f} | "
                         + " | ".join(f"{c[k]:g}" for k in names) + " |")
         return "\n".join(rows) + "\n"
+    if name == "limits":
+        from moecalc.parsing import LIMITS, MAX_AXIS, MAX_REAL, MAX_TOKENS, MIN_REAL
+        from moecalc.spec.model import SIZE_LIMITS
+        from moecalc.spec.types import MAX_DIMENSION
+        from moecalc.sweep import MAX_GRID
+
+        rows = ["| input | largest value |", "|---|---|"]
+        rows += [f"| `{k}` | {v:,} |" for k, v in sorted(LIMITS.items())]
+        rows += [f"| any other count (`--context`, `--isl`, `--osl`, route's `--tokens`, `--seq-len`) | {MAX_TOKENS:,} |",
+                 f"| values on one sweep axis | {MAX_AXIS:,} |", f"| configurations one sweep enumerates | {MAX_GRID:,} |",
+                 f"| a positive number (a price, a limit, a factor) | {MIN_REAL:g} to {MAX_REAL:g} |",
+                 f"| any integer of a spec or hardware file | {MAX_DIMENSION:,} |"]
+        rows += [f"| spec `{k}` | {v:,} |" for k, v in SIZE_LIMITS.items()]
+        return "\n".join(rows) + "\n"
     raise SystemExit(f"docs: unknown generator {name!r}")
 
 
