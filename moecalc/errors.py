@@ -30,4 +30,10 @@ class MoecalcError(Exception):
         if self.file:
             where = self.file + (f":{self.line}" if self.line else "") + ": "
         field = f"field '{self.field}': " if self.field else ""
-        return f"{where}{field}{self.message}"
+        return printable(f"{where}{field}{self.message}")
+
+
+def printable(text: str) -> str:
+    """The text with control characters escaped (a YAML key holding \\x1e or a newline would
+    otherwise split the one error line)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

@@ -307,3 +307,14 @@ def test_sigterm_leaves_no_partial_file(tmp_path):
     assert proc.returncode == 143, err[-2000:]
     assert err.strip() == "moecalc: terminated"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_control_characters_in_keys_stay_on_one_line(tmp_path):
+    """Found by a 2,500-case run: a YAML key holding \\x1e (a line boundary to str.splitlines)
+    split the error line in two."""
+    text = (Path(__file__).parent.parent / "moecalc" / "model_specs" / "mixtral-8x7b.yaml").read_text()
+    spec = yaml.safe_load(text)
+    spec["moe"] = {"\x1e": 0, "new\nline": 1}
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(spec))
+    code, _, err = run_cli(["estimate", str(tmp_path / "s.yaml")])
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "\\x1e" in err
