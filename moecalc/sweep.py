@@ -131,6 +131,13 @@ class Layouts:
     cols: dict[str, np.ndarray]
     problem: np.ndarray                             # 0 valid, else 1 + index into LAYOUT_RULES
 
+    def block(self, sl: slice, space: "Space") -> rec.Layout:
+        """The rows ``sl`` as one Layout broadcasting along the grid's first axis."""
+        col = {k: self.cols[k][sl][:, None, None, None, None] for k in ("tp", "dp", "pp", "ep", "gpus_per_node")}
+        return rec.Layout(tp=col["tp"], dp=col["dp"], pp=col["pp"], ep=col["ep"],
+                          redundant_experts=space.redundant_experts, gpus_per_node=col["gpus_per_node"],
+                          max_nodes_per_token=np.inf if space.max_nodes_per_token is None else space.max_nodes_per_token)
+
     def subset(self, keep: np.ndarray) -> "Layouts":
         """The rows where ``keep`` (a mask), in their order."""
         at = np.flatnonzero(keep)
@@ -337,14 +344,10 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
         osl = np.asarray([o for _, o in space.requests], dtype=np.float64)[None, None, :, None, None]
         requests = Requests(isl=isl, osl=osl, mode=space.mode, mtp_tokens=space.mtp_tokens,
                             mtp_acceptance=assumptions.mtp_acceptance)
-    max_nodes = np.inf if space.max_nodes_per_token is None else space.max_nodes_per_token
     for l0 in range(0, n_layouts, l_step):
         sl = slice(l0, min(l0 + l_step, n_layouts))
-        col = {k: v[sl][:, None, None, None, None] for k, v in layouts.cols.items()}
         prob = layouts.problem[sl][:, None, None, None, None]
-        layout = rec.Layout(tp=col["tp"], dp=col["dp"], pp=col["pp"], ep=col["ep"],
-                            redundant_experts=space.redundant_experts, gpus_per_node=col["gpus_per_node"],
-                            max_nodes_per_token=max_nodes)
+        layout = layouts.block(sl, space)
         hardware = _block(hw, sl)
         for b0 in range(0, len(bat), b_step):
             bs = slice(b0, min(b0 + b_step, len(bat)))
@@ -539,9 +542,7 @@ def _memory_floor(m, layouts: Layouts, space: Space, catalog: Catalog, bulks, a:
     step = max(1, CHUNK // max(1, C.size * precision.kv_bytes.size * np.size(precision.quantized_bits)))
     for l0 in range(0, len(layouts.gpu), step):
         sl = slice(l0, min(l0 + step, len(layouts.gpu)))
-        col = {k: v[sl][:, None, None, None, None] for k, v in layouts.cols.items()}
-        layout = rec.Layout(tp=col["tp"], dp=col["dp"], pp=col["pp"], ep=col["ep"],
-                            redundant_experts=space.redundant_experts, gpus_per_node=col["gpus_per_node"])
+        layout = layouts.block(sl, space)
         workload = rec.Workload(context=C, batch=np.full((1, 1, 1, 1, 1), smallest_batch))
         scenario = Scenario(m, workload, precision, runtime, layout, _block(hw, sl))
         mem = scenario.memory(scenario.evaluate())

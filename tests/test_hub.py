@@ -44,6 +44,22 @@ def hf_home(tmp_path, monkeypatch):
     return home
 
 
+def cached_repo(hf_home, repo: str, shards: int | None = 1) -> "Path":
+    """A repository in huggingface_hub's cache layout (refs/main -> snapshots/<commit>/, as `hf
+    download` leaves it): its snapshot folder, with config.json and, unless ``shards`` is None,
+    the checkpoint's safetensors files."""
+    root = hf_home / "hub" / ("models--" + repo.replace("/", "--"))
+    snapshot = root / "snapshots" / COMMIT
+    if shards is None:
+        snapshot.mkdir(parents=True)
+        (snapshot / "config.json").write_text(json.dumps(CONFIG))
+    else:
+        write_checkpoint(snapshot, shards=shards)
+    (root / "refs").mkdir(parents=True, exist_ok=True)
+    (root / "refs" / "main").write_text(COMMIT)
+    return snapshot
+
+
 # --- checkpoint folders ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("shards", [1, 3])
@@ -150,10 +166,7 @@ def test_hub_id_from_the_mock_hub_then_offline_from_the_cache(tmp_path, hf_home,
 def test_a_populated_cache_is_read_offline(tmp_path, hf_home, monkeypatch):
     """A cache in huggingface_hub's layout (refs/main -> snapshots/<commit>/ with the files, as
     `hf download` leaves it): read with no server at all; a revision is the commit or branch."""
-    snapshot = hf_home / "hub" / "models--org--tiny" / "snapshots" / COMMIT
-    write_checkpoint(snapshot, shards=1)
-    (hf_home / "hub" / "models--org--tiny" / "refs").mkdir(parents=True)
-    (hf_home / "hub" / "models--org--tiny" / "refs" / "main").write_text(COMMIT)
+    snapshot = cached_repo(hf_home, "org/tiny")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     for arg in ("org/tiny", f"org/tiny@{COMMIT}", "org/tiny@main"):
         r = estimate(arg)
@@ -164,11 +177,7 @@ def test_a_populated_cache_is_read_offline(tmp_path, hf_home, monkeypatch):
 
 
 def test_cached_config_without_headers_offline_warns(tmp_path, hf_home, monkeypatch):
-    snapshot = hf_home / "hub" / "models--org--bare" / "snapshots" / COMMIT
-    snapshot.mkdir(parents=True)
-    (snapshot / "config.json").write_text(json.dumps(CONFIG))
-    (hf_home / "hub" / "models--org--bare" / "refs").mkdir()
-    (hf_home / "hub" / "models--org--bare" / "refs" / "main").write_text(COMMIT)
+    cached_repo(hf_home, "org/bare", shards=None)
     r = estimate("org/bare", "--offline")
     assert "checkpoint" not in r and any("not cached" in w for w in r["warnings"])
     assert r["params"]["total"] == PARAMS
@@ -216,10 +225,7 @@ def test_paths_and_bundled_names_are_not_hub_ids(tmp_path, monkeypatch):
 def test_import_takes_a_checkpoint_folder_and_a_cached_hub_id(hf_home, monkeypatch):
     """``moecalc import`` writes the same YAML for the folder and the Hub id of the same config,
     the Hub id named as its source."""
-    snapshot = hf_home / "hub" / "models--org--tiny" / "snapshots" / COMMIT
-    write_checkpoint(snapshot, shards=1)
-    (hf_home / "hub" / "models--org--tiny" / "refs").mkdir(parents=True)
-    (hf_home / "hub" / "models--org--tiny" / "refs" / "main").write_text(COMMIT)
+    snapshot = cached_repo(hf_home, "org/tiny")
     folder = runner.invoke(app, ["import", str(snapshot)])
     hub = runner.invoke(app, ["import", "org/tiny", "--offline"])
     assert folder.exit_code == 0 and hub.exit_code == 0, (folder.stderr, hub.stderr)
@@ -279,11 +285,7 @@ def test_names_the_hub_refuses_are_one_line(hf_home, hub_id):
 
 
 def test_a_damaged_header_copy_is_read_again_or_skipped(tmp_path, hf_home, monkeypatch):
-    snapshot = hf_home / "hub" / "models--org--tiny" / "snapshots" / COMMIT
-    snapshot.mkdir(parents=True)
-    (snapshot / "config.json").write_text(json.dumps(CONFIG))
-    (hf_home / "hub" / "models--org--tiny" / "refs").mkdir()
-    (hf_home / "hub" / "models--org--tiny" / "refs" / "main").write_text(COMMIT)
+    cached_repo(hf_home, "org/tiny", shards=None)
     saved = hf_home / "assets" / "moecalc" / "org--tiny" / COMMIT / "safetensors-headers.json"
     saved.parent.mkdir(parents=True)
     for damaged in ('{"files": [], "tensors": []}', '{"files": [], "tensors": {"a": [5, [1], 2]}}', "not json"):
