@@ -47,8 +47,11 @@ def run_cli(args: list[str]) -> tuple[int, str, str]:
 
     from moecalc.cli import main
 
+    import warnings
+
     out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings():
+        warnings.simplefilter("always")         # a warning a user would see is printed every time
         try:
             main(list(args))
             code = 0
@@ -60,40 +63,103 @@ def run_cli(args: list[str]) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
+def with_options(base: list[str], options) -> list[str]:
+    """``base`` (a command, its model and --flag value pairs) with the fuzzed options given once each:
+    a fuzzed option replaces the base's value, the last of two fuzzed values wins (giving a flag
+    twice is an error a single test covers; here it would stop most cases before the engine)."""
+    head = [a for a in base if not a.startswith("--")][:2]
+    flags = dict(zip(base[2::2], base[3::2]))
+    for name, value in options:
+        flags[f"--{name}"] = value
+    return [*head, *(a for kv in flags.items() for a in kv)]
+
+
 def holds_contract(args: list[str], json_out: bool) -> None:
-    """Exit 0 with valid, finite JSON (when JSON was asked for), or exit 2 with one line."""
+    """Exit 0 with valid, finite JSON (when JSON was asked for), or exit 2 with one line.
+
+    A sweep also writes ``--output`` into a fresh folder: on exit 0 the file holds finite JSON
+    rows, on exit 2 nothing is there; either way no temporary file is left behind. With
+    MOECALC_FUZZ_LOG set, each case appends one JSON line (test, exit code, seconds, peak RSS so
+    far, what went wrong) for tools/fuzz_campaign.py to count."""
+    import resource
+    import tempfile
+    import time
+
+    folder = tempfile.mkdtemp(prefix="fuzz-out-") if args[:1] == ["sweep"] else None
+    if folder:
+        args = [*args, "--output", os.path.join(folder, "rows.json")]
+    t0 = time.perf_counter()
     code, stdout, stderr = run_cli(args)
-    if code == 0:
-        if json_out:
-            def refuse(constant):
-                raise AssertionError(f"{constant} in the JSON of {args}")
-            json.loads(stdout, parse_constant=refuse)
-        return
-    assert code == 2, (args, code, stderr[-3000:])
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("moecalc: error: "), (args, stderr[-2000:])
+    seconds = time.perf_counter() - t0
+    problems = []
+    try:
+        if "Warning:" in stderr:
+            problems.append("warning on stderr")
+        if code == 0:
+            if json_out:
+                json.loads(stdout, parse_constant=_refuse_constant)
+        elif code != 2:
+            problems.append("traceback" if code == 1 else f"exit {code}")
+        else:
+            lines = stderr.strip().splitlines()
+            if not (len(lines) == 1 and lines[0].startswith("moecalc: error: ")):
+                problems.append("not one line")
+    except ValueError:
+        problems.append("non-finite or invalid JSON")
+    if folder:
+        left = sorted(os.listdir(folder))
+        if code == 0 and os.path.exists(os.path.join(folder, "rows.json")):
+            try:
+                json.loads(Path(folder, "rows.json").read_text(), parse_constant=_refuse_constant)
+            except ValueError:
+                problems.append("half-written file")
+            left.remove("rows.json")
+        if left:
+            problems.append("half-written file")
+        for name in os.listdir(folder):
+            os.unlink(os.path.join(folder, name))
+        os.rmdir(folder)
+    log = os.environ.get("MOECALC_FUZZ_LOG")
+    if log:
+        test = os.environ.get("PYTEST_CURRENT_TEST", "?").split("::")[-1].split(" ")[0]
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        with open(log, "a") as fh:
+            fh.write(json.dumps({"test": test, "code": code, "seconds": round(seconds, 4), "rss_mib": round(rss, 1),
+                                 "problems": problems, "args": args if problems else None}) + "\n")
+    assert not problems, (problems, args, code, stderr[-3000:])
 
 
+def _refuse_constant(constant):
+    raise ValueError(f"{constant} in the JSON")
+
+
+# values that should work, so that a good share of the cases get past validation into the engine
+PLAUSIBLE = [("batch", "1"), ("batch", "8"), ("batch", "1,16,256"), ("context", "4k"), ("context", "128k"),
+             ("context", "1k,32k"), ("gpus", "1"), ("gpus", "8"), ("gpus", "2,4,8"), ("tp", "1"), ("tp", "2"),
+             ("tp", "8"), ("ep", "1"), ("ep", "8"), ("dp", "2"), ("pp", "2"), ("isl", "1000"), ("osl", "200"),
+             ("mtp", "1"), ("redundant-experts", "8"), ("max-nodes-per-token", "1"), ("gpus-per-node", "4"),
+             ("price-per-hour", "2.5"), ("max-tpot-ms", "50"), ("weights-dtype", "fp8"), ("weights-dtype", "int4"),
+             ("kv-dtype", "fp8"), ("routing", "zipf:1.2"), ("routing", "dirichlet:0.5"), ("capacity-factor", "1.25"),
+             ("overflow", "drop"), ("scale-out", "ib-ndr-400"), ("gpu", "h200"), ("gpu", "b200,mi300x")]
 option = st.one_of(st.tuples(st.sampled_from(NUMERIC), st.sampled_from(WEIRD)),
-                   st.tuples(st.sampled_from(OTHER), st.sampled_from(WEIRD)))
+                   st.tuples(st.sampled_from(OTHER), st.sampled_from(WEIRD)),
+                   st.sampled_from(PLAUSIBLE))
 
 
 @FUZZ
 @given(st.sampled_from(["qwen3-30b-a3b", "deepseek-v3", "mixtral-8x7b", "llama-3.1-8b"]),
        st.lists(option, min_size=1, max_size=4), st.booleans())
 def test_estimate_options(model, options, with_gpu):
-    args = ["estimate", model, "--format", "json", *(["--gpu", "h100"] if with_gpu else [])]
-    for name, value in options:
-        args += [f"--{name}", value]
-    holds_contract(args, True)
+    base = ["estimate", model, "--format", "json", *(["--gpu", "h100"] if with_gpu else [])]
+    holds_contract(with_options(base, options), True)
 
 
 @FUZZ
 @given(st.lists(option, min_size=1, max_size=3))
 def test_route_and_compare_options(options):
-    extra = [a for name, value in options for a in (f"--{name}", value)]
-    holds_contract(["route", "qwen3-30b-a3b", "--format", "json", *extra], True)
-    holds_contract(["compare", "qwen3-30b-a3b", "llama-3.1-8b", "--format", "json", *extra], True)
+    holds_contract(with_options(["route", "qwen3-30b-a3b", "--format", "json"], options), True)
+    args = with_options(["compare", "qwen3-30b-a3b", "--format", "json"], options)
+    holds_contract([*args[:2], "llama-3.1-8b", *args[2:]], True)
 
 
 @FUZZ
@@ -102,19 +168,15 @@ def test_route_and_compare_options(options):
                                            "price-per-hour", "pue", "train-overlap"]),
                           st.sampled_from(WEIRD + ["14.8T", "500B", "0.4", "2048"])), min_size=1, max_size=4))
 def test_train_options(options):
-    args = ["train", "qwen3-30b-a3b", "--tokens", "1T", "--gpu", "h100", "--gpus", "64", "--format", "json"]
-    for name, value in options:
-        args += [f"--{name}", value]
-    holds_contract(args, True)
+    base = ["train", "qwen3-30b-a3b", "--tokens", "1T", "--gpu", "h100", "--gpus", "64", "--format", "json"]
+    holds_contract(with_options(base, options), True)
 
 
 @FUZZ
 @given(st.lists(option, min_size=1, max_size=3))
 def test_sweep_options(options):
-    args = ["sweep", "qwen3-30b-a3b", "--gpu", "h100,l40s", "--gpus", "1..8", "--batch", "1,8,64", "--format", "json"]
-    for name, value in options:
-        args += [f"--{name}", value]
-    holds_contract(args, True)
+    base = ["sweep", "qwen3-30b-a3b", "--gpu", "h100,l40s", "--gpus", "1..8", "--batch", "1,8,64", "--format", "json"]
+    holds_contract(with_options(base, options), True)
 
 
 # --- mutated inputs ----------------------------------------------------------------------------
@@ -171,7 +233,10 @@ def test_mutated_configs(tmp_path_factory, name, choice, value):
 @FUZZ
 @given(st.one_of(st.lists(st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-5, 2**70),
                                     st.text(max_size=3)), max_size=300),
-                 st.dictionaries(st.text(max_size=6), st.integers(), max_size=3)))
+                 st.dictionaries(st.text(max_size=6), st.integers(), max_size=3),
+                 # one count per expert of qwen3-30b-a3b (128), mostly plausible
+                 st.lists(st.one_of(st.integers(0, 10**6), st.floats(0, 1e6), st.sampled_from([0, 1e308, -1])),
+                          min_size=128, max_size=128)))
 def test_load_profiles(tmp_path_factory, counts):
     path = tmp_path_factory.mktemp("profile") / "load.json"
     try:
