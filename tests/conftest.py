@@ -1,4 +1,5 @@
-"""Shared test helpers. Tests never read ../shared: configs and published figures live in tests/data."""
+"""Shared test helpers. Tests never read ../shared: configs and published figures live in tests/data
+(test_prices.py compares its copy of the hardware reference with ../shared where that is present)."""
 
 from __future__ import annotations
 
