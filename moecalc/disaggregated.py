@@ -66,8 +66,7 @@ def disaggregated(spec, workload: Workload, assumptions: Assumptions, label, dec
     perf["request_latency_seconds"] = perf["ttft_seconds"] + (osl - 1) * perf["tpot_seconds"]
     pools.update(prefill_per_decode=ratio, layout=f"{x}P{y}D", prefill_instances=x, decode_instances=y, gpus=gpus,
                  kv_transfer_seconds=kv_seconds, prefill_batch=batch)
-    cost = out["cost"] = {"price_per_gpu_hour": dec["cost"]["price_per_gpu_hour"],
-                          "price_source": dec["cost"]["price_source"]}
+    cost = out["cost"] = {k: v for k, v in dec["cost"].items() if k.startswith("price_")}   # the decode pool's
     hours = [pre["cost"]["usd_per_hour"], dec["cost"]["usd_per_hour"]]
     if None in hours:
         cost.update(usd_per_million_output_tokens=None, usd_per_hour=None)

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from moecalc.assumptions import Assumptions
 from moecalc.engine.records import Hardware, Link
 from moecalc.errors import MoecalcError
+from moecalc.prices import price_basis
 from moecalc.spec.hardware import COMPUTE_DTYPES, Accelerator, HardwareFile, Host, Interconnect
 from moecalc.spec.load import read_text, validation_error
 from moecalc.spec.yaml_io import node_line, parse_yaml
@@ -212,7 +213,6 @@ def hardware_record(acc: Accelerator, catalog: Catalog, weights_dtype: str | tup
                      "domain": acc.scale_up_domain},
         "scale_out": None if out is None else {"name": out_name, "bytes_per_s": out.bytes_per_s,
                                                "latency_s": out.latency_s},
-        "price_per_gpu_hour": price,
-        "price_source": "--price-per-hour" if price_per_hour is not None else acc.price_source,
+        **price_basis(acc, price_per_hour),
     }
     return record, described

@@ -18,7 +18,10 @@ def bundled_summary() -> list[dict]:
 
 
 def hardware_rows(catalog) -> list[dict]:
-    """One row per known GPU, in SI units (bytes, bytes/s, FLOP/s); the renderer adds labels."""
+    """One row per known GPU, in SI units (bytes, bytes/s, FLOP/s), with its price's basis
+    (``moecalc.prices.price_basis``); the renderer adds labels."""
+    from moecalc.prices import price_basis
+
     rows = []
     for key, a in catalog.accelerators.items():
         rows.append({
@@ -29,7 +32,9 @@ def hardware_rows(catalog) -> list[dict]:
             "scale_up_bytes_per_s": catalog.interconnects[a.scale_up].bytes_per_s,
             "scale_up_domain": a.scale_up_domain, "scale_out": a.scale_out,
             "scale_out_bytes_per_s": catalog.interconnects[a.scale_out].bytes_per_s if a.scale_out else None,
-            "tdp_w": a.tdp_w, "price_usd_per_hour": a.price_usd_per_hour, "price_source": a.price_source,
+            "tdp_w": a.tdp_w, "price_usd_per_hour": a.price_usd_per_hour,
+            **{k: ", ".join(v) if isinstance(v, list) else v             # one CSV cell, as aliases
+               for k, v in price_basis(a).items() if k != "price_per_gpu_hour"},
             "origin": catalog.origin[key],
         })
     return rows

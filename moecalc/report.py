@@ -109,12 +109,27 @@ LIBRARY_KEYS = (
     Key("hardware.scale_out", "scale-out network: name, bytes_per_s per direction, latency_s (null: none)"),
     Key("hardware.price_per_gpu_hour", "USD per GPU-hour (null: unpriced)"),
     Key("hardware.price_source", "provider and date of the price, or --price-per-hour"),
+    Key("hardware.price_kind", "what the catalog price is: on-demand, reservation, spot, range-low (the low end "
+                               "of a quoted range), whole-instance (a one-GPU VM, its CPUs included) or other "
+                               "(null: no catalog price)"),
+    Key("hardware.price_date", "YYYY-MM the catalog price is from (null: undated, user-given or no price)"),
+    Key("hardware.price_valid_until", "YYYY-MM-DD a rate published with an end date stops holding (null: none)"),
+    Key("hardware.price_source_keys", "keys of the reference sources table the catalog price comes from"),
+    Key("hardware.price_freshness", "'dated YYYY-MM' (at most 12 months before price_as_of), 'stale' (older, or "
+                                    "its validity ended), 'undated', 'user-given' (--price-per-hour; not judged) "
+                                    "or null (no price)"),
+    Key("hardware.price_as_of", "the day a catalog price was judged on: MOECALC_TODAY (YYYY-MM-DD) or the real "
+                                "date (null: none judged)"),
     Key("comm.dispatch_dtype", "all-to-all dispatch payload"), Key("comm.combine_dtype", "combine payload"),
     Key("comm.a2a_kernel", "the all-to-all kernels of a decode step (low-latency: a copy per routed expert; "
                            "normal: one crossing per node)"),
     Key("comm.routing_limit", "the node or group limit that applied (null: none)"),
     Key("cost.price_per_gpu_hour", "= hardware.price_per_gpu_hour"),
     Key("cost.price_source", "= hardware.price_source"),
+    Key("cost.price_kind", "= hardware.price_kind"), Key("cost.price_date", "= hardware.price_date"),
+    Key("cost.price_valid_until", "= hardware.price_valid_until"),
+    Key("cost.price_source_keys", "= hardware.price_source_keys"),
+    Key("cost.price_freshness", "= hardware.price_freshness"), Key("cost.price_as_of", "= hardware.price_as_of"),
 )
 
 
@@ -188,7 +203,7 @@ def deployment_sections(out: dict, served: Served, deployment: dict, hardware: d
         out["routing"]["load_fluctuation"] = load_fluctuation
         report(served, out, Served.ROUTING_REPORT)
     report(served, out, tuple(o for o in Served.REPORT if o.key.startswith("cost.")))
-    out["cost"].update(price_per_gpu_hour=hardware["price_per_gpu_hour"], price_source=hardware["price_source"])
+    out["cost"].update({k: v for k, v in hardware.items() if k.startswith("price_")})   # the price and its basis
     return out
 
 
@@ -237,7 +252,7 @@ def without_speed(out: dict) -> dict:
             if key in out["perf"]:
                 out["perf"][key] = None
     for k, v in list(out["cost"].items()):
-        if k not in ("price_per_gpu_hour", "price_source"):
+        if not k.startswith("price_"):
             out["cost"][k] = None if not isinstance(v, dict) else {kk: None for kk in v}
     return out
 

@@ -27,6 +27,7 @@ from moecalc.engine.scenario import Scenario
 from moecalc.errors import MoecalcError
 from moecalc.estimate import Workload, check_dtypes, estimate, weights_precision
 from moecalc.hardware import Catalog, hardware_record
+from moecalc.prices import sweep_prices
 from moecalc.routers import Routing, apply_groups, engine_router
 
 MAX_GRID = 1 << 34         # configurations one sweep enumerates (about an hour at today's rate)
@@ -460,6 +461,7 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
                "configs_per_s_engine": enumerated_n / seconds if seconds else None,
                "pareto_points": int(len(pareto_index)), "pareto_shown": len(pareto)}
     why = None if feasible else _why_none(enumerated, closest, constraints, catalog)
+    summary.update(sweep_prices(catalog, space.gpu, space.price_per_hour))    # unpriced, stale and undated types
     return SweepResult(summary, top, pareto, estimate_command(top[0], label) if top else None, why, inter_rows,
                        inter_by_gpu)
 

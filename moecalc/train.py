@@ -147,6 +147,7 @@ def train(spec, request: TrainRequest, catalog, label: str | None = None) -> dic
     ``memory`` of training ``spec`` as ``request`` says."""
     from moecalc.engine.evaluate import attention_flops
     from moecalc.engine.train import train_flops
+    from moecalc.prices import price_basis
 
     m = spec.numbers()
     key, acc = catalog.gpu(request.gpu)
@@ -184,8 +185,7 @@ def train(spec, request: TrainRequest, catalog, label: str | None = None) -> dic
             "flops_per_token": flops.per_token, "flops_per_token_main": 3 * flops.main,
             "flops_per_token_mtp": 3 * flops.mtp, "router_flops_per_token": flops.router,
             "flops": total, "mfu": r.mfu, "gpu_hours": gpu_hours, "days": gpu_hours / r.gpus / 24,
-            "usd": None if price is None else gpu_hours * price, "price_per_gpu_hour": price,
-            "price_source": "--price-per-hour" if r.price_per_hour is not None else acc.price_source,
+            "usd": None if price is None else gpu_hours * price, **price_basis(acc, r.price_per_hour),
             "energy_mwh": None if acc.tdp_w is None else gpu_hours * acc.tdp_w * r.pue / 1e6,
             "tokens_per_s_per_gpu": peak * r.mfu / flops.per_token,
             "step_bound": {"mfu_comm_exposed": step_mfu, "mfu_ceiling": ceiling, "step_seconds": step.total,
@@ -247,7 +247,13 @@ TRAIN_KEYS: dict[str, str] = {
     "train.flops": "tokens x flops_per_token", "train.mfu": "the MFU the GPU-hours assume (--mfu)",
     "train.gpu_hours": "FLOPs / (BF16 dense peak x MFU) / 3600", "train.days": "gpu_hours / GPUs / 24",
     "train.usd": "gpu_hours x price (null without one)", "train.price_per_gpu_hour": "the price used",
-    "train.price_source": "where the price comes from", "train.energy_mwh": "gpu_hours x TDP x PUE",
+    "train.price_source": "where the price comes from", "train.price_kind": "what the catalog price is (as in "
+    "estimate's hardware.price_kind)", "train.price_date": "YYYY-MM of the catalog price (null: undated or none)",
+    "train.price_valid_until": "YYYY-MM-DD the catalog rate stops holding (null: none)",
+    "train.price_source_keys": "keys of the reference sources table the catalog price comes from",
+    "train.price_freshness": "dated YYYY-MM, stale, undated, user-given or null (as estimate's)",
+    "train.price_as_of": "the day a catalog price was judged on (MOECALC_TODAY or the real date)",
+    "train.energy_mwh": "gpu_hours x TDP x PUE",
     "train.tokens_per_s_per_gpu": "BF16 peak x MFU / flops_per_token",
     "train.step_bound.mfu_comm_exposed": "the step bound's MFU: GEMMs at peak, --train-overlap of the transfers hidden",
     "train.step_bound.mfu_ceiling": "... with every transfer hidden (the bubble alone)",

@@ -33,7 +33,10 @@ ROOT = Path(__file__).resolve().parent.parent
 MARKER = re.compile(r"^<!-- (run|generate|bench|plot): (.+?) -->\n", re.M)
 END = "<!-- end -->\n"
 TIMING = [re.compile(p) for p in (r"in\s+[0-9.]+\s+s\s+\([0-9,]+\s+per\s+second\)", r"[0-9.]+ (ms|us|s)  +[0-9.]+x bare")]
-ENV = {**os.environ, "COLUMNS": "100", "TERM": "dumb", "NO_COLOR": "1", "PYTHONHASHSEED": "0"}
+# MOECALC_TODAY: prices are judged dated, stale or undated as of this day (moecalc.prices), so a
+# block does not change with the calendar; move it forward when the bundled prices are refreshed
+ENV = {**os.environ, "COLUMNS": "100", "TERM": "dumb", "NO_COLOR": "1", "PYTHONHASHSEED": "0",
+       "MOECALC_TODAY": "2026-12-02"}
 
 
 def files() -> list[Path]:

@@ -87,7 +87,34 @@ def compare_view(result: dict) -> Group:
             parts.append(Text(f"{m['name']}: {m['construction']}", style="dim"))
     for m in models:
         parts.append(Text(m["verdict"], style="bold"))
+    line = price_line(models)
+    if line is not None:
+        parts.append(line)
     return Group(*parts)
+
+
+def price_line(models: list[dict]) -> Text | None:
+    """What the dollars per million output tokens rest on: each GPU type's price, its source and
+    basis (once a type), or that it has none."""
+    from moecalc.prices import flagged
+    from moecalc.render.prices import basis
+
+    seen, lines, warn = set(), [], False
+    for m in models:
+        c = m.get("cost")
+        if not c or m["hardware"]["name"] in seen:
+            continue
+        seen.add(m["hardware"]["name"])
+        if c["price_per_gpu_hour"] is None:
+            lines.append(f"{m['hardware']['name']}: no price (--price-per-hour)")
+            continue
+        note = basis(c)
+        lines.append(f"{m['hardware']['name']} at {u.usd(c['price_per_gpu_hour'])}/GPU-hour ({c['price_source']})"
+                     + (f"; {note}" if note else ""))
+        warn = warn or flagged(c)
+    if not lines:
+        return None
+    return Text("$ per million output tokens: " + "; ".join(lines), style="yellow" if warn else "dim")
 
 
 def print_compare(result: dict, width: int | None = None) -> None:

@@ -7,6 +7,7 @@ from rich.table import Table
 from rich.text import Text
 
 from moecalc.render import units as u
+from moecalc.render.prices import sweep_line
 from moecalc.render.table import _table
 
 
@@ -77,6 +78,9 @@ def sweep_view(result, frontier: str = "cost") -> Group:
                       f"in {s['seconds_since_start']:.2f} s ({s['configs_per_s'] or 0:,.0f} per second)", style="bold"))
     if result.why_none:
         parts.append(Text(f"nothing feasible: {result.why_none}", style="yellow"))
+    prices = sweep_line(s)
+    if prices:
+        parts.append(Text(prices, style="yellow"))
     routing = (result.top or [{}])[0].get("routing")
     if routing and routing["model"] != "uniform" or routing and routing["capacity_factor"] is not None:
         parts.append(Text(f"routing: {routing['describe']} ({routing['effective_experts']:,.1f} effective "

@@ -203,6 +203,8 @@ def deployment_view(r: dict) -> Group:
              ("mfu", "hbm_efficiency", "scaleup_efficiency", "scaleout_efficiency", "comm_overlap", "load_fluctuation"))
     used = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
                      for k, v in r["assumptions"].items() if k in shown)
+    if c.get("price_as_of"):                # the day a catalog price was judged dated, stale or undated on
+        used += f", prices as of MOECALC_TODAY={c['price_as_of']}"
     parts.append(Text(f"assumptions: {model_line(r)}, {used} (all in --format json; override with --assume)",
                       style="dim"))
     for note in d["notes"]:
@@ -301,8 +303,20 @@ def _decode_tables(r: dict):
         tt.add_row(Text("$ per million output tokens", style="bold"),
                    Text(f"{dollars} ({spread})" if spread else dollars, style="bold"))
         tt.add_row("price source", Text(str(c["price_source"]), style="dim"))
+        _basis_row(tt, c)
 
     return st, tt
+
+
+def _basis_row(t: Table, c: dict, *blank: str) -> None:
+    """Under the price's source, a catalog price that is stale or undated: its kind, why, and
+    "check before quoting" (a dated price's source line already gives its date; a price the user
+    gave is not judged)."""
+    from moecalc.prices import flagged
+    from moecalc.render.prices import basis
+
+    if flagged(c):
+        t.add_row("price basis", Text(basis(c), style="yellow"), *blank)
 
 
 def band(r: dict, section: str, key: str, fmt) -> str:
@@ -378,6 +392,7 @@ def _request_tables(r: dict):
         tt.add_row(f"price-sheet split ({c['prefill_share']:.0%} of GPU time is prefill)",
                    f"{u.usd(split['input_usd_per_million'])} in / {u.usd(split['output_usd_per_million'])} out", "")
     tt.add_row("price source", Text(str(c["price_source"]), style="dim"), "")
+    _basis_row(tt, c, "")
     return st, tt
 
 
@@ -465,6 +480,8 @@ def train_view(r: dict) -> Group:
     ct.add_row("days on these GPUs", f"{t['days']:,.1f}")
     ct.add_row("dollars", "n/a: no price (--price-per-hour)" if t["usd"] is None
                else f"${t['usd']:,.0f} at ${t['price_per_gpu_hour']:.2f}/GPU-hour ({t['price_source']})")
+    if t["usd"] is not None:
+        _basis_row(ct, t)
     if t["energy_mwh"] is not None:
         ct.add_row("energy (GPU TDP x PUE)", f"{t['energy_mwh']:,.0f} MWh")
     b = t["step_bound"]

@@ -8,13 +8,21 @@ the properties here (``memory_bytes``, ``hbm_bytes_per_s``, ``peak_flops``, ``by
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from typing import Literal, Optional
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from moecalc.spec.types import NonNegFloat, Pos, PosFloat, SpecProblem, Strict
 
 COMPUTE_DTYPES = ("fp32", "tf32", "bf16", "fp16", "fp8", "fp4", "int8")
+_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+PRICE_KINDS = ("on-demand", "reservation", "spot", "range-low", "whole-instance", "other")
+"""What a catalog price is: an on-demand per-GPU rate; a reservation (capacity block, commitment);
+a spot rate; the low end of a quoted range; the price of a whole one-GPU instance or VM (its CPUs
+and memory included); anything else (``price_source`` says what)."""
 
 
 class Interconnect(Strict):
@@ -61,7 +69,20 @@ class Accelerator(Strict):
     tdp_w: Optional[PosFloat] = None
     price_usd_per_hour: Optional[PosFloat] = Field(None, description="USD per GPU-hour (representative)")
     price_source: Optional[str] = Field(None, description="provider and date of the price")
+    price_date: Optional[str] = Field(None, description="YYYY-MM the price was observed or published; null: the "
+                                                        "source is undated")
+    price_kind: Optional[Literal[PRICE_KINDS]] = Field(None, description="what the price is: "
+                                                                         + ", ".join(PRICE_KINDS))
+    price_valid_until: Optional[str] = Field(None, description="YYYY-MM-DD a rate published with an end date "
+                                                               "stops holding (the price is stale from then)")
+    price_source_keys: list[str] = Field(default_factory=list, description="keys of the reference sources: table "
+                                                                           "the price comes from")
     source: str = ""
+
+    @field_validator("price_valid_until", mode="before")
+    @classmethod
+    def _day_as_text(cls, v):
+        return v.isoformat() if isinstance(v, dt.date) and not isinstance(v, dt.datetime) else v
 
     @model_validator(mode="after")
     def _check(self):
@@ -69,6 +90,20 @@ class Accelerator(Strict):
             raise SpecProblem("dense_tflops", "needs at least a bf16 or fp16 peak")
         if self.price_usd_per_hour is not None and not self.price_source:
             raise SpecProblem("price_source", "a price needs its provider and date")
+        if self.price_usd_per_hour is None:
+            for name in ("price_date", "price_kind", "price_valid_until", "price_source_keys"):
+                if getattr(self, name):
+                    raise SpecProblem(name, "describes a price, but price_usd_per_hour is not given")
+        if self.price_date is not None and not _MONTH.match(self.price_date):
+            raise SpecProblem("price_date", f"must be YYYY-MM (e.g. 2026-06), got {self.price_date!r}")
+        if self.price_valid_until is not None:
+            try:
+                ok = bool(_DAY.match(self.price_valid_until)) and bool(dt.date.fromisoformat(self.price_valid_until))
+            except ValueError:
+                ok = False
+            if not ok:
+                raise SpecProblem("price_valid_until",
+                                  f"must be a date YYYY-MM-DD (e.g. 2025-01-01), got {self.price_valid_until!r}")
         if self.memory_gib_reported is not None and not (
                 0.8 * self.memory_gb * 1e9 <= self.memory_gib_reported * 2**30 <= 1.2 * self.memory_gb * 1e9):
             raise SpecProblem("memory_gib_reported",
