@@ -73,8 +73,9 @@ def with_twins(models: list[tuple], dense_equivalents: bool) -> list[tuple]:
 
 def compare(models: list[tuple], workload: Workload = Workload(), assumptions: Assumptions = Assumptions(),
             deployment: Deployment | None = None, dense_equivalents: bool = False, catalog=None,
-            routing=None) -> dict:
-    """``models``: (spec, label) pairs. Returns {"models": [...]} with ratios to the first column."""
+            routing=None, on_progress=None) -> dict:
+    """``models``: (spec, label) pairs. Returns {"models": [...]} with ratios to the first column.
+    ``on_progress(done, total)``: called as each column (a model or a dense twin) is estimated."""
     entries = with_twins(models, dense_equivalents)
     from moecalc.engine.routing import RoutingCache
 
@@ -103,6 +104,8 @@ def compare(models: list[tuple], workload: Workload = Workload(), assumptions: A
         out.append({"name": r["model"]["name"], "kind": kind, "construction": how,
                     "min_gpus_to_fit": {"gpu": fit_gpu, "gpus": min_gpus}, "kv_cache_by_context": kv,
                     "vram_floor_by_context": floor, **r})
+        if on_progress is not None:
+            on_progress(len(out), len(entries))
     first = out[0]
     for e in out:
         e["ratios"] = _ratios(e, first)

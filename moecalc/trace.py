@@ -27,15 +27,18 @@ MAX_TOKENS = 1 << 24
 
 
 def expert_counts(r: RouterLaw, tokens: int, rng: np.random.Generator,
-                  groups: tuple[int, int] = (0, 0)) -> tuple[np.ndarray, np.ndarray]:
+                  groups: tuple[int, int] = (0, 0), on_progress=None) -> tuple[np.ndarray, np.ndarray]:
     """Assignments per expert of ``tokens`` routed tokens (drawn in chunks), and which experts
     they touched. ``groups``: a uniform router limited to M of G groups (a skewed router is
-    drawn without its group limit, as its closed forms are)."""
+    drawn without its group limit, as its closed forms are). ``on_progress(done, tokens)`` is
+    called after each chunk."""
     counts = np.zeros(len(r.pi))
     for start in range(0, tokens, SAMPLE_CHUNK):
         n = min(SAMPLE_CHUNK, tokens - start)
         counts += (sample_grouped_sets(len(r.pi), r.top_k, *groups, n, rng) if groups[0] > 1
                    else sample_sets(r, n, rng)).sum(axis=0)
+        if on_progress is not None:
+            on_progress(start + n, tokens)
     return counts, counts > 0
 
 
@@ -57,8 +60,9 @@ def route_deployment(d: Deployment) -> Deployment:
 
 def trace(spec, routing: Routing, tokens: int = 4096, deployment: Deployment | None = None,
           workload: Workload = Workload(batch=64), assumptions: Assumptions = Assumptions(),
-          catalog=None, label: str | None = None) -> dict:
-    """Route ``tokens`` tokens; compare the counts with the closed forms; cost it on ``deployment``."""
+          catalog=None, label: str | None = None, on_progress=None) -> dict:
+    """Route ``tokens`` tokens; compare the counts with the closed forms; cost it on ``deployment``.
+    ``on_progress(done, tokens)``: called as the Monte Carlo draws its chunks (most of a long trace)."""
     m = apply_groups(spec.numbers(), routing, spec.name)
     if not m.num_experts:
         raise MoecalcError(f"{spec.name} has no routed experts to route", field="MODEL")
@@ -83,7 +87,7 @@ def trace(spec, routing: Routing, tokens: int = 4096, deployment: Deployment | N
     rng = np.random.default_rng(routing.seed)
     groups = (m.expert_groups, m.groups_per_token) if m.expert_groups > 1 else (0, 0)
     uniform_router = rt.k_free == k and np.allclose(rt.pi, rt.pi[0])
-    counts, touched_mc = expert_counts(rt, tokens, rng, groups if uniform_router else (0, 0))
+    counts, touched_mc = expert_counts(rt, tokens, rng, groups if uniform_router else (0, 0), on_progress)
     served, over_mc = capped_counts(counts, routing.capacity_factor, routing.overflow, tokens, k)
     nodes = d["ep_nodes"]
     f = rank_factors(rt, ep, nodes, R, routing.capacity_factor, routing.overflow)

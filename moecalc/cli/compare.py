@@ -35,6 +35,7 @@ def compare(
     """Models side by side (MoE vs dense, MoE vs MoE): params, memory, KV, FLOPs, GPUs and cost;
     ratios to the first model."""
     from moecalc.compare import compare as run
+    from moecalc.render.progress import progress
     from moecalc.spec.load import load
 
     g = flags.given(ctx)
@@ -56,7 +57,9 @@ def compare(
     catalog = options.catalog(g)
     rt = options.routing(g)
     models = [load(s, offline) for s in specs]
-    result = run(models, workload, assumptions, deployment, dense_equivalents, catalog, routing=rt)
+    with progress("comparing") as on_progress:
+        result = run(models, workload, assumptions, deployment, dense_equivalents, catalog, routing=rt,
+                     on_progress=on_progress)
     for m in result["models"]:
         warn(m["warnings"])
     flags.draw("compare", result, picture, force)

@@ -27,6 +27,7 @@ def route(
     """A routing trace: per-expert and per-rank load, straggler, overflow, effective experts, and
     the change in TPOT and $/Mtok against uniform routing (on --gpu, default h200; batch 64;
     --ep alone sets the GPU count)."""
+    from moecalc.render.progress import progress
     from moecalc.spec.load import load
     from moecalc.trace import route_deployment, trace
 
@@ -39,7 +40,8 @@ def route(
     catalog = options.catalog(g)
     deployment = route_deployment(options.deployment(g, gpu="h200"))
     model, label = load(spec, offline)
-    result = trace(model, rt, n_tokens, deployment, workload, assumptions, catalog, label)
+    with progress("routing tokens") as on_progress:
+        result = trace(model, rt, n_tokens, deployment, workload, assumptions, catalog, label, on_progress)
     flags.draw("route", result, picture, force)
     if fmt == "json":
         write_json(result)

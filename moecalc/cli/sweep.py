@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import time
 from typing import Annotated, List, Optional
 
 import typer
@@ -35,6 +33,7 @@ def sweep(
     or start:stop:step; --gpu takes a list or all. Defaults: every GPU, 1..64 GPUs, tp 1,2,4,8,
     pp 1, dp = gpus / (tp x pp), ep auto, batch 1..256, context 4096."""
     from moecalc.files import row_writer
+    from moecalc.render.progress import progress
     from moecalc.spec.load import load
     from moecalc.sweep import ROW_COLUMNS, run_sweep
 
@@ -48,7 +47,7 @@ def sweep(
     assumptions = options.assumptions(g)
     model, label = load(spec, offline)
     out = g.text("output")
-    with row_writer(out, force, ROW_COLUMNS) as on_rows, _progress() as on_progress:
+    with row_writer(out, force, ROW_COLUMNS) as on_rows, progress("sweeping") as on_progress:
         result = run_sweep(model, req.space, catalog, assumptions, req.constraints, req.objective, req.top,
                            on_progress=on_progress, on_rows=on_rows, label=label)
     if out is not None:
@@ -67,33 +66,3 @@ def sweep(
         from moecalc.render.sweep_table import print_sweep
         print_sweep(result, frontier=shown)
 
-
-@contextlib.contextmanager
-def _progress():
-    """A progress bar on stderr for sweeps that run longer than a second, on a terminal only.
-
-    Off a terminal rich still writes a line when the bar stops, so a slow machine's captured
-    output (CI regenerating the docs) would differ from a fast one's by a blank line.
-    """
-    from rich.console import Console
-    from rich.progress import Progress
-
-    start = time.perf_counter()
-    bar, task = None, None
-    console = Console(stderr=True)
-
-    def update(done: int, total: int) -> None:
-        nonlocal bar, task
-        if bar is None:
-            if not console.is_terminal or time.perf_counter() - start < 1.0 or done >= total:
-                return
-            bar = Progress(console=console, transient=True)
-            bar.start()
-            task = bar.add_task("sweeping", total=total)
-        bar.update(task, completed=done)
-
-    try:
-        yield update
-    finally:
-        if bar is not None:
-            bar.stop()

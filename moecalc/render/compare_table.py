@@ -9,6 +9,7 @@ from rich.text import Text
 
 from moecalc.compare import KV_CONTEXTS, _get
 from moecalc.render import units as u
+from moecalc.render.fit import FirstFit, WholeWords
 from moecalc.render.table import _table
 
 BAR = 40
@@ -55,7 +56,40 @@ def side_by_side(models: list[dict]) -> Table:
     return t
 
 
-def bars(title: str, models: list[dict], path: tuple, fmt) -> Table:
+def side_by_side_fitted(models: list[dict]) -> FirstFit:
+    """The side-by-side table where the terminal holds every column with each cell's words whole
+    (cells wrap between words); else the models in as few tables of consecutive columns as fit,
+    each with the row labels (the ratios stay to the first model)."""
+    layouts = [WholeWords(side_by_side(models))]
+    for parts in range(2, len(models) + 1):
+        tables = []
+        for i, chunk in enumerate(_split(models, parts)):
+            t = side_by_side(chunk)
+            if i:
+                t.title = "Side by side, continued (x ratio to the first model)"
+            tables.append(WholeWords(t))
+        layouts.append(Group(*tables))
+    return FirstFit(*layouts, need="words")
+
+
+def _split(items: list, parts: int) -> list[list]:
+    """``items`` in ``parts`` consecutive runs whose lengths differ by at most one."""
+    size, extra = divmod(len(items), parts)
+    out, start = [], 0
+    for i in range(parts):
+        end = start + size + (i < extra)
+        out.append(items[start:end])
+        start = end
+    return out
+
+
+def bars(title: str, models: list[dict], path: tuple, fmt) -> FirstFit:
+    """One bar a model, BAR characters at the largest; shorter bars where the terminal is narrow,
+    so that a value stays on its line."""
+    return FirstFit(*(_bars(title, models, path, fmt, n) for n in (BAR, BAR * 3 // 4, BAR // 2)))
+
+
+def _bars(title: str, models: list[dict], path: tuple, fmt, longest: int) -> Table:
     values = [_get(m, path) or 0.0 for m in models]
     top = max(values) or 1.0
     t = Table(title=title, title_justify="left", title_style="bold", show_header=False, box=None, pad_edge=False)
@@ -63,7 +97,7 @@ def bars(title: str, models: list[dict], path: tuple, fmt) -> Table:
     t.add_column(no_wrap=True)
     t.add_column(justify="right")
     for m, v in zip(models, values):
-        n = max(1, round(BAR * v / top)) if v else 0
+        n = max(1, round(longest * v / top)) if v else 0
         t.add_row(m["name"], Text("#" * n, style="cyan"), fmt(v))
     return t
 
@@ -78,7 +112,7 @@ def kv_growth(models: list[dict]) -> Table:
 
 def compare_view(result: dict) -> Group:
     models = result["models"]
-    parts = [side_by_side(models),
+    parts = [side_by_side_fitted(models),
              bars("Weight memory", models, ("weights", "bytes"), u.gb),
              bars("Decode FLOPs per token", models, ("flops", "decode_per_token"), u.flops),
              kv_growth(models)]

@@ -97,7 +97,7 @@ def route_view(r: dict) -> Group:
     base = c["uniform"]
 
     def delta(v, b):
-        return "" if not b or v is None or b is None else f" ({v / b - 1:+.0%})"
+        return "" if not b or v is None or b is None else f" ({u.change(v / b - 1)})"
 
     for label, key, fmt in (("TPOT", "tpot_seconds", u.seconds), ("TTFT", "ttft_seconds", u.seconds),
                             ("tokens/s per GPU", "tokens_per_s_per_gpu", lambda v: f"{v:,.1f}"),
@@ -116,7 +116,7 @@ def route_view(r: dict) -> Group:
                 text += delta(v, base[key])
             cells.append(text)
         ct.add_row(label, *cells)
-    return Group(head, Text(""), per_expert, Text(""), per_rank, Text(""), t, ct)
+    return Group(head, Text(""), per_expert, Text(""), per_rank, Text(""), t, Text(""), ct)
 
 
 def print_route(r: dict, width: int | None = None) -> None:

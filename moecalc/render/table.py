@@ -222,21 +222,59 @@ def _short_source(source: str | None) -> str:
     return first.removeprefix("https://huggingface.co/").removesuffix("/blob/main/config.json")
 
 
-def models_view(rows: list[dict]) -> Table:
+def models_view(rows: list[dict]):
+    """The bundled models, one line each with the repository id in its own column where the
+    terminal holds it, else the id on its own line under the name (never cut or folded)."""
+    from moecalc.render.fit import FirstFit
+
+    return FirstFit(_models_wide(rows), _models_narrow(rows))
+
+
+def _models_wide(rows: list[dict]) -> Table:
     t = _table("Bundled model specs", "name", "family", "total", "active (share)")
-    t.columns[0].no_wrap = True
-    t.add_column("source", overflow="fold")
+    t.add_column("source")
+    for c in t.columns:
+        c.no_wrap = True
     for row in rows:
-        t.add_row(row["name"], row["family"], u.params(row["total"]),
-                  f"{u.params(row['active'])} ({row['active'] / row['total']:.0%})",
+        t.add_row(row["name"], row["family"], u.params(row["total"]), _active_share(row),
                   Text(_short_source(row["source"]), style="dim"))
     return t
 
 
-def hardware_view(rows: list[dict]) -> Table:
+def _models_narrow(rows: list[dict]) -> Table:
+    """Name and family on one line, the repository id under them."""
+    t = _table("Bundled model specs", "", "total", "active (share)")
+    pad = max((len(r["name"]) for r in rows), default=4)
+    t.columns[0].header = f"{'name':<{pad}}  family\n  source"
+    for c in t.columns:
+        c.no_wrap = True
+    for row in rows:
+        cell = Text(f"{row['name']:<{pad}}  {row['family']}")
+        source = _short_source(row["source"])
+        if source:
+            cell.append(f"\n  {source}", style="dim")
+        t.add_row(cell, u.params(row["total"]), _active_share(row))
+    return t
+
+
+def _active_share(row: dict) -> str:
+    return f"{u.params(row['active'])} ({row['active'] / row['total']:.0%})"
+
+
+def hardware_view(rows: list[dict]):
+    """Known GPUs, every cell whole: at 80 columns the columns are two spaces apart, not three."""
+    from moecalc.render.fit import FirstFit
+
+    return FirstFit(_hardware_table(rows, "scale-up x GPUs", (0, 1)),
+                    _hardware_table(rows, "scale-up\nx GPUs", (0, 1, 0, 0)))
+
+
+def _hardware_table(rows: list[dict], scale_up: str, padding: tuple) -> Table:
     t = _table("Known GPUs: capacity (GB = 1e9 B), HBM TB/s, dense peak TFLOP/s, links GB/s per direction",
-               "gpu", "memory", "HBM", "bf16", "fp8", "fp4", "scale-up x GPUs", "NIC", "$/GPU-h")
-    t.columns[0].no_wrap = True
+               "gpu", "memory", "HBM", "bf16", "fp8", "fp4", scale_up, "NIC", "$/GPU-h")
+    t.padding = padding
+    for c in t.columns:
+        c.no_wrap = True
     tf = lambda v: "-" if not v else f"{v / 1e12:,.0f}"  # noqa: E731
     for r in rows:
         t.add_row(r["gpu"], f"{r['memory_bytes'] / 1e9:,.0f} GB", f"{r['hbm_bytes_per_s'] / 1e12:.2f}",
@@ -249,6 +287,8 @@ def hardware_view(rows: list[dict]) -> Table:
 
 def interconnects_view(rows: list[dict]) -> Table:
     t = _table("Interconnect profiles (per GPU, one direction)", "name", "kind", "bandwidth", "latency")
+    for c in t.columns:                 # the description wraps between words; the rest stays whole
+        c.no_wrap = True
     t.add_column("description", overflow="fold")
     for r in rows:
         t.add_row(r["interconnect"], r["kind"], f"{r['bytes_per_s_per_direction'] / 1e9:,.1f} GB/s",
@@ -437,8 +477,9 @@ def local_view(r: dict) -> Group:
 
 def hosts_view(rows: list[dict]) -> Table:
     t = _table("Known hosts (--host): system memory, its bandwidth, cores and peak TFLOPS", "host", "memory", "GB/s",
-               "sockets x cores", "fp32", "bf16", "int8", "GPU link")
-    t.columns[0].no_wrap = True
+               "sockets\nx cores", "fp32", "bf16", "int8", "GPU\nlink")
+    for c in t.columns:                 # 79 columns wide: every cell whole at 80
+        c.no_wrap = True
     for r in rows:
         t.add_row(r["host"], f"{r['memory_bytes'] / 1e9:,.0f} GB", f"{r['bandwidth_bytes_per_s'] / 1e9:,.1f}",
                   f"{r['sockets']} x {r['cores'] // r['sockets']}", f"{r['fp32_flops'] / 1e12:,.1f}",

@@ -59,3 +59,10 @@ def usd(n: float | None) -> str:
     if n is None:
         return "n/a"
     return f"${n:,.3f}" if n < 10 else f"${n:,.2f}"
+
+
+def change(fraction: float) -> str:
+    """A relative change as a signed whole percentage, '+43%' or '-3%'; one that rounds to zero is
+    '0%' (never '-0%' or '+0%')."""
+    text = f"{fraction:+.0%}"
+    return "0%" if text in ("+0%", "-0%") else text
