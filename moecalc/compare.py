@@ -86,7 +86,12 @@ def compare(models: list[tuple], workload: Workload = Workload(), assumptions: A
         d = deployment
         if d is not None and kind != "moe":          # expert options do not apply to dense models
             d = replace(d, ep=None, redundant_experts=0, max_nodes_per_token=None)
-        r = estimate(spec, w, assumptions, label, d, catalog, routing=routing if kind == "moe" else None, cache=cache)
+        try:
+            r = estimate(spec, w, assumptions, label, d, catalog, routing=routing if kind == "moe" else None,
+                         cache=cache)
+        except MoecalcError as exc:     # say which column broke (a dense twin the user did not write)
+            exc.message = f"{spec.name}: {exc.message}"
+            raise
         fit_gpu = deployment.gpu if deployment is not None else REFERENCE_GPU
         if deployment is not None and deployment.gpus is None:
             min_gpus = r["deployment"]["gpus"]

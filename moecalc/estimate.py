@@ -66,6 +66,14 @@ class Workload:
         explicit = self.context if self.isl is None else None
         return int(held_context(self.serving_mode, self.isl or 0, self.osl or 0, explicit))
 
+    @property
+    def longest_sequence(self) -> tuple[int, str]:
+        """(the longest sequence the workload holds, the options that set it): a request's prompt
+        plus its output, else the context."""
+        if self.isl is not None:
+            return (self.isl or 0) + (self.osl or 0), "--isl + --osl"
+        return self.context, "--context"
+
     def requests(self, acceptance: float):
         from moecalc.engine.requests import Requests
 
@@ -149,13 +157,14 @@ def stated_warnings(spec: ModelSpec, total: int, active: int, embedding: int, lm
         if abs(err) > stated.tolerance:
             out.append(f"derived total {total / 1e9:.2f}B differs from the stated "
                        f"{stated.total_params / 1e9:.2f}B by {err:+.1%}")
-    if stated.active_params:
-        options = (active, active - embedding, active - embedding - lm_head)
-        best = min(options, key=lambda v: abs(v / stated.active_params - 1))
-        err = best / stated.active_params - 1
+    from moecalc.report import card_active
+
+    card = card_active(spec, active, embedding, lm_head)
+    if card is not None:
+        err = card["derived"] / card["stated"] - 1
         if abs(err) > stated.tolerance:
-            out.append(f"derived active {best / 1e9:.2f}B differs from the stated "
-                       f"{stated.active_params / 1e9:.2f}B by {err:+.1%} (closest of three conventions)")
+            out.append(f"derived active {card['derived'] / 1e9:.2f}B differs from the stated "
+                       f"{card['stated'] / 1e9:.2f}B by {err:+.1%} (closest of three conventions)")
     return out
 
 
@@ -254,8 +263,10 @@ def estimate(spec: ModelSpec, workload: Workload = Workload(), assumptions: Assu
     m = scenario.model
     ev = scenario.evaluate()
     p = m.params
+    beyond = spec.context_warning(*workload.longest_sequence)
     out = report.model_sections(spec, label, m, ev, weights_dtype, kv_dtype, assumptions.as_dict(deployment is not None),
-                                stated_warnings(spec, p.total, p.active, p.embedding, p.lm_head))
+                                [*stated_warnings(spec, p.total, p.active, p.embedding, p.lm_head),
+                                 *([beyond] if beyond else [])])
     out["workload"].update(isl=workload.isl, osl=workload.osl, mode=workload.mode or (
         "continuous" if workload.is_requests else None), mtp_tokens=workload.mtp_tokens)
     if m.num_experts or (routing is not None and not routing.is_uniform):
@@ -266,6 +277,7 @@ def estimate(spec: ModelSpec, workload: Workload = Workload(), assumptions: Assu
         r = routing or Routing()
         out["routing"] = report.routing_section(r, inclusion(r, m.num_experts, m.top_k, spec.name), m.top_k,
                                                 workload.batch)
+        out["warnings"] += r.warnings()
     if deployment is not None:
         from moecalc.hardware import load_catalog
 
@@ -280,7 +292,7 @@ def _serve(out: dict, scenario: Scenario, ev, a: Assumptions, d: Deployment, cat
     from dataclasses import replace
 
     from moecalc import report
-    from moecalc.deployment import check, layout_record, resolve
+    from moecalc.deployment import check, layout_record, resolve, serving_flags
     from moecalc.hardware import hardware_record
     from moecalc.routers import engine_router
 
@@ -307,7 +319,12 @@ def _serve(out: dict, scenario: Scenario, ev, a: Assumptions, d: Deployment, cat
         "gpu": key, "gpus": d.gpus, "gpus_per_node": d.gpus_per_node, "tp": d.tp, "ep": d.ep, "dp": d.dp, "pp": d.pp,
         "expert_tp": int(served.expert_tp) if m.num_experts else None, "redundant_experts": d.redundant_experts,
         "max_nodes_per_token": d.max_nodes_per_token, "nodes": math.ceil(d.gpus / d.gpus_per_node),
-        "layout_chosen": chosen, "notes": notes}
+        "layout_chosen": chosen, "notes": notes,
+        "expert_sharding": None if not m.num_experts else
+        f"each split by TP over {d.tp * d.dp} GPUs (EP1: vLLM's and SGLang's default; --ep all for EP)"
+        if d.ep == 1 else f"EP over all {d.ep} GPUs of a stage (vLLM --enable-expert-parallel)"
+        if d.ep == d.tp * d.dp else f"EP{d.ep}, each expert split by TP{int(served.expert_tp)}",
+        "serving_flags": serving_flags(d, bool(m.num_experts))}
     limit = (f"at most {d.max_nodes_per_token} nodes per token" if d.max_nodes_per_token else
              f"group-limited to {m.groups_per_token} of {m.expert_groups} expert groups per token"
              if m.expert_groups else None)

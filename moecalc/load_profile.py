@@ -1,6 +1,12 @@
 """Measured expert loads: per-expert token counts in expert-id order (a serving engine's
 expert-load statistics), from YAML/JSON (a list, or ``counts: [...]``) or CSV (one count per
 row, or ``expert,count`` rows, a header allowed), or a plain column of numbers under any name.
+
+YAML/JSON may also hold one list per MoE layer (``[[...], [...], ...]``, what vLLM's and
+SGLang's expert-load recorders dump for EPLB). ``file:PATH`` then pools the layers (each
+layer routes the same tokens, so the pooled shares are the layers' average law) and reports
+how far each layer's hottest expert stands above the pooled one; ``file:PATH#N`` takes layer N
+(0-based) alone.
 """
 
 from __future__ import annotations
@@ -13,8 +19,27 @@ from pathlib import Path
 from moecalc.errors import MoecalcError
 
 
-def read_profile(path: str) -> list[float]:
-    """Per-expert counts from a YAML/JSON list (or ``counts:``) or a CSV file."""
+def read_profile(path: str, layer: int | None = None) -> tuple[list[float], list[list[float]]]:
+    """(the counts used, every layer's counts): per-expert counts from a YAML/JSON list (or
+    ``counts:``), a list of such lists (one per MoE layer: pooled, or ``layer`` alone) or a CSV
+    file (one layer)."""
+    layers = _read_layers(path)
+    if layer is not None:
+        if layer >= len(layers):
+            raise MoecalcError(f"layer {layer} asked for, but the file holds {len(layers)} layer"
+                               f"{'s' * (len(layers) != 1)} (0-based)", file=path, field="counts")
+        return layers[layer], layers
+    if len(layers) == 1:
+        return layers[0], layers
+    widths = {len(row) for row in layers}
+    if len(widths) > 1:
+        raise MoecalcError(f"layers hold different expert counts ({', '.join(str(w) for w in sorted(widths))})",
+                           file=path, field="counts")
+    shares = [[v / sum(row) for v in row] for row in layers]      # each layer's law, then their mean
+    return [sum(col) / len(shares) for col in zip(*shares)], layers
+
+
+def _read_layers(path: str) -> list[list[float]]:
     from moecalc.spec.load import read_text
     from moecalc.spec.yaml_io import parse_yaml
 
@@ -34,18 +59,30 @@ def read_profile(path: str) -> list[float]:
         if not isinstance(data, list):
             raise MoecalcError(f"expected a list of per-expert counts, got {type(data).__name__}", file=path,
                                field="counts")
-        values = []
-        for i, v in enumerate(data):
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise MoecalcError(f"expert {i}: {v!r} is not a number", file=path, field="counts")
-            values.append(float(v))
+        if data and all(isinstance(row, list) for row in data):          # one list per MoE layer
+            return [_checked(_numbers(row, path, f"layer {j}, "), path, f"layer {j}: ") for j, row in enumerate(data)]
+        values = _numbers(data, path)
+    return [_checked(values, path)]
+
+
+def _numbers(data: list, path: str, where: str = "") -> list[float]:
+    values = []
+    for i, v in enumerate(data):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise MoecalcError(f"{where}expert {i}: {v!r} is not a number", file=path, field="counts")
+        values.append(float(v))
+    return values
+
+
+def _checked(values: list[float], path: str, where: str = "") -> list[float]:
     for i, v in enumerate(values):
         if not math.isfinite(v) or v < 0:
-            raise MoecalcError(f"expert {i}: count {v:g} must be a finite number >= 0", file=path, field="counts")
+            raise MoecalcError(f"{where}expert {i}: count {v:g} must be a finite number >= 0", file=path,
+                               field="counts")
     if not values:
-        raise MoecalcError("no counts", file=path, field="counts")
+        raise MoecalcError(f"{where}no counts", file=path, field="counts")
     if sum(values) <= 0:
-        raise MoecalcError("every count is 0: no load to profile", file=path, field="counts")
+        raise MoecalcError(f"{where}every count is 0: no load to profile", file=path, field="counts")
     if not math.isfinite(sum(values)):        # counts near 1e308 overflow their sum: shares are unchanged
         peak = max(values)
         values = [v / peak for v in values]

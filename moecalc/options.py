@@ -69,7 +69,9 @@ class DeploymentOptions(OptionGroup):
     gpus: Text = option("GPUs in the deployment (default: the smallest count that fits)", "N", "-n")
     gpus_per_node: Text = option("GPUs per scale-up domain (default: the GPU's)", "N")
     tp: Text = option("tensor parallel size: attention, dense FFN and shared experts", "N")
-    ep: Text = option("expert parallel size (default: tp x dp for MoE models)", "N")
+    ep: Text = option("expert parallel size, or 'all' for every GPU of a stage (vLLM --enable-expert-parallel); "
+                      "default 1: each expert split over tp x dp by TP, as vLLM and SGLang do (a sweep tries 1 and all)",
+                      "N")
     dp: Text = option("data parallel size: attention replicas (default: gpus / (tp x pp))", "N")
     pp: Text = option("pipeline parallel stages (default 1)", "N")
     redundant_experts: Text = option("replicated expert slots added to the routed ones (EPLB; default 0)", "N")
@@ -261,6 +263,14 @@ def load_plan(path: str) -> Given:
 
 # -- single values: estimate, compare, route ----------------------------------------------------
 
+def expert_parallel(text, field):
+    """``--ep``: a count, or ``all`` (``deployment.EP_ALL``)."""
+    from moecalc.deployment import EP_ALL
+    from moecalc.parsing import parse_count
+
+    return EP_ALL if str(text).strip().lower() == "all" else parse_count(text, field, minimum=1)
+
+
 def count(minimum: int = 1):
     from moecalc.parsing import parse_count
 
@@ -405,7 +415,7 @@ def prefill_pool(g: Given, decode):
         raise MoecalcError("--mode disaggregated needs a prefill pool: --prefill-gpus (and its layout)",
                            field="--prefill-gpus")
     pool = Deployment(gpu=g.text("prefill_gpu", decode.gpu), gpus=g.parse("prefill_gpus", count()),
-                      tp=g.parse("prefill_tp", count()), ep=g.parse("prefill_ep", count()),
+                      tp=g.parse("prefill_tp", count()), ep=g.parse("prefill_ep", expert_parallel),
                       dp=g.parse("prefill_dp", count()), scale_out=decode.scale_out,
                       price_per_hour=decode.price_per_hour)
     return pool, g.parse("prefill_batch", count())
@@ -475,8 +485,8 @@ def deployment(g: Given, gpu: str | None = None):
         return None
     return Deployment(
         gpu=gpu, gpus=g.parse("gpus", count()), gpus_per_node=g.parse("gpus_per_node", count()),
-        tp=g.parse("tp", count()), ep=g.parse("ep", count()), dp=g.parse("dp", count()), pp=g.parse("pp", count()),
-        redundant_experts=g.parse("redundant_experts", count(0), "0"),
+        tp=g.parse("tp", count()), ep=g.parse("ep", expert_parallel), dp=g.parse("dp", count()),
+        pp=g.parse("pp", count()), redundant_experts=g.parse("redundant_experts", count(0), "0"),
         max_nodes_per_token=g.parse("max_nodes_per_token", count()), scale_out=g.text("scale_out"),
         price_per_hour=g.parse("price_per_hour", parse_price))
 
@@ -574,6 +584,16 @@ def sweep_request(g: Given, catalog) -> SweepRequest:
     def auto_axis(text, field):
         return None if str(text).strip().lower() == "auto" else parse_axis(text, field)
 
+    def ep_axis(text, field):
+        """An axis of EP sizes, where ``all`` (alone or in a list) is EP over each stage."""
+        parts = [p.strip() for p in str(text).split(",")]
+        if "all" not in (p.lower() for p in parts):
+            return auto_axis(text, field)
+        from moecalc.deployment import EP_ALL
+
+        rest = ",".join(p for p in parts if p.lower() != "all")
+        return tuple(dict.fromkeys((EP_ALL, *(parse_axis(rest, field) if rest else ()))))
+
     def gpus_named(text, field):
         if str(text).strip().lower() == "all":
             return tuple(catalog.accelerators)
@@ -601,7 +621,7 @@ def sweep_request(g: Given, catalog) -> SweepRequest:
 
     space = Space(
         gpu=g.parse("gpu", gpus_named, "all"), gpus=g.parse("gpus", axis, "1..64"), tp=g.parse("tp", axis, "1,2,4,8"),
-        pp=g.parse("pp", axis, "1"), dp=g.parse("dp", auto_axis), ep=g.parse("ep", auto_axis),
+        pp=g.parse("pp", axis, "1"), dp=g.parse("dp", auto_axis), ep=g.parse("ep", ep_axis),
         gpus_per_node=g.parse("gpus_per_node", axis), batch=g.parse("batch", axis, "1..256"),
         context=g.parse("context", axis, "4096"),
         weights_dtype=g.parse("weights_dtype", weight_alternatives),

@@ -31,6 +31,9 @@ LIBRARY_KEYS = (
     Key("model.source", "where the numbers come from"), Key("model.spec", "what was loaded (file or bundled name)"),
     Key("model.assumed", "summary form only: the assumptions it needs (moe_layers, widest_activation, "
                          "norms_and_biases), with their values"),
+    Key("params.card_active", "the published active count (spec `stated`) beside ours under the closest convention: "
+                              "stated, derived, convention, source (null: none stated); params.active keeps its "
+                              "definition"),
     Key("weights.dtype", "storage dtype of the quantized components"),
     Key("weights.quantized_components", "components stored in it (empty for an unquantized dtype)"),
     Key("kv_cache.dtype", "KV cache dtype"),
@@ -99,7 +102,11 @@ LIBRARY_KEYS = (
     Key("deployment.max_nodes_per_token", "node-limited routing (null: none)"),
     Key("deployment.nodes", "nodes the deployment spans"),
     Key("deployment.layout_chosen", "given, or how the default layout was chosen"),
-    Key("deployment.notes", "remarks on the layout (uneven experts, expert TP, TP across nodes, no price)"),
+    Key("deployment.notes", "remarks on the layout (uneven experts, TP across nodes, no price)"),
+    Key("deployment.expert_sharding", "how the routed experts are split, and which stack's convention that is "
+                                      "(null: dense)"),
+    Key("deployment.serving_flags", "the flags that run this layout: vllm, sglang, trtllm (or why a stack "
+                                    "cannot express it)"),
     Key("hardware.name", "the GPU"), Key("hardware.memory_bytes", "its capacity"),
     Key("hardware.memory_basis", "reported GiB or vendor GB label"),
     Key("hardware.hbm_bytes_per_s", "peak HBM bandwidth"),
@@ -147,6 +154,25 @@ def keys() -> list[tuple[str, str]]:
     return sorted(rows, key=lambda r: order.index(r[0].split(".")[0]))
 
 
+ACTIVE_CONVENTIONS = ("every parameter a token uses", "without the input embedding",
+                      "without the embedding and the output head")
+"""How model cards count active parameters: moecalc's params.active is the first (what a token
+reads and multiplies, embedding row and output head included); gpt-oss's card (3.61B for the
+20B) leaves out the input embedding; some leave out both."""
+
+
+def card_active(spec, active: int, embedding: int, lm_head: int) -> dict | None:
+    """The published active count beside ours under the convention closest to it:
+    {stated, derived, convention, source}; None without a stated active count."""
+    stated = getattr(spec, "stated", None)
+    if stated is None or not stated.active_params:
+        return None
+    counts = (active, active - embedding, active - embedding - lm_head)
+    i = min(range(3), key=lambda j: abs(counts[j] / stated.active_params - 1))
+    return {"stated": float(stated.active_params), "derived": int(counts[i]), "convention": ACTIVE_CONVENTIONS[i],
+            "source": stated.source}
+
+
 def model_sections(spec, label: str | None, m: ModelNumbers, ev: ModelResult, weights_dtype: str, kv_dtype: str,
                    assumptions: dict, warnings: list[str]) -> dict:
     """Everything about the model and its workload (no deployment)."""
@@ -155,6 +181,8 @@ def model_sections(spec, label: str | None, m: ModelNumbers, ev: ModelResult, we
         model["assumed"] = spec.to_summary().assumed
     out = {"model": model}
     report(m.params, out)
+    p = m.params
+    out["params"]["card_active"] = card_active(spec, int(p.active), int(p.embedding), int(p.lm_head))
     if weights_dtype in WEIGHT_DTYPES:         # (a mixer is listed only where the model has one)
         quantized = [c for c in m.quantized if c != "mixer" or m.params.by_component.get("mixer")] \
             if WEIGHT_DTYPES[weights_dtype].quantized else []

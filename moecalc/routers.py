@@ -8,7 +8,8 @@ turned into the per-expert inclusion probabilities the engine reads (``engine.ro
 - dirichlet:ALPHA: preferences drawn from a symmetric Dirichlet(ALPHA) (seeded): a learned but
   uneven router; small ALPHA is close to collapse, large ALPHA close to uniform.
 - file:PATH: measured per-expert token counts in expert-id order (a serving engine's expert-load
-  statistics; ``moecalc.load_profile`` reads them).
+  statistics; ``moecalc.load_profile`` reads them); a file of per-layer counts is pooled
+  (the layers' mean law), ``file:PATH#N`` takes layer N alone.
 
 Preferences become inclusion probabilities proportional to them, none above 1 (a token takes
 an expert at most once): ``engine.routing.law.inclusion_from_weights``.
@@ -38,7 +39,10 @@ class Routing:
     kind: str = "uniform"
     value: float | None = None                 # zipf exponent S or Dirichlet concentration ALPHA
     path: str | None = None                    # file: the profile's path, for messages
-    counts: tuple[float, ...] | None = None    # file: per-expert counts
+    counts: tuple[float, ...] | None = None    # file: per-expert counts (pooled over the file's layers)
+    layers: int = 1                            # file: MoE layers the file holds
+    layer: int | None = None                   # file#N: the one layer taken
+    layer_hottest: tuple[float, ...] = ()      # file with layers: each layer's hottest expert / the mean
     seed: int = 0
     capacity_factor: float | None = None       # tokens per expert per step at most C B k / E
     overflow: str = "drop"                     # what happens to tokens over capacity
@@ -50,7 +54,9 @@ class Routing:
 
     def describe(self) -> str:
         text = (f"{self.kind}:{self.value:g}" if self.value is not None else
-                f"file:{self.path}" if self.kind == "file" else self.kind)
+                f"file:{self.path}" + (f"#{self.layer}" if self.layer is not None else
+                                       f" ({self.layers} layers pooled)" if self.layers > 1 else "")
+                if self.kind == "file" else self.kind)
         if self.capacity_factor is not None:
             text += f", capacity factor {self.capacity_factor:g} ({self.overflow})"
         if self.groups is not None:
@@ -59,9 +65,28 @@ class Routing:
 
     def as_dict(self) -> dict:
         groups = None if self.groups is None else ("none" if self.groups == (0, 0) else f"{self.groups[0]}:{self.groups[1]}")
-        return {"model": self.kind, "parameter": self.value, "file": self.path, "seed": self.seed,
-                "capacity_factor": self.capacity_factor, "overflow": self.overflow, "groups": groups,
-                "describe": self.describe()}
+        out = {"model": self.kind, "parameter": self.value, "file": self.path, "seed": self.seed,
+               "capacity_factor": self.capacity_factor, "overflow": self.overflow, "groups": groups,
+               "describe": self.describe()}
+        if self.kind == "file":
+            spread = sorted(self.layer_hottest)
+            out["profile_layers"] = {
+                "layers": self.layers, "layer": self.layer,
+                "pooled_hottest_x_mean": max(self.counts) / (sum(self.counts) / len(self.counts)),
+                "per_layer_hottest_x_mean": {"median": spread[len(spread) // 2], "max": spread[-1]} if spread else None}
+        return out
+
+    def warnings(self) -> list[str]:
+        """Pooling layers flattens each layer's hot experts: say by how much, when it does."""
+        if self.kind != "file" or self.layer is not None or self.layers < 2:
+            return []
+        pooled = max(self.counts) / (sum(self.counts) / len(self.counts))
+        median = sorted(self.layer_hottest)[len(self.layer_hottest) // 2]
+        if median <= 1.1 * pooled:
+            return []
+        return [f"{self.path}: {self.layers} layers pooled; a layer's hottest expert is {median:.2f}x the mean "
+                f"(median over layers, max {max(self.layer_hottest):.2f}x) against {pooled:.2f}x pooled, so the "
+                f"pooled law understates each layer's straggler; file:{self.path}#N takes layer N alone"]
 
 
 def option(name: str) -> str:
@@ -97,10 +122,16 @@ def parse_routing(text: str | None, seed: int = 0, capacity_factor: float | None
     if kind == "file":
         if not arg.strip():
             raise MoecalcError("file: needs a path (file:loads.csv)", field=field)
-        path = arg.strip()
+        path, layer = arg.strip(), None
+        head, hash_, tail = path.rpartition("#")
+        if hash_ and tail.strip().isdigit() and len(tail.strip()) <= 6:
+            path, layer = head.strip(), int(tail)
         from moecalc.load_profile import read_profile
 
-        return Routing("file", path=path, counts=tuple(read_profile(path)), **common)
+        counts, layers = read_profile(path, layer)
+        hottest = tuple(max(row) / (sum(row) / len(row)) for row in layers) if len(layers) > 1 else ()
+        return Routing("file", path=path, counts=tuple(counts), layers=len(layers), layer=layer,
+                       layer_hottest=hottest, **common)
     if not arg.strip():
         example = "zipf:1.2" if kind == "zipf" else "dirichlet:0.5"
         raise MoecalcError(f"{kind}: needs a number ({example})", field=field)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from moecalc.assumptions import Assumptions
-from moecalc.deployment import Deployment, default_ep
+from moecalc.deployment import EP_ALL, Deployment, default_ep
 from moecalc.engine import records as rec
 from moecalc.engine.layout import LAYOUT_RULES, layout_problem
 from moecalc.engine.results import BOUNDS, Served
@@ -55,7 +55,7 @@ class RowView:
 
 ROW_VALUES = {             # column of a written row -> its value in a RowView
     "per_gpu_bytes": lambda v: v.served.memory.total,
-    "capacity_bytes": lambda v: v.served.memory.capacity,
+    "capacity_per_gpu_bytes": lambda v: v.served.memory.capacity,
     "tpot_seconds": lambda v: v.tpot,
     "ttft_seconds": lambda v: v.ttft,
     "tokens_per_s": lambda v: v.tokens_per_s,
@@ -254,7 +254,9 @@ def enumerate_layouts(m, space: Space, catalog: Catalog) -> Layouts:
             dps = space.dp or ((n // (tp * pp)) if n % (tp * pp) == 0 else 0,)
             for dp in dps:
                 stage = tp * max(dp, 1)
-                eps = space.ep or (default_ep(m, stage, space.redundant_experts),)
+                # default: both conventions, experts split by TP (EP 1) and EP over the stage
+                eps = dict.fromkeys(default_ep(m, stage, space.redundant_experts, ep == EP_ALL) if not ep else ep
+                                    for ep in (space.ep or (1, EP_ALL)))
                 for ep in eps:
                     rows.append((len(gpus), n, g, tp, pp, dp, ep, acc.scale_up_domain, has_out))
                     gpus.append(key)
@@ -459,11 +461,62 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
                "layouts": len(enumerated.gpu), "invalid_layouts": int(np.count_nonzero(enumerated.problem)),
                "objective": objective, "configs_per_s": enumerated_n / since_start if since_start else None,
                "configs_per_s_engine": enumerated_n / seconds if seconds else None,
-               "pareto_points": int(len(pareto_index)), "pareto_shown": len(pareto)}
+               "pareto_points": int(len(pareto_index)), "pareto_shown": len(pareto),
+               "warnings": sweep_warnings(spec, space), "close_call": close_call(top, objective)}
     why = None if feasible else _why_none(enumerated, closest, constraints, catalog)
     summary.update(sweep_prices(catalog, space.gpu, space.price_per_hour))    # unpriced, stale and undated types
     return SweepResult(summary, top, pareto, estimate_command(top[0], label) if top else None, why, inter_rows,
                        inter_by_gpu)
+
+
+CLOSE_CALL = 0.05
+"""Two GPU types whose best rows are within 5% on the objective: a close call, explained."""
+
+DECODE_TERMS = {            # perf.decode term -> the hardware input behind it
+    "compute_seconds": "dense peak FLOP/s",
+    "memory_seconds": "HBM bandwidth",
+    "comm_seconds": "the links' bandwidth and latency (scale-up, scale-out)",
+    "overhead_seconds": "the per-layer launch and sync overhead",
+}
+
+
+def close_call(rows: list[dict], objective: str) -> dict | None:
+    """When the best rows of the two best GPU types are within ``CLOSE_CALL`` of each other on
+    the objective, the decode term whose difference is largest, and the hardware input behind
+    it: what decides the ranking (B200 behind H200 at batch 1: NVLink5's latency input). None
+    when one GPU type wins clearly or only one is ranked."""
+    column, _ = OBJECTIVES[objective]
+    first = rows[0] if rows else None
+    second = next((r for r in rows if r["deployment"]["gpu"] != first["deployment"]["gpu"]), None) if first else None
+    if second is None:
+        return None
+
+    def value(r):
+        v = r["cost"].get(column) if column.startswith("usd") else r["perf"].get(column)
+        return v
+    a, b = value(first), value(second)
+    if a is None or b is None or not a or abs(b / a - 1) > CLOSE_CALL:
+        return None
+    ta, tb = first["perf"]["decode"], second["perf"]["decode"]
+    ahead = {t: tb[t] - ta[t] for t in DECODE_TERMS}        # > 0: the term favours the first GPU type
+
+    def term(t):
+        return None if t is None else {"term": t, "seconds": [ta[t], tb[t]], "input": DECODE_TERMS[t]}
+    best, worst = max(ahead, key=ahead.get), min(ahead, key=ahead.get)
+    return {"gpus": [first["deployment"]["gpu"], second["deployment"]["gpu"]], "gap": b / a - 1,
+            "objective": column, "for_first": term(best if ahead[best] > 0 else None),
+            "against_first": term(worst if ahead[worst] < 0 else None)}
+
+
+def sweep_warnings(spec, space: Space) -> list[str]:
+    """What the user should know about the space itself: sequences past the model's
+    max_position_embeddings (the rows there are computed, and flagged here once)."""
+    if space.requests is not None:
+        longest = max(isl + osl for isl, osl in space.requests), "--isl + --osl"
+    else:
+        longest = max(space.contexts), "--context"
+    beyond = spec.context_warning(*longest)
+    return [beyond] if beyond else []
 
 
 def _routing_key(router) -> bytes:

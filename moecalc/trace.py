@@ -11,7 +11,7 @@ from dataclasses import replace
 import numpy as np
 
 from moecalc.assumptions import Assumptions
-from moecalc.deployment import Deployment
+from moecalc.deployment import EP_ALL, Deployment
 from moecalc.engine import records as rec
 from moecalc.engine.routing import RouterLaw, RoutingCache, SkewedRouter, effective_experts, distinct_experts, rank_factors
 from moecalc.engine.routing.capacity import cap_loads, capacity_tokens, overflow_tokens
@@ -52,10 +52,11 @@ def capped_counts(counts: np.ndarray, capacity_factor, overflow: str, tokens: in
 
 def route_deployment(d: Deployment) -> Deployment:
     """A trace's deployment: ``--ep`` alone (no --gpus, --tp, --dp) spreads the experts over
-    exactly that many GPUs."""
-    if d.ep is not None and d.gpus is None and d.tp is None and d.dp is None:
+    exactly that many GPUs; without ``--ep``, EP over every GPU of a stage (``--ep all``: the
+    load per rank is what route is for; estimate's default, EP 1, has a single rank)."""
+    if d.ep and d.gpus is None and d.tp is None and d.dp is None:
         return replace(d, gpus=d.ep)
-    return d
+    return replace(d, ep=EP_ALL) if d.ep is None else d
 
 
 def trace(spec, routing: Routing, tokens: int = 4096, deployment: Deployment | None = None,
@@ -144,7 +145,7 @@ def trace(spec, routing: Routing, tokens: int = 4096, deployment: Deployment | N
                   "slots": pl.slots.tolist()},
         "summary": summary,
         "cost": {name: _cost(r) for name, r in costs.items()},
-        "deployment": d, "workload": routed["workload"],
+        "deployment": d, "workload": routed["workload"], "warnings": routed["warnings"],
     }
 
 

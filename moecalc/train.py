@@ -202,9 +202,10 @@ def train(spec, request: TrainRequest, catalog, label: str | None = None) -> dic
                    "fits": per_gpu <= acc.memory_bytes, "largest_micro_batch": largest, "zero": r.zero,
                    "per_gpu": {"weights_and_grads_bytes": mem.weights_and_grads, "optimizer_bytes": mem.optimizer,
                                "activations_bytes": mem.activations * activation_scale}},
-        "warnings": [] if per_gpu <= acc.memory_bytes else [
+        "warnings": ([] if per_gpu <= acc.memory_bytes else [
             f"does not fit: {per_gpu / 1e9:,.1f} GB per GPU of {acc.memory_bytes / 1e9:,.1f} GB; more PP or EP, "
-            f"--recompute full or a smaller --micro-batch"],
+            f"--recompute full or a smaller --micro-batch"]) + [w for w in [spec.context_warning(r.seq_len, "--seq-len")]
+                                                               if w],
     }
 
 

@@ -85,7 +85,7 @@ def test_group_limit_cuts_deepseek_v3_traffic_on_one_node():
     """On EP8 each GPU holds one of V3's 8 groups, so a token reaches at most 4 GPUs: 3.18
     remote GPUs per token, not the 4.63 of an unlimited router."""
     spec, _ = bundled_v3()
-    r = estimate(spec, Workload(batch=64), Assumptions(), "t", Deployment(gpu="h200", gpus=8, tp=8))
+    r = estimate(spec, Workload(batch=64), Assumptions(), "t", Deployment(gpu="h200", gpus=8, tp=8, ep=8))
     assert r["comm"]["remote_ranks_per_token"] == pytest.approx(3.1754, abs=1e-4)
     assert r["comm"]["routing_limit"] == "group-limited to 4 of 8 expert groups per token"
     assert destinations(256, 8, 8, 1, np.inf)[0] == pytest.approx(4.6328, abs=1e-4)

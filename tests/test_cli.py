@@ -70,7 +70,7 @@ def test_assume_override_is_listed():
 
 def test_csv_has_the_same_numbers_as_json():
     j = json.loads(run("estimate", "gpt-oss-20b", "-f", "json").stdout)
-    rows = dict(csv.reader(io.StringIO(run("estimate", "gpt-oss-20b", "-f", "csv").stdout)))
+    [rows] = list(csv.DictReader(io.StringIO(run("estimate", "gpt-oss-20b", "-f", "csv").stdout)))
     assert int(rows["params.total"]) == j["params"]["total"]
     assert float(rows["kv_cache.bytes"]) == j["kv_cache"]["bytes"]
 
@@ -135,7 +135,9 @@ def test_deployment_json_contract_keys_and_assumptions():
     out = json.loads(run("estimate", "deepseek-v3", "--gpu", "h200", "--gpus", "8", "--format", "json").stdout)
     for key in CONTRACT + DEPLOY_CONTRACT:
         _dig(out, key)
-    assert out["deployment"]["gpu"] == "h200" and out["deployment"]["ep"] == 8
+    # vLLM's and SGLang's default: experts split by TP over the 8 GPUs, no expert parallelism
+    assert out["deployment"]["gpu"] == "h200" and out["deployment"]["ep"] == 1
+    assert out["deployment"]["expert_tp"] == 8 and "vLLM" in out["deployment"]["expert_sharding"]
     assert out["perf"]["bound"] in ("compute", "memory", "communication")
     assert out["cost"]["usd_per_million_output_tokens"] > 0
     for name in ("mfu", "hbm_efficiency", "scaleup_efficiency", "scaleout_efficiency", "dispatch_dtype"):
@@ -145,7 +147,7 @@ def test_deployment_json_contract_keys_and_assumptions():
 
 
 def test_deployment_overrides_reach_the_numbers():
-    base = ["estimate", "deepseek-v3", "--gpu", "h100", "--gpus", "16", "--format", "json"]
+    base = ["estimate", "deepseek-v3", "--gpu", "h100", "--gpus", "16", "--ep", "all", "--format", "json"]
     ref = json.loads(run(*base).stdout)
     bf16 = json.loads(run(*base, "--dispatch-dtype", "bf16").stdout)
     assert bf16["comm"]["a2a_bytes_per_token_layer"] > ref["comm"]["a2a_bytes_per_token_layer"]

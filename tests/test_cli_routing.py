@@ -22,7 +22,7 @@ def profile(tmp_path):
 
 def test_estimate_routing_json(capsys):
     code, out, err = run_main(["estimate", "deepseek-v3", "--gpu", "h200", "--batch", "64", "--routing", "zipf:1.2",
-                               "--format", "json"], capsys)
+                               "--ep", "all", "--format", "json"], capsys)
     assert code == 0, err
     r = json.loads(out)
     assert r["routing"]["model"] == "zipf" and r["routing"]["parameter"] == 1.2
@@ -141,7 +141,9 @@ PROFILES = [
     ("experts: [1, 2]\n", "loads.yaml", ("loads.yaml", "'counts'")),
     ("42\n", "loads.yaml", ("loads.yaml", "1 counts, but Mixtral-8x7B has 8")),
     ("name: x\n", "loads.yaml", ("loads.yaml", "'counts'")),
-    ("[[1, 2], [3, 4]]\n", "loads.yaml", ("loads.yaml", "expert 0", "not a number")),
+    ("[[1, 2], [3, 4]]\n", "loads.yaml", ("loads.yaml", "2 counts", "8 routed experts")),   # two layers of 2
+    ("[[1, 2], [3, 4, 5]]\n", "loads.yaml", ("loads.yaml", "layers hold different expert counts")),
+    ("[[1, 2], [3, x]]\n", "loads.yaml", ("loads.yaml", "layer 1, expert 1", "not a number")),
     ("0\n0\n0\n0\n0\n0\n0\n0\n", "loads.csv", ("loads.csv", "every count is 0")),
     ("5\n0\n0\n0\n0\n0\n0\n0\n", "loads.csv", ("loads.csv", "only 1 experts have load", "routes each token to 2")),
     ("90\n2\n2\n2\n1\n1\n1\n1\n", "loads.csv", ("loads.csv", "expert 0 has 90.0%", "more than one per token")),
@@ -199,8 +201,8 @@ def test_tables_show_the_routing(capsys):
 def test_load_fluctuation_is_an_assumption(capsys):
     outs = []
     for value in ("true", "false"):
-        code, out, err = run_main(["estimate", "deepseek-v3", "--gpu", "h200", "--batch", "1", "--assume",
-                                   f"load_fluctuation={value}", "-f", "json"], capsys)
+        code, out, err = run_main(["estimate", "deepseek-v3", "--gpu", "h200", "--batch", "1", "--ep", "all",
+                                   "--assume", f"load_fluctuation={value}", "-f", "json"], capsys)
         assert code == 0, err
         outs.append(json.loads(out))
     on, off = outs

@@ -84,7 +84,7 @@ def test_cli_table_json_and_csv():
     table = runner.invoke(app, ["compare", "deepseek-v3", "kimi-k2", "--gpu", "h200"], env={"COLUMNS": "140"})
     assert table.exit_code == 0, table.stderr
     for phrase in ("Side by side", "Weight memory", "Decode FLOPs per token", "KV cache of one sequence",
-                   "memory of a", "$ per million tokens"):
+                   "memory of a", "$ per million output tokens"):
         assert phrase in table.stdout
     out = json.loads(runner.invoke(app, ["compare", "deepseek-v3", "-d", "--format", "json"]).stdout)
     assert [m["kind"] for m in out["models"]] == ["moe", "dense-equal-total", "dense-equal-active"]

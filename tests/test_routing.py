@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from moecalc.assumptions import Assumptions
-from moecalc.deployment import Deployment
+from moecalc.deployment import EP_ALL, Deployment
 from moecalc.engine.routing import capacity, extremes, groups, law, placement, terms
 from moecalc.engine.alltoall import destinations
 from moecalc.engine.layout import expert_imbalance, experts_touched_fraction
@@ -232,7 +232,7 @@ def _run(v3, routing=None, **dep):
     """DeepSeek-V3 at batch 64 on H200s, on the roofline (the routing's own effects, no fit)."""
     spec, label = v3
     return estimate(spec, Workload(batch=64), Assumptions.for_profile("bound"), label=label,
-                    deployment=Deployment(gpu="h200", **dep), routing=routing)
+                    deployment=Deployment(gpu="h200", **{"ep": EP_ALL, **dep}), routing=routing)
 
 
 def test_uniform_routing_changes_nothing(v3):
@@ -407,7 +407,7 @@ def test_decode_at_batch_one_reads_the_hottest_gpus_experts(v3):
     expected-load numbers.
     (Without V3's group limit, which concentrates a token further: see the group tests.)"""
     spec, label = v3
-    d, free = Deployment(gpu="h200"), Routing(groups=(0, 0))
+    d, free = Deployment(gpu="h200", ep=EP_ALL), Routing(groups=(0, 0))
     bound = Assumptions.for_profile("bound")
     on = estimate(spec, Workload(batch=1), bound, label=label, deployment=d, routing=free)
     off = estimate(spec, Workload(batch=1), Assumptions.for_profile("bound", load_fluctuation=False), label=label,
@@ -478,7 +478,7 @@ def test_deepseek_group_limit_concentrates_a_decode_step(v3):
     """V3's 4-of-8 group limit on EP8 (a group per GPU): one token reaches 4 GPUs, so the slowest
     reads 3.486 of its 32 experts per layer (2.564 without the limit, 1 on average; exact)."""
     spec, label = v3
-    d = Deployment(gpu="h200")
+    d = Deployment(gpu="h200", ep=EP_ALL)
     grouped = estimate(spec, Workload(batch=1), label=label, deployment=d)
     free = estimate(spec, Workload(batch=1), label=label, deployment=d, routing=Routing(groups=(0, 0)))
     assert grouped["perf"]["decode"]["experts_touched_fraction"] * 32 == pytest.approx(3.4859, abs=1e-3)

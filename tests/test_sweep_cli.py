@@ -24,9 +24,11 @@ from moecalc.errors import MoecalcError
 runner = CliRunner()
 
 MODEL = "mixtral-8x7b"
-# 2 GPU types x 3 counts x tp 1,2,4,8 (the default) x batch 1,8 x one context = 48 configurations.
+# 2 GPU types x 3 counts x tp 1,2,4,8 (the default) x batch 1,8 x one context, each layout with
+# the default EP axis (1 and all: two where a stage has more than one GPU, one for 1 GPU at TP1):
+# (1 + 11 x 2) layouts x 2 GPU types x 2 batches = 92 configurations.
 AXES = ["--gpu", "h100,h200", "--gpus", "1,2,4", "--batch", "1,8", "--context", "4k"]
-AXES_CONFIGS = 48
+AXES_CONFIGS = 92
 
 ROW_COLUMNS = ["gpu", "gpus", "tp", "ep", "dp", "pp", "batch", "context", "weights_dtype", "kv_dtype",
                "per_gpu_bytes", "tpot_seconds", "usd_per_million_output_tokens", "bound"]
@@ -334,7 +336,7 @@ def test_plan_runs(tmp_path):
 def test_plan_with_plain_scalars_and_step_range(tmp_path):
     text = 'gpu: h200\ngpus: 2\ntp: "1:2:1"\nbatch: 1\ncontext: 4096\ntop: 2\n'
     data = as_json(sweep(MODEL, "--sweep", write(tmp_path, text), "--format", "json"))
-    assert data["summary"]["configs_enumerated"] == 2          # tp 1 and 2 on 2 GPUs, one batch
+    assert data["summary"]["configs_enumerated"] == 4          # tp 1 and 2 on 2 GPUs x EP 1 and 2, one batch
     assert {r["deployment"]["gpu"] for r in data["top"]} == {"h200"}
 
 

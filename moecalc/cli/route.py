@@ -8,7 +8,7 @@ import typer
 
 from moecalc import options
 from moecalc.cli import flags
-from moecalc.cli.app import app, examples, one_line_errors, write_json
+from moecalc.cli.app import app, examples, one_line_errors, warn, write_json
 
 Tokens = Annotated[Optional[List[str]], typer.Option("--tokens", "-t", metavar="N", rich_help_panel="Routing",
                                                      show_default=False,
@@ -42,6 +42,7 @@ def route(
     model, label = load(spec, offline)
     with progress("routing tokens") as on_progress:
         result = trace(model, rt, n_tokens, deployment, workload, assumptions, catalog, label, on_progress)
+    warn(result["warnings"])
     flags.draw("route", result, picture, force)
     if fmt == "json":
         write_json(result)

@@ -8,7 +8,7 @@ import typer
 
 from moecalc import options
 from moecalc.cli import flags
-from moecalc.cli.app import app, examples, one_line_errors, write_csv, write_json
+from moecalc.cli.app import app, examples, one_line_errors, warn, write_csv, write_json
 
 Plan = Annotated[Optional[List[str]], typer.Option("--sweep", metavar="FILE", rich_help_panel="Search",
                                                    show_default=False,
@@ -31,7 +31,8 @@ def sweep(
 
     Every layout, workload and dtype option takes a list (1,2,4), a power-of-two range (1..64)
     or start:stop:step; --gpu takes a list or all. Defaults: every GPU, 1..64 GPUs, tp 1,2,4,8,
-    pp 1, dp = gpus / (tp x pp), ep auto, batch 1..256, context 4096."""
+    pp 1, dp = gpus / (tp x pp), ep 1 and all (experts split by TP, and EP over the stage), batch
+    1..256, context 4096."""
     from moecalc.files import row_writer
     from moecalc.render.progress import progress
     from moecalc.spec.load import load
@@ -50,6 +51,7 @@ def sweep(
     with row_writer(out, force, ROW_COLUMNS) as on_rows, progress("sweeping") as on_progress:
         result = run_sweep(model, req.space, catalog, assumptions, req.constraints, req.objective, req.top,
                            on_progress=on_progress, on_rows=on_rows, label=label)
+    warn(result.summary["warnings"])
     if out is not None:
         typer.echo(f"wrote {result.summary['feasible']:,} feasible rows to {out}", err=True)
     shown = g.parse("frontier", options.frontier_kind, "cost")

@@ -20,6 +20,11 @@ def _cell(e: dict, name: str, text: str) -> str:
     return text if r is None else f"{text}  x{r:.2f}"
 
 
+def _served(e: dict, name: str, value, fmt) -> str:
+    """A speed or cost cell: "does not fit" where the deployment gives none (null in the JSON)."""
+    return "- (does not fit)" if value is None else _cell(e, name, fmt(value))
+
+
 def side_by_side(models: list[dict]) -> Table:
     t = _table("Side by side (x ratio to the first column)", "", *[m["name"] for m in models])
     rows = [
@@ -37,13 +42,14 @@ def side_by_side(models: list[dict]) -> Table:
     if "perf" in models[0]:
         rows += [
             ("deployment", lambda m: f"{m['deployment']['gpus']} x {m['deployment']['gpu']}, TP{m['deployment']['tp']}"
-             + (f" EP{m['deployment']['ep']}" if m["deployment"]["ep"] > 1 else "")),
+             + "".join(f" {k.upper()}{m['deployment'][k]}" for k in ("dp", "pp", "ep") if m["deployment"][k] > 1)),
             ("memory per GPU", lambda m: f"{u.gb(m['memory']['per_gpu_bytes'])} of {m['memory']['capacity_per_gpu_bytes'] / 1e9:,.0f}"
              + ("" if m["memory"]["fits"] else " (does NOT fit)")),
-            ("TPOT", lambda m: _cell(m, "tpot_seconds", u.seconds(m["perf"]["tpot_seconds"]))),
-            ("tokens/s per GPU", lambda m: _cell(m, "tokens_per_s_per_gpu", f"{m['perf']['tokens_per_s_per_gpu']:,.0f}")),
-            ("$ per million tokens", lambda m: _cell(m, "usd_per_million_output_tokens",
-                                                     u.usd(m["cost"]["usd_per_million_output_tokens"]))),
+            ("TPOT", lambda m: _served(m, "tpot_seconds", m["perf"]["tpot_seconds"], u.seconds)),
+            ("tokens/s per GPU", lambda m: _served(m, "tokens_per_s_per_gpu", m["perf"]["tokens_per_s_per_gpu"],
+                                                   lambda v: f"{v:,.0f}")),
+            ("$ per million output tokens", lambda m: _served(m, "usd_per_million_output_tokens",
+                                                              m["cost"]["usd_per_million_output_tokens"], u.usd)),
         ]
     if any("routing" in m for m in models):
         rows.append(("routing", lambda m: m["routing"]["describe"] if "routing" in m else "-"))

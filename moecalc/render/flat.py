@@ -26,11 +26,9 @@ def flatten(obj, prefix: str = "") -> list[tuple[str, object]]:
 
 
 def to_csv(result: dict) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["key", "value"])
-    writer.writerows(flatten(result))
-    return out.getvalue()
+    """One result as one CSV row under a header of its dotted JSON keys: the shape of compare's
+    and sweep's CSV (a row per result), so every column holds one type (pandas reads numbers)."""
+    return rows_to_csv([result])
 
 
 def rows_to_csv(results: list[dict]) -> str:

@@ -81,6 +81,8 @@ def sweep_view(result, frontier: str = "cost") -> Group:
     prices = sweep_line(s)
     if prices:
         parts.append(Text(prices, style="yellow"))
+    if s.get("close_call"):
+        parts.append(Text(close_call_line(s["close_call"])))
     routing = (result.top or [{}])[0].get("routing")
     if routing and routing["model"] != "uniform" or routing and routing["capacity_factor"] is not None:
         parts.append(Text(f"routing: {routing['describe']} ({routing['effective_experts']:,.1f} effective "
@@ -88,6 +90,21 @@ def sweep_view(result, frontier: str = "cost") -> Group:
     if result.top_command:
         parts.append(Text(f"reproduce the top row: {result.top_command}", style="dim"))
     return Group(*parts)
+
+
+def close_call_line(cc: dict) -> str:
+    """``b200 leads h200 by 0.6% on tpot_seconds: HBM bandwidth for it (memory 0.83 vs 1.34 ms),
+    the links ... against it (communication 1.30 vs 0.86 ms)``."""
+    a, b = cc["gpus"]
+
+    def part(t, side):
+        if t is None:
+            return None
+        name = t["term"].replace("_seconds", "").replace("comm", "communication")
+        return (f"{t['input']} {side} it ({name} {u.seconds(t['seconds'][0])} vs "
+                f"{u.seconds(t['seconds'][1])} a decode step)")
+    why = [p for p in (part(cc["for_first"], "for"), part(cc["against_first"], "against")) if p]
+    return f"close call: {a} leads {b} by {abs(cc['gap']):.1%} on {cc['objective']}: " + "; ".join(why)
 
 
 def print_sweep(result, width: int | None = None, frontier: str = "cost") -> None:

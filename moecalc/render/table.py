@@ -60,6 +60,13 @@ def estimate_view(r: dict) -> Group:
                f"{u.params(p['active'])} ({p['active_fraction']:.1%})", u.gb(r["weights"]["bytes"]))
     if p["mtp"]:
         pt.add_row("MTP modules (not in total)", u.params(p["mtp"]), "", "")
+    card = p.get("card_active")
+    if card and card["convention"] != "every parameter a token uses":
+        pt.add_row("the card's count", "", u.params(card["stated"]), "")
+        pt.caption = (f"active counts every parameter a token uses, embedding and output head included; the "
+                      f"card's {u.params(card['stated'])} is the count {card['convention']}: "
+                      f"{u.params(card['derived'])} here")
+        pt.caption_justify = "left"
 
     mt = _table("Memory (VRAM floor)", "part", "GB", "GiB")
     rows = (("weights", m["weights_bytes"]), (f"KV cache ({wl['batch']:,} x {wl['context']:,} tokens)", m["kv_cache_bytes"]),
@@ -149,6 +156,12 @@ def deployment_view(r: dict) -> Group:
             layout += f", +{d['redundant_experts']} redundant experts"
     head.append(f"\nlayout: {layout}; {d['nodes']} node{'s' * (d['nodes'] > 1)} of {d['gpus_per_node']} "
                 f"({d['layout_chosen']})")
+    if d.get("expert_sharding"):
+        head.append(f"\nexperts: {d['expert_sharding']}")
+    flags = d.get("serving_flags") or {}
+    if flags:
+        head.append("\nrun it: " + "; ".join(f"{name} {flags[stack]}" for stack, name in
+                                              (("vllm", "vLLM"), ("sglang", "SGLang"), ("trtllm", "TRT-LLM"))))
     head.append(f"\nworkload: batch {wl['batch']:,} sequences x context {wl['context']:,}, weights "
                 f"{wl['weights_dtype']}, KV {wl['kv_dtype']}; params {u.params(p['total'])} total, "
                 f"{u.params(p['active'])} active")
@@ -169,7 +182,8 @@ def deployment_view(r: dict) -> Group:
     mt.add_section()
     verdict = Text("fits", style="bold green") if m["fits"] else Text("does NOT fit", style="bold red")
     mt.add_row(Text("total", style="bold"), u.gb(m["per_gpu_bytes"]), f"{m['per_gpu_bytes'] / cap:6.1%}")
-    mt.add_row(f"capacity ({hw['memory_basis']}: {u.gib(cap)})", u.gb(cap), "100.0%")
+    basis = "reported" if hw["memory_basis"] == "reported GiB" else "vendor label"
+    mt.add_row(f"capacity ({basis}; = {u.gib(cap)})", u.gb(cap), "100.0%")
     usable = m["usable_per_gpu_bytes"]
     mt.add_row(f"usable (gpu_memory_utilization {r['assumptions']['gpu_memory_utilization']:g})", u.gb(usable),
                f"{usable / cap:6.1%}")

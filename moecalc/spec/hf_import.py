@@ -6,6 +6,7 @@ from pathlib import Path
 
 from moecalc.engine.schedule import QUANTIZABLE
 from moecalc.errors import MoecalcError
+from moecalc.spec.types import MAX_DIMENSION
 from moecalc.spec.model import ModelSpec
 
 _MISSING = object()
@@ -208,7 +209,32 @@ def spec_dict_from_config(data, label: str, name: str | None = None) -> dict:
     spec = {"name": name or default_name(label), "family": model_type, "source": f"Hugging Face config.json ({Path(label).name})"}
     spec.update(body)
     spec.setdefault("dtypes", weight_dtypes(cfg))
+    spec.update(context_limit(cfg))
     return spec
+
+
+def context_limit(cfg: ConfigReader) -> dict:
+    """``max_position_embeddings`` and a one-phrase account of its rope scaling, from the config
+    or its language model's ``text_config`` (absent when the config does not say)."""
+    text = cfg.sub("text_config") if cfg.has("text_config") else cfg
+    top = text if text.has("max_position_embeddings") else cfg
+    if not top.has("max_position_embeddings"):
+        return {}
+    longest = top.int("max_position_embeddings")
+    if longest > MAX_DIMENSION:                 # longer than any --context moecalc takes: no limit to state
+        return {}
+    out = {"max_position_embeddings": longest}
+    scaling = text.data.get("rope_scaling") or cfg.data.get("rope_scaling") or text.data.get("rope_parameters")
+    if isinstance(scaling, dict):
+        kind = scaling.get("rope_type") or scaling.get("type")
+        factor, original = scaling.get("factor"), scaling.get("original_max_position_embeddings")
+        if isinstance(kind, str) and kind != "default" and isinstance(factor, (int, float)) \
+                and not isinstance(factor, bool) and 0 < factor < 1e6:
+            phrase = f"{kind[:40]} x{factor:g}"
+            if isinstance(original, int) and not isinstance(original, bool) and 0 < original < 2**31:
+                phrase += f" over {original:,}"
+            out["rope_scaling"] = phrase
+    return out
 
 
 def spec_from_config(data, label: str, name: str | None = None) -> ModelSpec:

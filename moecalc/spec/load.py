@@ -149,6 +149,17 @@ def resolve(arg: str) -> tuple[str, Path | None]:
     return "bundled", None
 
 
+def closest_models(name: str, names: list[str]) -> list[str]:
+    """Bundled names that start with or contain what was typed (``mixtral``: both Mixtrals),
+    then the nearest spellings (``deepseek-v4``), at most 6."""
+    import difflib
+
+    plain = name.replace("_", "-").replace(" ", "-")
+    hits = [n for n in names if n.startswith(plain)] + [n for n in names if plain in n and not n.startswith(plain)]
+    hits += difflib.get_close_matches(plain, names, n=4, cutoff=0.6)
+    return list(dict.fromkeys(hits))[:6]
+
+
 def load(arg: str, offline: bool = False) -> tuple[ModelSpec, str]:
     """Load SPEC; return (spec, label) where label names where it came from. A checkpoint folder
     or a hub id also reads the checkpoint's safetensors headers (``spec.checkpoint()``); a hub
@@ -160,8 +171,10 @@ def load(arg: str, offline: bool = False) -> tuple[ModelSpec, str]:
         specs = bundled_specs()
         key = arg.lower()
         if key not in specs:
-            raise MoecalcError(f"no such file, and no bundled model of that name; bundled: "
-                               f"{', '.join(specs)}", file=arg)
+            close = closest_models(key, list(specs))
+            raise MoecalcError("no such file, and no bundled model of that name; " + (
+                f"closest: {', '.join(close)}" if close else f"bundled: {', '.join(specs)}")
+                + " (moecalc models lists them; a Hugging Face id is org/name)", file=arg)
         return bundled_spec(specs[key], f"{key} (bundled)"), f"{key} (bundled)"
     label = str(path)
     if kind == "gguf":

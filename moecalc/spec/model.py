@@ -251,10 +251,27 @@ class _Common(Strict):
     family: str = Field("custom", description="model family, e.g. deepseek_v3")
     source: Optional[str] = Field(None, description="where the numbers come from")
     dtypes: DTypesSpec = Field(default_factory=DTypesSpec)
+    max_position_embeddings: Optional[Pos] = Field(
+        None, description="the longest context the model was configured for (config.json max_position_embeddings); "
+                          "a longer --context warns")
+    rope_scaling: Optional[str] = Field(
+        None, max_length=200, description="how the config reaches that length (e.g. 'yarn x40 over 4,096'), "
+                                          "named in the warning")
     # what a checkpoint folder's or hub repository's safetensors headers say (not a spec field:
     # the loader attaches it; ``spec.checkpoint.Checkpoint`` or None) and why it may be missing
     _checkpoint: Any = PrivateAttr(default=None)
     _checkpoint_notes: tuple = PrivateAttr(default=())
+
+    def context_warning(self, tokens: float, what: str = "--context") -> str | None:
+        """A warning when a sequence of ``tokens`` runs past ``max_position_embeddings``: the
+        numbers still follow (memory and time scale with the context) but the model was not
+        configured for it, so its quality there is unknown and a server would refuse it."""
+        if self.max_position_embeddings is None or tokens <= self.max_position_embeddings:
+            return None
+        how = f" (rope scaling {self.rope_scaling})" if self.rope_scaling else ""
+        return (f"{what} {int(tokens):,} is beyond {self.name}'s max_position_embeddings "
+                f"{self.max_position_embeddings:,}{how}: a server refuses it (vLLM's --max-model-len "
+                f"defaults to that); the numbers extrapolate")
 
     def attach_checkpoint(self, checkpoint, notes: tuple[str, ...] = ()) -> None:
         self._checkpoint, self._checkpoint_notes = checkpoint, tuple(notes)
