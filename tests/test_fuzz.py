@@ -383,3 +383,24 @@ def test_control_characters_in_keys_stay_on_one_line(tmp_path):
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(spec))
     code, _, err = run_cli(["estimate", str(tmp_path / "s.yaml")])
     assert code == 2 and len(err.strip().splitlines()) == 1 and "\\x1e" in err
+
+
+def test_a_trace_is_bounded_whatever_the_tokens(monkeypatch):
+    """route --tokens 2^24 drew every token (about 5 minutes for Kimi K2's 384 experts); now at
+    most 2 x EXACT_TOKENS are drawn, the rest scaled from the second draw with the exact mean
+    and covariance: each token still makes exactly k assignments in the total."""
+    import numpy as np
+
+    import moecalc.trace as trace
+    from moecalc.engine.routing.law import solve
+
+    drawn = []
+    real = trace.sample_sets
+    monkeypatch.setattr(trace, "sample_sets", lambda r, n, rng: (drawn.append(n), real(r, n, rng))[1])
+    law = solve(np.linspace(0.05, 0.2, 64) * 8 / np.linspace(0.05, 0.2, 64).sum())   # uneven, top-8 of 64
+    tokens = 1 << 24
+    counts, touched = trace.expert_counts(law, tokens, np.random.default_rng(0))
+    assert sum(drawn) == 2 * trace.EXACT_TOKENS
+    assert counts.sum() == pytest.approx(tokens * 8, rel=1e-12) and touched.all()
+    # each expert's count: mean N pi_j, sd at most sqrt(N pi_j (1 - pi_j)) (about 1,400): within 6 sd
+    assert (np.abs(counts - tokens * law.pi) < 6 * np.sqrt(tokens * law.pi * (1 - law.pi))).all()
