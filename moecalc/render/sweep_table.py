@@ -88,7 +88,7 @@ def sweep_view(result, frontier: str = "cost") -> Group:
         parts.append(Text(f"routing: {routing['describe']} ({routing['effective_experts']:,.1f} effective "
                           f"experts); every row's step time follows it"))
     if result.top_command:
-        parts.append(Text(f"reproduce the top row: {result.top_command}", style="dim"))
+        parts.append(Text("reproduce the top row:", style="dim"))
     return Group(*parts)
 
 
@@ -108,4 +108,7 @@ def close_call_line(cc: dict) -> str:
 
 
 def print_sweep(result, width: int | None = None, frontier: str = "cost") -> None:
-    Console(width=width).print(sweep_view(result, frontier))
+    console = Console(width=width)
+    console.print(sweep_view(result, frontier))
+    if result.top_command:          # one unbroken line (the terminal wraps it softly): it pastes whole
+        console.print(Text(result.top_command, style="dim"), soft_wrap=True)
