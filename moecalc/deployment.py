@@ -92,17 +92,23 @@ def serving_flags(d: Deployment, moe: bool) -> dict[str, str]:
     group (tp x dp), --dp with --enable-dp-attention splits attention, --ep (--ep-size) the
     experts. TensorRT-LLM (trtllm-serve): --tp_size the group, --ep_size the experts, attention
     DP by ``enable_attention_dp: true`` in the --extra_llm_api_options file."""
-    group, pp = d.tp * d.dp, d.pp
+    group, pp, R = d.tp * d.dp, d.pp, d.redundant_experts
     ep = d.ep or 1
     vllm = f"-tp {d.tp}" + (f" -dp {d.dp}" if d.dp > 1 else "") + (f" -pp {pp}" if pp > 1 else "")
     if moe and ep == group and ep > 1:
-        vllm += " --enable-expert-parallel"
+        vllm += " --enable-expert-parallel" + (f" --enable-eplb (num_redundant_experts {R})" if R else "")
     elif moe and ep > 1:
         vllm = f"cannot (its EP is tp x dp = {group} or off, not EP{ep})"
+    pipeline = f" --pp-size {pp}" if pp > 1 else ""
+    if not moe:                 # a dense model's DP is independent replicas
+        sglang = f"--tp {d.tp}" + (f" --dp {d.dp}" if d.dp > 1 else "") + pipeline
+        trtllm = f"--tp_size {d.tp}" + (f" --pp_size {pp}" if pp > 1 else "") + \
+            (f" ({d.dp} instances)" if d.dp > 1 else "")
+        return {"vllm": vllm, "sglang": sglang, "trtllm": trtllm}
     sglang = f"--tp {group}" + (f" --dp {d.dp} --enable-dp-attention" if d.dp > 1 else "") + \
-        (f" --ep {ep}" if moe and ep > 1 else "") + (f" --pp-size {pp}" if pp > 1 else "")
-    trtllm = f"--tp_size {group}" + (f" --ep_size {ep}" if moe else "") + (f" --pp_size {pp}" if pp > 1 else "") + \
-        (" + enable_attention_dp" if d.dp > 1 else "")
+        (f" --ep {ep}" if ep > 1 else "") + (f" --ep-num-redundant-experts {R}" if R else "") + pipeline
+    trtllm = f"--tp_size {group} --ep_size {ep}" + (f" --pp_size {pp}" if pp > 1 else "") + \
+        (" + enable_attention_dp" if d.dp > 1 else "") + (f" + moe_load_balancer num_slots +{R}" if R else "")
     return {"vllm": vllm, "sglang": sglang, "trtllm": trtllm}
 
 
@@ -124,6 +130,9 @@ def check(m: ModelNumbers, d: Deployment, acc: Accelerator, has_scale_out: bool)
             "pp_layers": ("--pp", f"--pp {pp} is more than the model's {m.num_layers} layers"),
             "ep_dense": ("--ep", f"the model has no routed experts; --ep must be 1, got {ep}"),
             "redundant_dense": ("--redundant-experts", "the model has no routed experts to replicate"),
+            "redundant_no_ep": ("--redundant-experts", f"{d.redundant_experts} redundant experts replicate experts "
+                                                       f"over EP ranks, and EP is 1 (every expert split by TP): give "
+                                                       f"--ep N or --ep all"),
             "ep_experts": ("--ep", f"--ep {ep} is larger than the model's {m.num_experts} routed experts"
                                    + (f" + {d.redundant_experts} redundant" if d.redundant_experts else "")),
             "ep_stage": ("--ep", f"--ep {ep} must divide the {tp * dp} GPUs of a pipeline stage (tp x dp)"),
@@ -159,8 +168,8 @@ def resolve(m: ModelNumbers, d: Deployment, acc: Accelerator, has_scale_out: boo
         return _fill(m, d, d.gpus), "given"
     if d.tp is not None and d.dp is not None:
         return _fill(m, d, d.tp * d.dp * (d.pp or 1)), "given"
-    given = [f"--{k} {'all' if k == 'ep' and d.ep == EP_ALL else getattr(d, k)}" for k in ("tp", "dp", "ep", "pp")
-             if getattr(d, k) is not None]
+    given = [f"--{k} {getattr(d, k)}" for k in ("tp", "dp", "ep", "pp")
+             if getattr(d, k) is not None and not (k == "ep" and d.ep == EP_ALL)]
     candidates, problem = [], None
     n = (d.pp or 1) * (d.tp or 1) * (d.dp or 1)
     # without --pp, pipeline stages too: at each count, fewer stages first (a dense model too

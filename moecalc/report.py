@@ -87,6 +87,9 @@ LIBRARY_KEYS = (
     Key("routing.overflow", "drop or reroute the assignments over capacity"),
     Key("routing.groups", "a group limit G:M given with --groups (none: removed; null: the model's)"),
     Key("routing.describe", "the router in words"),
+    Key("routing.profile_layers", "file: routers only: layers (in the file), layer (file:PATH#N; null: pooled), "
+                                  "pooled_hottest_x_mean and per_layer_hottest_x_mean {median, max}: how far "
+                                  "pooling flattens each layer's hottest expert"),
     Key("routing.effective_experts", "exp(entropy) of the load shares: E when uniform, k when collapsed"),
     Key("routing.hottest_expert_share", "the hottest expert's share of all assignments"),
     Key("routing.experts_always_chosen", "experts every token takes (a collapsed router)"),

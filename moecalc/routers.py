@@ -18,6 +18,8 @@ an expert at most once): ``engine.routing.law.inclusion_from_weights``.
 from __future__ import annotations
 
 import math
+import os
+import re
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -123,9 +125,9 @@ def parse_routing(text: str | None, seed: int = 0, capacity_factor: float | None
         if not arg.strip():
             raise MoecalcError("file: needs a path (file:loads.csv)", field=field)
         path, layer = arg.strip(), None
-        head, hash_, tail = path.rpartition("#")
-        if hash_ and tail.strip().isdigit() and len(tail.strip()) <= 6:
-            path, layer = head.strip(), int(tail)
+        picked = re.fullmatch(r"(.+)#([0-9]{1,6})", path)
+        if picked and not os.path.exists(path):          # file:PATH#N, unless a file is named so
+            path, layer = picked.group(1).strip(), int(picked.group(2))
         from moecalc.load_profile import read_profile
 
         counts, layers = read_profile(path, layer)

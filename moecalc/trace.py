@@ -26,6 +26,7 @@ SAMPLE_CHUNK = 1 << 15          # tokens drawn at a time (bounds memory: chunk x
 MAX_TOKENS = 1 << 24
 
 
+RARE = 30.0                     # expected tokens below which a scaled count is Poisson, not Gaussian
 EXACT_TOKENS = 1 << 16
 """Tokens drawn one by one; past them, the rest of a trace is scaled from a second draw of as
 many (``expert_counts``), so a trace costs at most 2 x 65,536 draws whatever --tokens says."""
@@ -38,10 +39,12 @@ def expert_counts(r: RouterLaw, tokens: int, rng: np.random.Generator,
     group limit, as its closed forms are). ``on_progress(done, total)`` is called after each chunk.
 
     Up to M = ``EXACT_TOKENS`` tokens every token is drawn (in chunks). Past M, the other
-    N - M tokens' counts are N' pi + sqrt(N' / M) (C_M - M pi), N' = N - M, with C_M a second,
+    N' = N - M tokens' counts are N' pi + sqrt(N' / M) (C_M - M pi), with C_M a second,
     independent draw of M tokens: the mean N' pi and the covariance N' Sigma (Sigma: one token's,
     which C_M carries) are exact, the higher moments those of a sum of M tokens (the CLT's
-    error, O(1 / sqrt(M)), on the shape only). Bounded by construction: at most 2M draws, so a
+    error, O(1 / sqrt(M)), on the shape only). An expert expected fewer than ``RARE`` of those
+    tokens gets a Poisson(N' pi) count instead (the rare-event law: an expert nobody picks stays
+    untouched, and no count is clipped at 0). Bounded by construction: at most 2M draws, so a
     trace of 2^24 tokens takes what one of 131,072 takes (2.5 s for Kimi K2's 384 experts here,
     against 5 minutes drawing every token)."""
     exact = min(tokens, EXACT_TOKENS)
@@ -60,8 +63,10 @@ def expert_counts(r: RouterLaw, tokens: int, rng: np.random.Generator,
     counts = draw(exact, 0)
     if scaled:
         pi = np.asarray(r.pi, dtype=np.float64)
+        mean = scaled * pi
         deviation = draw(EXACT_TOKENS, exact) - EXACT_TOKENS * pi
-        counts = counts + np.maximum(scaled * pi + np.sqrt(scaled / EXACT_TOKENS) * deviation, 0.0)
+        gaussian = mean + np.sqrt(scaled / EXACT_TOKENS) * deviation
+        counts = counts + np.where(mean < RARE, rng.poisson(np.minimum(mean, RARE)), np.maximum(gaussian, 0.0))
     return counts, counts > 0
 
 
@@ -93,7 +98,7 @@ def trace(spec, routing: Routing, tokens: int = 4096, deployment: Deployment | N
     if tokens > MAX_TOKENS:
         raise MoecalcError(f"at most {MAX_TOKENS:,} tokens, got {tokens:,}", field="--tokens")
     E, k = m.num_experts, m.top_k
-    deployment = deployment or Deployment(gpu="h200")
+    deployment = route_deployment(deployment or Deployment(gpu="h200"))
     cache = RoutingCache()
     routed = estimate(spec, workload, assumptions, label, deployment, catalog, routing=routing, cache=cache)
     d = routed["deployment"]

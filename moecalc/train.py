@@ -204,7 +204,7 @@ def train(spec, request: TrainRequest, catalog, label: str | None = None) -> dic
                                "activations_bytes": mem.activations * activation_scale}},
         "warnings": ([] if per_gpu <= acc.memory_bytes else [
             f"does not fit: {per_gpu / 1e9:,.1f} GB per GPU of {acc.memory_bytes / 1e9:,.1f} GB; more PP or EP, "
-            f"--recompute full or a smaller --micro-batch"]) + [w for w in [spec.context_warning(r.seq_len, "--seq-len")]
+            f"--recompute full or a smaller --micro-batch"]) + [w for w in [spec.context_warning(r.seq_len, "--seq-len", training=True)]
                                                                if w],
     }
 

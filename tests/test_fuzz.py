@@ -234,7 +234,10 @@ def test_mutated_configs(tmp_path_factory, name, choice, value):
 @given(st.one_of(st.lists(st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-5, 2**70),
                                     st.text(max_size=3)), max_size=300),
                  st.dictionaries(st.text(max_size=6), st.integers(), max_size=3),
-                 # one count per expert of qwen3-30b-a3b (128), mostly plausible
+                 # one count per expert of qwen3-30b-a3b (128), plausible, and one layer or several
+                 st.lists(st.integers(0, 10**6), min_size=128, max_size=128),
+                 st.lists(st.lists(st.integers(0, 10**6), min_size=128, max_size=128), min_size=2, max_size=4),
+                 # ... with an odd value among them
                  st.lists(st.one_of(st.integers(0, 10**6), st.floats(0, 1e6), st.sampled_from([0, 1e308, -1])),
                           min_size=128, max_size=128)))
 def test_load_profiles(tmp_path_factory, counts):
@@ -404,3 +407,15 @@ def test_a_trace_is_bounded_whatever_the_tokens(monkeypatch):
     assert counts.sum() == pytest.approx(tokens * 8, rel=1e-12) and touched.all()
     # each expert's count: mean N pi_j, sd at most sqrt(N pi_j (1 - pi_j)) (about 1,400): within 6 sd
     assert (np.abs(counts - tokens * law.pi) < 6 * np.sqrt(tokens * law.pi * (1 - law.pi))).all()
+
+
+def test_a_price_near_the_float_limit_is_refused(tmp_path):
+    """Found by the 20,000-case campaign: a hardware file's price of 1.8e308 made an infinite
+    cost, and the JSON writer stopped with a traceback (exit 1)."""
+    hw = yaml.safe_load((Path(__file__).parent.parent / "moecalc" / "data" / "hardware.yaml").read_text())
+    small = {"accelerators": {"h100": dict(hw["accelerators"]["h100"], price_usd_per_hour=1.7976931348623157e308)},
+             "interconnects": hw["interconnects"]}
+    (tmp_path / "hw.yaml").write_text(yaml.safe_dump(small))
+    code, _, err = run_cli(["estimate", "qwen3-30b-a3b", "--gpu", "h100", "--hardware-file", str(tmp_path / "hw.yaml"),
+                            "--format", "json"])
+    assert code == 2 and "price_usd_per_hour" in err and len(err.strip().splitlines()) == 1

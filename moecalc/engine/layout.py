@@ -104,8 +104,8 @@ def weight_bytes_per_gpu(weights: Breakdown, num_experts, layout: Layout, num_la
     return weights.map(placed)
 
 
-LAYOUT_RULES = ("gpus", "tp_heads", "tp_kv_heads", "pp_layers", "ep_dense", "redundant_dense", "ep_experts",
-                "ep_stage", "gpus_per_node", "scale_out")
+LAYOUT_RULES = ("gpus", "tp_heads", "tp_kv_heads", "pp_layers", "ep_dense", "redundant_dense", "redundant_no_ep",
+                "ep_experts", "ep_stage", "gpus_per_node", "scale_out")
 """The rules a layout must keep, in the order they are checked; ``layout_problem`` returns the
 1-based index of the first one broken (0: a valid layout)."""
 
@@ -130,6 +130,7 @@ def layout_problem(layout: Layout, model: "ModelNumbers", gpus, scale_up_domain,
         pp > model.num_layers,
         dense & (ep != 1),
         dense & (redundant != 0),
+        ~dense & (redundant != 0) & (ep == 1),
         ~dense & (ep > E + redundant),
         ~dense & ((tp * dp) % ep != 0),
         per_node > scale_up_domain,

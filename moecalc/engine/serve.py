@@ -123,7 +123,9 @@ class Forward:
                                 + (decode_group + prefill_group) x routed x imbalance / (TP DP)
                                   / (peak x e x x_e x s(M_e)) ]
       memory  = (forwards x weights read + decode x KV of one sequence) / (HBM x hbm_efficiency x stack)
-      comm    = forwards x (all-to-alls + all-reduces of (decode + prefill) / forwards tokens)
+      comm    = forwards x (all-to-alls + all-reduces of (decode + prefill) / forwards tokens
+                            + without EP, each MoE layer's gather + reduce-scatter of the group's
+                              tokens over the stage's tp x dp GPUs)
       overhead = forwards x layer share x layers x layer_seconds
 
     with e = MFU x stack (``hardware.stack_efficiency``), a = ``attention_efficiency`` (decode
@@ -186,8 +188,16 @@ class Forward:
         moe_ep = (ep > 1) & (E > 0)
         tp_link = Link.where(tp <= layout.gpus_per_node, hardware.scale_up, hardware.scale_out)
         pp_link = Link.where(gpus <= layout.gpus_per_node, hardware.scale_up, hardware.scale_out)
-        # a TP all-reduce ends every mixer and every dense FFN, and every MoE layer without EP
-        allreduces = frac * (m.num_mixer_layers + m.num_dense_ffn_layers + np.where(moe_ep, 0, m.num_moe_layers))
+        # a TP all-reduce ends every mixer and every dense FFN
+        allreduces = frac * (m.num_mixer_layers + m.num_dense_ffn_layers)
+        # a MoE layer without EP splits each expert over the whole stage (tp x dp; vLLM's default
+        # with DP): the group's tokens are gathered onto every GPU and the outputs reduce-scattered
+        # back, one all-reduce's volume of the group's tokens over the stage (1 replica: TP's)
+        stage_link = Link.where(stage <= layout.gpus_per_node, hardware.scale_up, hardware.scale_out)
+        group_tokens = (decode_group + prefill_group) / forwards
+        moe_gather = np.where(moe_ep | (E == 0), 0.0,
+                              alltoall.allreduce_seconds(group_tokens * h * runtime.activation_bytes, stage,
+                                                         stage_link))
         # a decode-only step on the low-latency kernels: one copy per routed expert, the busiest
         # receiver getting its routed load's share (imbalance); otherwise the normal kernels
         low = np.asarray(runtime.low_latency_a2a, dtype=bool) & (np.asarray(prefill) == 0)
@@ -200,7 +210,7 @@ class Forward:
         ar = alltoall.allreduce_seconds(tokens * h * runtime.activation_bytes, tp, tp_link)
         pp_hop = (pp - 1) * alltoall.p2p_seconds(tokens * h * runtime.activation_bytes, pp_link)
         return Step(compute=compute, memory=memory_seconds,
-                    communication=forwards * (frac * m.num_moe_layers * a2a + allreduces * ar),
+                    communication=forwards * (frac * m.num_moe_layers * (a2a + moe_gather) + allreduces * ar),
                     pipeline=forwards * pp_hop, stages=pp, overlap=runtime.comm_overlap,
                     overhead=forwards * frac * m.num_layers * runtime.layer_seconds), up, out
 

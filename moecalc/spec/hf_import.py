@@ -214,26 +214,31 @@ def spec_dict_from_config(data, label: str, name: str | None = None) -> dict:
 
 
 def context_limit(cfg: ConfigReader) -> dict:
-    """``max_position_embeddings`` and a one-phrase account of its rope scaling, from the config
-    or its language model's ``text_config`` (absent when the config does not say)."""
-    text = cfg.sub("text_config") if cfg.has("text_config") else cfg
-    top = text if text.has("max_position_embeddings") else cfg
-    if not top.has("max_position_embeddings"):
-        return {}
-    longest = top.int("max_position_embeddings")
-    if longest > MAX_DIMENSION:                 # longer than any --context moecalc takes: no limit to state
-        return {}
+    """``max_position_embeddings``, a one-phrase account of its rope scaling and, where it
+    differs, ``max_model_len``: the default longest sequence vLLM derives from them
+    (``_get_and_verify_max_len``: yarn serves original_max_position_embeddings x factor,
+    linear and dynamic scaling max_position_embeddings x factor, llama3 and longrope the
+    max_position_embeddings as they are). Read from the config or its language model's
+    ``text_config``; absent (never an error: it is metadata) when missing or not a count."""
+    text = cfg.data.get("text_config") if isinstance(cfg.data.get("text_config"), dict) else cfg.data
+    longest = text.get("max_position_embeddings", cfg.data.get("max_position_embeddings"))
+    if isinstance(longest, bool) or not isinstance(longest, int) or not 0 < longest <= MAX_DIMENSION:
+        return {}                   # absent, malformed, or longer than any --context moecalc takes
     out = {"max_position_embeddings": longest}
-    scaling = text.data.get("rope_scaling") or cfg.data.get("rope_scaling") or text.data.get("rope_parameters")
-    if isinstance(scaling, dict):
-        kind = scaling.get("rope_type") or scaling.get("type")
-        factor, original = scaling.get("factor"), scaling.get("original_max_position_embeddings")
-        if isinstance(kind, str) and kind != "default" and isinstance(factor, (int, float)) \
-                and not isinstance(factor, bool) and 0 < factor < 1e6:
-            phrase = f"{kind[:40]} x{factor:g}"
-            if isinstance(original, int) and not isinstance(original, bool) and 0 < original < 2**31:
-                phrase += f" over {original:,}"
-            out["rope_scaling"] = phrase
+    scaling = text.get("rope_scaling") or cfg.data.get("rope_scaling") or text.get("rope_parameters")
+    if not isinstance(scaling, dict):
+        return out
+    kind, factor = scaling.get("rope_type") or scaling.get("type"), scaling.get("factor")
+    original = scaling.get("original_max_position_embeddings")
+    if not (isinstance(kind, str) and kind != "default" and isinstance(factor, (int, float))
+            and not isinstance(factor, bool) and 0 < factor < 1e6):
+        return out
+    has_original = isinstance(original, int) and not isinstance(original, bool) and 0 < original < 2**31
+    out["rope_scaling"] = f"{kind[:40]} x{factor:g}" + (f" over {original:,}" if has_original else "")
+    served = (original * factor if kind == "yarn" and has_original else
+              longest * factor if kind in ("linear", "dynamic") else longest)
+    if int(served) != longest and 0 < served <= MAX_DIMENSION:
+        out["max_model_len"] = int(served)
     return out
 
 

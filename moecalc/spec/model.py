@@ -257,21 +257,28 @@ class _Common(Strict):
     rope_scaling: Optional[str] = Field(
         None, max_length=200, description="how the config reaches that length (e.g. 'yarn x40 over 4,096'), "
                                           "named in the warning")
+    max_model_len: Optional[Pos] = Field(
+        None, description="where it differs from max_position_embeddings: the longest sequence vLLM serves by "
+                          "default with the rope scaling (yarn: original x factor)")
     # what a checkpoint folder's or hub repository's safetensors headers say (not a spec field:
     # the loader attaches it; ``spec.checkpoint.Checkpoint`` or None) and why it may be missing
     _checkpoint: Any = PrivateAttr(default=None)
     _checkpoint_notes: tuple = PrivateAttr(default=())
 
-    def context_warning(self, tokens: float, what: str = "--context") -> str | None:
-        """A warning when a sequence of ``tokens`` runs past ``max_position_embeddings``: the
-        numbers still follow (memory and time scale with the context) but the model was not
-        configured for it, so its quality there is unknown and a server would refuse it."""
-        if self.max_position_embeddings is None or tokens <= self.max_position_embeddings:
+    def context_warning(self, tokens: float, what: str = "--context", training: bool = False) -> str | None:
+        """A warning when a sequence of ``tokens`` runs past the model's configured length
+        (``max_model_len`` where the rope scaling extends it, else ``max_position_embeddings``):
+        the numbers still follow (memory and time scale with the context), but the model was not
+        configured for it, so its quality there is unknown."""
+        limit = self.max_model_len or self.max_position_embeddings
+        if limit is None or tokens <= limit:
             return None
-        how = f" (rope scaling {self.rope_scaling})" if self.rope_scaling else ""
-        return (f"{what} {int(tokens):,} is beyond {self.name}'s max_position_embeddings "
-                f"{self.max_position_embeddings:,}{how}: a server refuses it (vLLM's --max-model-len "
-                f"defaults to that); the numbers extrapolate")
+        how = f", rope scaling {self.rope_scaling}" if self.rope_scaling else ""
+        basis = (f"max_position_embeddings {self.max_position_embeddings:,}{how}" if not self.max_model_len else
+                 f"{limit:,} served (max_position_embeddings {self.max_position_embeddings:,}{how})")
+        then = ("training past it is a context extension" if training else
+                "vLLM refuses it unless --max-model-len overrides the config")
+        return f"{what} {int(tokens):,} is beyond {self.name}'s {basis}: {then}; the numbers extrapolate"
 
     def attach_checkpoint(self, checkpoint, notes: tuple[str, ...] = ()) -> None:
         self._checkpoint, self._checkpoint_notes = checkpoint, tuple(notes)

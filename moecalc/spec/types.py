@@ -13,8 +13,12 @@ holds the widths whose products make parameter counts to tighter limits (no int6
 Pos = Annotated[int, Field(gt=0, le=MAX_DIMENSION)]
 NonNeg = Annotated[int, Field(ge=0, le=MAX_DIMENSION)]
 Amount = Annotated[int, Field(ge=0, le=1 << 50)]       # a parameter or byte count (up to 1.1e15)
-PosFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+MAX_FLOAT = 1e18
+"""No real number in a spec or hardware file is over 1e18 (parameters are at most ~1e13, and
+hardware figures come in G and T units): a product of two stays finite. A price of 1.8e308 in a
+hardware file made an infinite cost before (found by the fuzz campaign)."""
+PosFloat = Annotated[float, Field(gt=0, le=MAX_FLOAT, allow_inf_nan=False)]
+NonNegFloat = Annotated[float, Field(ge=0, le=MAX_FLOAT, allow_inf_nan=False)]
 
 
 class Strict(BaseModel):
