@@ -348,3 +348,18 @@ def test_sweep_prices_by_the_library():
     catalog = load_catalog()
     got = sweep_prices(catalog, ["a100", "A100-80GB", "h200"], None, DAY)
     assert got == {"unpriced_gpus": ["a100-80gb"], "stale_prices": [], "price_as_of": "2026-12-02"}
+
+
+def test_hardware_table_marks_stale_and_undated_prices():
+    """The $/GPU-h column: A100-40GB's expired reservation rate and H100's undated one carry a
+    star and a caption; H200's price dated 2026-06 does not."""
+    from typer.testing import CliRunner
+
+    from moecalc.cli import app
+
+    out = CliRunner().invoke(app, ["hardware"], env={"COLUMNS": "120", "MOECALC_TODAY": "2026-12-02"}).stdout
+    rows = {line.split()[0]: line for line in out.splitlines() if line.strip() and line.split()[0] in
+            ("a100-40gb", "h100", "h200")}
+    assert rows["a100-40gb"].rstrip().endswith("1.84*") and rows["h100"].rstrip().endswith("2.49*")
+    assert rows["h200"].rstrip().endswith("2.25")
+    assert "stale or undated price: check before quoting" in " ".join(out.split())

@@ -295,8 +295,17 @@ def _hardware_table(rows: list[dict], scale_up: str, padding: tuple) -> Table:
                   tf(r["dense_bf16_flops"]), tf(r["dense_fp8_flops"]), tf(r["dense_fp4_flops"]),
                   f"{r['scale_up_bytes_per_s'] / 1e9:,.0f} x{r['scale_up_domain']}",
                   "-" if r["scale_out"] is None else f"{r['scale_out_bytes_per_s'] / 1e9:,.1f}",
-                  "-" if r["price_usd_per_hour"] is None else f"{r['price_usd_per_hour']:.2f}")
+                  "-" if r["price_usd_per_hour"] is None else
+                  f"{r['price_usd_per_hour']:.2f}" + ("*" if _unsure(r.get("price_freshness")) else ""))
+    if any(_unsure(r.get("price_freshness")) for r in rows):
+        t.caption = "* a stale or undated price: check before quoting (moecalc hardware --format json: its basis)"
+        t.caption_justify = "left"
     return t
+
+
+def _unsure(freshness: str | None) -> bool:
+    """A catalog price that is stale or undated (``moecalc.prices``)."""
+    return freshness in ("stale", "undated")
 
 
 def interconnects_view(rows: list[dict]) -> Table:
