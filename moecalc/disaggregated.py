@@ -94,4 +94,6 @@ def _pool(r: dict) -> dict:
             "requests_per_s": p.get("requests_per_s"), "ttft_seconds": p.get("ttft_seconds"),
             "tpot_seconds": p.get("tpot_seconds"), "tokens_per_s_per_gpu": p.get("tokens_per_s_per_gpu"),
             "input_tokens_per_s_per_gpu": p.get("input_tokens_per_s_per_gpu"),
-            "usd_per_hour": r["cost"].get("usd_per_hour")}
+            "usd_per_hour": r["cost"].get("usd_per_hour"),
+            # each pool's own price and its basis (the pools may run on different GPU types)
+            **{k: v for k, v in r["cost"].items() if k.startswith("price_")}}

@@ -46,7 +46,8 @@ LIBRARY_KEYS = (
     Key("workload.osl", "... output tokens per request"),
     Key("workload.mode", "continuous, static, prefill or decode (null: a decode step at `context`)"),
     Key("workload.mtp_tokens", "MTP draft tokens per decode step (0: none)"),
-    Key("pools.prefill", "--mode disaggregated: the prefill pool (gpu, gpus, layout, batch, fits, rates)"),
+    Key("pools.prefill", "--mode disaggregated: the prefill pool (gpu, gpus, layout, batch, fits, rates, its price "
+                         "and the price_* basis)"),
     Key("pools.decode", "... the decode pool"),
     Key("pools.prefill_per_decode", "prefill instances per decode instance that balance their request rates"),
     Key("pools.layout", "the smallest integer xPyD whose prefill keeps up"),

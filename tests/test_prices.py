@@ -363,3 +363,26 @@ def test_hardware_table_marks_stale_and_undated_prices():
     assert rows["a100-40gb"].rstrip().endswith("1.84*") and rows["h100"].rstrip().endswith("2.49*")
     assert rows["h200"].rstrip().endswith("2.25")
     assert "stale or undated price: check before quoting" in " ".join(out.split())
+
+
+def test_disaggregated_pools_each_show_their_price():
+    """H100 prefill and H200 decode pools: the hourly price is the sum over both pools' instances
+    (2 x 16 x $2.49 + 1 x 16 x $2.25 = $115.68/hour; it printed $2.25/GPU-hour x 16 = $115.68),
+    and each pool carries its own price basis (H100's undated)."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from moecalc.cli import app
+
+    args = ["estimate", "deepseek-v3", "--gpu", "h200", "--gpus", "16", "--mode", "disaggregated", "--isl", "4000",
+            "--osl", "500", "--prefill-gpu", "h100", "--prefill-gpus", "16", "--batch", "128"]
+    env = {"MOECALC_TODAY": "2026-12-02", "COLUMNS": "200"}
+    out = json.loads(CliRunner().invoke(app, [*args, "--format", "json"], env=env).stdout)
+    pools = out["pools"]
+    hourly = (pools["prefill_instances"] * pools["prefill"]["gpus"] * pools["prefill"]["price_per_gpu_hour"]
+              + pools["decode_instances"] * pools["decode"]["gpus"] * pools["decode"]["price_per_gpu_hour"])
+    assert out["cost"]["usd_per_hour"] == pytest.approx(hourly)
+    assert pools["prefill"]["price_freshness"] == "undated" and pools["decode"]["price_freshness"] == "dated 2026-06"
+    screen = " ".join(CliRunner().invoke(app, args, env=env).stdout.split())
+    assert "h100 at $2.490 + 1 x 16 h200 at $2.250 per GPU-hour" in screen and "prefill price source" in screen

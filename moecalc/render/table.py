@@ -440,7 +440,15 @@ def _request_tables(r: dict):
     if c["usd_per_hour"] is None:
         tt.add_row("$ per million output tokens", "n/a: no price (--price-per-hour)")
         return st, tt
-    tt.add_row("price", f"{u.usd(c['price_per_gpu_hour'])}/GPU-hour x {d['gpus']} = {u.usd(c['usd_per_hour'])}/hour", "")
+    if pools:                       # both pools' GPU time: x prefill and y decode instances at their prices
+        pr, de = pools["prefill"], pools["decode"]
+        tt.add_row("price", f"{pools['prefill_instances']} x {pr['gpus']} {pr['gpu']} at "
+                            f"{u.usd(pr['price_per_gpu_hour'])} + {pools['decode_instances']} x {de['gpus']} "
+                            f"{de['gpu']} at {u.usd(de['price_per_gpu_hour'])} per GPU-hour = "
+                            f"{u.usd(c['usd_per_hour'])}/hour", "")
+    else:
+        tt.add_row("price", f"{u.usd(c['price_per_gpu_hour'])}/GPU-hour x {d['gpus']} = {u.usd(c['usd_per_hour'])}/hour",
+                   "")
     for name, key, bold in (("$ per million output tokens", "usd_per_million_output_tokens", True),
                             ("$ per million input tokens", "usd_per_million_input_tokens", False),
                             ("$ per million tokens, blended", "usd_per_million_tokens", False),
@@ -454,8 +462,13 @@ def _request_tables(r: dict):
     if split.get("input_usd_per_million") is not None and split.get("output_usd_per_million") is not None:
         tt.add_row(f"price-sheet split ({c['prefill_share']:.0%} of GPU time is prefill)",
                    f"{u.usd(split['input_usd_per_million'])} in / {u.usd(split['output_usd_per_million'])} out", "")
-    tt.add_row("price source", Text(str(c["price_source"]), style="dim"), "")
-    _basis_row(tt, c, "")
+    if pools and pools["prefill"]["gpu"] != pools["decode"]["gpu"]:
+        for role in ("prefill", "decode"):
+            tt.add_row(f"{role} price source", Text(str(pools[role]["price_source"]), style="dim"), "")
+            _basis_row(tt, pools[role], "")
+    else:
+        tt.add_row("price source", Text(str(c["price_source"]), style="dim"), "")
+        _basis_row(tt, c, "")
     return st, tt
 
 
