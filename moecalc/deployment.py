@@ -82,6 +82,16 @@ def default_ep(m: ModelNumbers, stage: int, redundant: int, expert_parallel: boo
     return max(e for e in range(1, min(stage, slots) + 1) if stage % e == 0)
 
 
+def expert_sharding(d: Deployment) -> str:
+    """How a complete MoE layout splits the routed experts, in the serving stacks' words."""
+    stage = d.tp * d.dp
+    if d.ep == 1:
+        return f"each split by TP over {stage} GPUs (EP1: vLLM's and SGLang's default; --ep all for EP)"
+    if d.ep == stage:
+        return f"EP over all {d.ep} GPUs of a stage (vLLM --enable-expert-parallel)"
+    return f"EP{d.ep}, each expert split by TP{stage // d.ep}"
+
+
 def serving_flags(d: Deployment, moe: bool) -> dict[str, str]:
     """The flags that run layout ``d`` on each serving stack, or why a stack cannot express it.
 

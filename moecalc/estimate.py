@@ -292,7 +292,7 @@ def _serve(out: dict, scenario: Scenario, ev, a: Assumptions, d: Deployment, cat
     from dataclasses import replace
 
     from moecalc import report
-    from moecalc.deployment import check, layout_record, resolve, serving_flags
+    from moecalc.deployment import check, expert_sharding, layout_record, resolve, serving_flags
     from moecalc.hardware import hardware_record
     from moecalc.routers import engine_router
 
@@ -320,10 +320,7 @@ def _serve(out: dict, scenario: Scenario, ev, a: Assumptions, d: Deployment, cat
         "expert_tp": int(served.expert_tp) if m.num_experts else None, "redundant_experts": d.redundant_experts,
         "max_nodes_per_token": d.max_nodes_per_token, "nodes": math.ceil(d.gpus / d.gpus_per_node),
         "layout_chosen": chosen, "notes": notes,
-        "expert_sharding": None if not m.num_experts else
-        f"each split by TP over {d.tp * d.dp} GPUs (EP1: vLLM's and SGLang's default; --ep all for EP)"
-        if d.ep == 1 else f"EP over all {d.ep} GPUs of a stage (vLLM --enable-expert-parallel)"
-        if d.ep == d.tp * d.dp else f"EP{d.ep}, each expert split by TP{int(served.expert_tp)}",
+        "expert_sharding": expert_sharding(d) if m.num_experts else None,
         "serving_flags": serving_flags(d, bool(m.num_experts))}
     limit = (f"at most {d.max_nodes_per_token} nodes per token" if d.max_nodes_per_token else
              f"group-limited to {m.groups_per_token} of {m.expert_groups} expert groups per token"

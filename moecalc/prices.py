@@ -19,17 +19,16 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 
 from moecalc.errors import MoecalcError
 from moecalc.spec.hardware import PRICE_KINDS as KINDS
+from moecalc.spec.hardware import calendar_day
 
 TODAY_ENV = "MOECALC_TODAY"
 FRESH_MONTHS = 12
 """A dated price more than this many months before today is stale."""
 USER_GIVEN = "user-given"
 CHECK = "check before quoting"
-DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def today() -> dt.date:
@@ -42,11 +41,9 @@ def today() -> dt.date:
 
 def parse_day(text: str, field: str) -> dt.date:
     """A calendar day written YYYY-MM-DD."""
-    try:
-        if DAY.match(text):
-            return dt.date.fromisoformat(text)
-    except ValueError:
-        pass
+    day = calendar_day(text)
+    if day is not None:
+        return day
     raise MoecalcError(f"{text!r} is not a date (YYYY-MM-DD, e.g. 2026-12-02)", field=field)
 
 
@@ -67,6 +64,18 @@ def freshness(price_date: str | None, valid_until: str | None, on: dt.date) -> s
     return f"dated {price_date}"
 
 
+def why(basis: dict) -> str:
+    """The freshness with its reason: 'dated 2026-06', 'undated', 'stale: valid until 2025-01-01'
+    or 'stale: from 2024-06, over 12 months old' (``freshness``'s two ways to be stale)."""
+    verdict = basis["price_freshness"]
+    if verdict != "stale":
+        return verdict
+    until, on = basis.get("price_valid_until"), basis.get("price_as_of")
+    if until is not None and on is not None and calendar_day(until) <= calendar_day(on):
+        return f"stale: valid until {until}"
+    return f"stale: from {basis['price_date']}, over {FRESH_MONTHS} months old"
+
+
 def flagged(basis: dict) -> bool:
     """Whether a price basis needs checking before it is quoted: a catalog price that is stale or
     undated (a user-given price and no price are not flagged)."""
@@ -77,16 +86,14 @@ def price_basis(acc, override: float | None = None, on: dt.date | None = None) -
     """The price of one GPU-hour of ``acc`` (an ``Accelerator``) and its basis, as the JSON's
     ``price_*`` keys: the catalog's price with its provenance and freshness, or ``override``
     (``--price-per-hour``: user-given), or none (every key null but the keys list)."""
+    out = {**dict.fromkeys(("price_per_gpu_hour", "price_source", "price_kind", "price_date", "price_valid_until")),
+           "price_source_keys": [], **dict.fromkeys(("price_freshness", "price_as_of"))}
     if override is not None:
-        return {"price_per_gpu_hour": override, "price_source": "--price-per-hour", "price_kind": None,
-                "price_date": None, "price_valid_until": None, "price_source_keys": [],
-                "price_freshness": USER_GIVEN, "price_as_of": None}
+        return {**out, "price_per_gpu_hour": override, "price_source": "--price-per-hour", "price_freshness": USER_GIVEN}
     if acc.price_usd_per_hour is None:
-        return {"price_per_gpu_hour": None, "price_source": acc.price_source, "price_kind": None,
-                "price_date": None, "price_valid_until": None, "price_source_keys": [],
-                "price_freshness": None, "price_as_of": None}
+        return {**out, "price_source": acc.price_source}
     on = today() if on is None else on
-    return {"price_per_gpu_hour": acc.price_usd_per_hour, "price_source": acc.price_source,
+    return {**out, "price_per_gpu_hour": acc.price_usd_per_hour, "price_source": acc.price_source,
             "price_kind": acc.price_kind, "price_date": acc.price_date, "price_valid_until": acc.price_valid_until,
             "price_source_keys": list(acc.price_source_keys),
             "price_freshness": freshness(acc.price_date, acc.price_valid_until, on), "price_as_of": on.isoformat()}
@@ -112,4 +119,4 @@ def sweep_prices(catalog, gpus, override: float | None = None, on: dt.date | Non
 
 
 __all__ = ["CHECK", "FRESH_MONTHS", "KINDS", "TODAY_ENV", "USER_GIVEN", "flagged", "freshness", "months_before",
-           "parse_day", "price_basis", "sweep_prices", "today"]
+           "parse_day", "price_basis", "sweep_prices", "today", "why"]

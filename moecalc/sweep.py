@@ -482,19 +482,16 @@ DECODE_TERMS = {            # perf.decode term -> the hardware input behind it
 
 def close_call(rows: list[dict], objective: str) -> dict | None:
     """When the best rows of the two best GPU types are within ``CLOSE_CALL`` of each other on
-    the objective, the decode term whose difference is largest, and the hardware input behind
-    it: what decides the ranking (B200 behind H200 at batch 1: NVLink5's latency input). None
-    when one GPU type wins clearly or only one is ranked."""
+    the objective, the decode terms that decide it: the one favouring the leader most and the one
+    favouring the runner-up most, each with the hardware input behind it (B200 behind H200 at
+    batch 1: NVLink5's latency input). None when one GPU type wins clearly or only one is ranked."""
     column, _ = OBJECTIVES[objective]
     first = rows[0] if rows else None
     second = next((r for r in rows if r["deployment"]["gpu"] != first["deployment"]["gpu"]), None) if first else None
     if second is None:
         return None
 
-    def value(r):
-        v = r["cost"].get(column) if column.startswith("usd") else r["perf"].get(column)
-        return v
-    a, b = value(first), value(second)
+    a, b = (r["cost" if column.startswith("usd") else "perf"].get(column) for r in (first, second))
     if a is None or b is None or not a or abs(b / a - 1) > CLOSE_CALL:
         return None
     ta, tb = first["perf"]["decode"], second["perf"]["decode"]
@@ -511,11 +508,9 @@ def close_call(rows: list[dict], objective: str) -> dict | None:
 def sweep_warnings(spec, space: Space) -> list[str]:
     """What the user should know about the space itself: sequences past the model's
     max_position_embeddings (the rows there are computed, and flagged here once)."""
-    if space.requests is not None:
-        longest = max(isl + osl for isl, osl in space.requests), "--isl + --osl"
-    else:
-        longest = max(space.contexts), "--context"
-    beyond = spec.context_warning(*longest)
+    workloads = ([Workload(isl=isl, osl=osl) for isl, osl in space.requests] if space.requests is not None
+                 else [Workload(context=c) for c in space.contexts])
+    beyond = spec.context_warning(*max(w.longest_sequence for w in workloads))
     return [beyond] if beyond else []
 
 

@@ -29,7 +29,7 @@ def route(
     --ep alone sets the GPU count)."""
     from moecalc.render.progress import progress
     from moecalc.spec.load import load
-    from moecalc.trace import route_deployment, trace
+    from moecalc.trace import trace
 
     g = flags.given(ctx)
     fmt = flags.output_format(g, ("table", "json"))
@@ -38,7 +38,7 @@ def route(
     workload, assumptions = options.workload(g, batch="64"), options.assumptions(g)
     rt = options.routing(g)
     catalog = options.catalog(g)
-    deployment = route_deployment(options.deployment(g, gpu="h200"))
+    deployment = options.deployment(g, gpu="h200")     # trace() applies route_deployment
     model, label = load(spec, offline)
     with progress("routing tokens") as on_progress:
         result = trace(model, rt, n_tokens, deployment, workload, assumptions, catalog, label, on_progress)

@@ -3,21 +3,11 @@ one line on GPU types ranked without a price or on a stale or undated one."""
 
 from __future__ import annotations
 
-from moecalc.prices import CHECK, FRESH_MONTHS, TODAY_ENV, USER_GIVEN, flagged
+from moecalc.prices import CHECK, TODAY_ENV, USER_GIVEN, flagged, why
 
 
 def _keys(b: dict) -> str:
     return f" ({', '.join(b['price_source_keys'])})" if b.get("price_source_keys") else ""
-
-
-def _why(b: dict) -> str:
-    """The freshness with its reason: 'dated 2026-06', 'stale: valid until 2025-01-01', ..."""
-    f = b["price_freshness"]
-    if f != "stale":
-        return f
-    if b.get("price_valid_until") and b["price_valid_until"] <= (b.get("price_as_of") or ""):
-        return f"stale: valid until {b['price_valid_until']}"
-    return f"stale: from {b['price_date']}, over {FRESH_MONTHS} months old"
 
 
 def basis(b: dict) -> str | None:
@@ -25,7 +15,7 @@ def basis(b: dict) -> str | None:
     user's own): its kind and freshness, and the day that was judged on unless it is undated."""
     if b.get("price_freshness") in (None, USER_GIVEN):
         return None
-    text = (f"{b['price_kind']}, " if b.get("price_kind") else "") + _why(b)
+    text = (f"{b['price_kind']}, " if b.get("price_kind") else "") + why(b)
     if b["price_freshness"] != "undated":
         text += f", as of {b['price_as_of']} ({TODAY_ENV})"
     return f"{text}: {CHECK}" if flagged(b) else text
@@ -40,7 +30,7 @@ def sweep_line(summary: dict) -> str | None:
                      f"{', '.join(summary['unpriced_gpus'])}")
     if summary.get("stale_prices"):
         on = summary["price_as_of"]
-        shown = ", ".join(f"{s['gpu']} ${s['price_per_gpu_hour']:.2f}/h {_why({**s, 'price_as_of': on})}{_keys(s)}"
+        shown = ", ".join(f"{s['gpu']} ${s['price_per_gpu_hour']:.2f}/h {why({**s, 'price_as_of': on})}{_keys(s)}"
                           for s in summary["stale_prices"])
         parts.append(f"stale or undated prices ({CHECK}; as of {on}, {TODAY_ENV}): {shown}")
     return "prices: " + "; ".join(parts) if parts else None

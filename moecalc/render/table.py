@@ -60,8 +60,10 @@ def estimate_view(r: dict) -> Group:
                f"{u.params(p['active'])} ({p['active_fraction']:.1%})", u.gb(r["weights"]["bytes"]))
     if p["mtp"]:
         pt.add_row("MTP modules (not in total)", u.params(p["mtp"]), "", "")
+    from moecalc.report import ACTIVE_CONVENTIONS
+
     card = p.get("card_active")
-    if card and card["convention"] != "every parameter a token uses":
+    if card and card["convention"] != ACTIVE_CONVENTIONS[0]:          # ours: nothing to add
         pt.add_row("the card's count", "", u.params(card["stated"]), "")
         pt.caption = (f"active counts every parameter a token uses, embedding and output head included; the "
                       f"card's {u.params(card['stated'])} is the count {card['convention']}: "

@@ -19,6 +19,14 @@ from moecalc.spec.types import NonNegFloat, Pos, PosFloat, SpecProblem, Strict
 COMPUTE_DTYPES = ("fp32", "tf32", "bf16", "fp16", "fp8", "fp4", "int8")
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def calendar_day(text: str) -> dt.date | None:
+    """The date a YYYY-MM-DD text names, or None when it is not one (2025-02-30 is not)."""
+    try:
+        return dt.date.fromisoformat(text) if _DAY.match(text) else None
+    except ValueError:
+        return None
 PRICE_KINDS = ("on-demand", "reservation", "spot", "range-low", "whole-instance", "other")
 """What a catalog price is: an on-demand per-GPU rate; a reservation (capacity block, commitment);
 a spot rate; the low end of a quoted range; the price of a whole one-GPU instance or VM (its CPUs
@@ -97,11 +105,7 @@ class Accelerator(Strict):
         if self.price_date is not None and not _MONTH.match(self.price_date):
             raise SpecProblem("price_date", f"must be YYYY-MM (e.g. 2026-06), got {self.price_date!r}")
         if self.price_valid_until is not None:
-            try:
-                ok = bool(_DAY.match(self.price_valid_until)) and bool(dt.date.fromisoformat(self.price_valid_until))
-            except ValueError:
-                ok = False
-            if not ok:
+            if calendar_day(self.price_valid_until) is None:
                 raise SpecProblem("price_valid_until",
                                   f"must be a date YYYY-MM-DD (e.g. 2025-01-01), got {self.price_valid_until!r}")
         if self.memory_gib_reported is not None and not (
