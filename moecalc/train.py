@@ -49,17 +49,25 @@ def step_model(m, acc, catalog, flops, r: TrainRequest, dp: int, ep: int, micro_
     ``gemm_efficiency`` of the precision's peak (fp8 or bf16; 1: the bound), the experts'
     saturation by the serving calibration's half-saturation rows, the GPU's NVLink and NIC."""
     from moecalc.assumptions import Assumptions
-    from moecalc.engine.train import train_step
+    from moecalc.engine.train import TrainCluster, TrainRuntime, train_step
 
     peak = acc.peak_flops(r.precision) or acc.peak_flops("bf16") or acc.peak_flops("fp16")
-    routed = 3.0 * 2.0 * m.params.active_by_component.get("routed_experts", 0)
     up = catalog.link(acc.scale_up, kind="scale-up").bytes_per_s
     out = catalog.link(acc.scale_out, kind="scale-out").bytes_per_s if acc.scale_out else up
-    return train_step(m, flops.per_token - routed, routed, micro_batches * dp * r.micro_batch * r.seq_len, r.gpus,
-                      r.tp, r.pp, dp, ep, r.micro_batch, micro_batches, r.seq_len, peak,
-                      gemm_efficiency, Assumptions.for_profile("calibrated").gemm_half_rows,
-                      r.recompute, 1.5 if r.precision == "fp8" else 2.0, acc.scale_up_domain, up, out,
-                      r.overlap if overlap is None else overlap, r.cp, r.vp)
+    cluster = TrainCluster(peak_flops=peak, gpus_per_node=acc.scale_up_domain, scale_up=up, scale_out=out)
+    runtime = TrainRuntime(gemm_efficiency=gemm_efficiency,
+                           gemm_half_rows=Assumptions.for_profile("calibrated").gemm_half_rows,
+                           payload_bytes=1.5 if r.precision == "fp8" else 2.0,
+                           overlap=r.overlap if overlap is None else overlap)
+    return train_step(m, flops, train_layout(r, dp, ep, r.micro_batch, micro_batches), cluster, runtime)
+
+
+def train_layout(r: TrainRequest, dp: int, ep: int, micro_batch: int, micro_batches: int):
+    """The engine's ``TrainLayout`` of request ``r`` with DP and EP resolved."""
+    from moecalc.engine.train import TrainLayout
+
+    return TrainLayout(tp=r.tp, pp=r.pp, dp=dp, ep=ep, sequence=r.seq_len, micro_batch=micro_batch,
+                       micro_batches=micro_batches, recompute=r.recompute, zero=r.zero, cp=r.cp, vp=r.vp)
 
 
 def resolve_layout(m, r: TrainRequest) -> tuple[int, int]:
@@ -92,7 +100,7 @@ def memory_per_gpu(m, r: TrainRequest, dp: int, ep: int, micro_batch: int):
     from moecalc.engine.train import train_memory
 
     n = max(int(r.global_batch // (dp * r.seq_len * micro_batch)), 1)
-    got = train_memory(m, r.tp, r.pp, dp, ep, r.seq_len, micro_batch, n, r.recompute, r.zero, r.cp, r.vp)
+    got = train_memory(m, train_layout(r, dp, ep, micro_batch, n))
     return got, got.weights_and_grads + got.optimizer + got.activations * (0.5 if r.precision == "fp8" else 1.0)
 
 

@@ -121,13 +121,19 @@ def test_train_step_by_hand():
     micro-batches x 4,096 tokens x 2 copies x 4,096 x 2 B x 7/8, all inside the node (EP 8 = 8 a
     node): / 400 GB/s. Bubble (2 - 1) / 4 of compute + all-to-all. DP: one micro-batch's share of
     6 B x the GPU's parameters x 7/8 over the NIC (TP x DP = 8 in a node: NVLink)."""
-    from moecalc.engine.train import train_step
+    from dataclasses import replace
+
+    from moecalc.engine.train import TrainCluster, TrainFlops, TrainLayout, TrainRuntime, train_step
     from moecalc.spec.load import load
 
     m = load("mixtral-8x7b")[0].numbers()
     tokens = 4 * 8 * 4096
-    s = train_step(m, 1e9, 2e9, tokens, 16, 1, 2, 8, 8, 1, 4, 4096, 1e15, 0.5, 8.0, "selective", 2.0, 8,
-                   400e9, 50e9, 0.0)
+    flops = TrainFlops(main=1e9, mtp=0.0, router=0.0, routed_matmul=2e9)    # 3 x 1e9 a token, 2e9 routed
+    layout = TrainLayout(tp=1, pp=2, dp=8, ep=8, sequence=4096, micro_batch=1, micro_batches=4)
+    cluster = TrainCluster(peak_flops=1e15, gpus_per_node=8, scale_up=400e9, scale_out=50e9)
+    runtime = TrainRuntime(gemm_efficiency=0.5, gemm_half_rows=8.0, payload_bytes=2.0, overlap=0.0)
+    assert (layout.gpus, layout.tokens) == (16, tokens)
+    s = train_step(m, flops, layout, cluster, runtime)
     sat = 8192 / (8192 + 8)
     assert s.compute == pytest.approx(tokens * (1e9 + 2e9 / sat) / (16 * 1e15 * 0.5))
     a2a = 4 * 16 * 4 * 4096 * 2 * 4096 * 2 * (7 / 8) / 400e9
@@ -137,8 +143,7 @@ def test_train_step_by_hand():
     routed = m.params.by_component["routed_experts"]
     held = (m.params.total - routed) / 2 + routed / (8 * 2)
     assert s.data_parallel == pytest.approx(6 * held * 7 / 8 / 400e9 / 4)
-    hidden = train_step(m, 1e9, 2e9, tokens, 16, 1, 2, 8, 8, 1, 4, 4096, 1e15, 0.5, 8.0, "full", 2.0, 8,
-                        400e9, 50e9, 1.0)
+    hidden = train_step(m, flops, replace(layout, recompute="full"), cluster, replace(runtime, overlap=1.0))
     assert hidden.expert_alltoall == 0 and hidden.compute == pytest.approx(s.compute * 4 / 3)
 
 

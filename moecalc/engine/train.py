@@ -29,6 +29,7 @@ class TrainFlops:
     main: float                 # forward of the main model, per token
     mtp: float                  # forward of the MTP modules, per token
     router: float               # the router's share of the training FLOPs (inside ``per_token``)
+    routed_matmul: float = 0.0  # the main model's routed expert GEMMs, 3 passes (inside ``per_token``)
 
     @property
     def per_token(self) -> float:
@@ -51,7 +52,57 @@ def train_flops(m, sequence: int, attention_prefill) -> TrainFlops:
         mtp = (2.0 * (mb.get("attention", 0) + active_ffn + mb.get("projection", 0) + mb.get("lm_head", 0))
                + n * per_module_attention)
     router = 3.0 * 2.0 * m.hidden_size * m.num_experts * m.num_moe_layers
-    return TrainFlops(main=main, mtp=mtp, router=router)
+    routed_matmul = 3.0 * 2.0 * p.active_by_component.get("routed_experts", 0)
+    return TrainFlops(main=main, mtp=mtp, router=router, routed_matmul=routed_matmul)
+
+
+@dataclass(frozen=True)
+class TrainLayout:
+    """GPUs = TP x CP x PP x DP, the routed experts over EP ranks of a stage; a step of
+    ``micro_batches`` micro-batches of ``micro_batch`` sequences of ``sequence`` tokens per
+    data-parallel replica; ``recompute`` "full" or "selective"; ``zero`` the ZeRO stage (0-3);
+    ``vp`` virtual pipeline stages a GPU (interleaved 1F1B)."""
+    tp: int
+    pp: int
+    dp: int
+    ep: int
+    sequence: int
+    micro_batch: int
+    micro_batches: int
+    recompute: str = "selective"
+    zero: int = 1
+    cp: int = 1
+    vp: int = 1
+
+    @property
+    def gpus(self) -> int:
+        return self.tp * self.cp * self.pp * self.dp
+
+    @property
+    def tokens(self) -> int:
+        """Tokens of one optimizer step: micro-batches x DP replicas x micro-batch x sequence."""
+        return self.micro_batches * self.dp * self.micro_batch * self.sequence
+
+
+@dataclass(frozen=True)
+class TrainCluster:
+    """The GPU's peak (FLOP/s) at the training precision, its scale-up domain (GPUs a node) and
+    the bytes/s per GPU of its scale-up fabric and scale-out network."""
+    peak_flops: float
+    gpus_per_node: int
+    scale_up: float
+    scale_out: float
+
+
+@dataclass(frozen=True)
+class TrainRuntime:
+    """The step model's assumptions: the GEMM efficiency (1: the bound), the rows at which an
+    expert GEMM reaches half of it (the serving calibration's), bytes of a dispatched value
+    (bf16 2, fp8 1.5 with its scales) and the share of EP and DP communication hidden."""
+    gemm_efficiency: float = 1.0
+    gemm_half_rows: float = 0.0
+    payload_bytes: float = 2.0
+    overlap: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -66,16 +117,17 @@ class TrainMemory:
         return self.weights_and_grads + self.optimizer + self.activations
 
 
-def train_memory(m, tp: int, pp: int, dp: int, ep: int, sequence: int, micro_batch: int, micro_batches: int,
-                 recompute: str, zero: int = 1, cp: int = 1, vp: int = 1) -> TrainMemory:
+def train_memory(m, layout: TrainLayout) -> TrainMemory:
     """``TrainMemory`` of model numbers ``m`` on TP x CP x PP x DP GPUs with EP over the stage
-    (module docstring). ``zero`` shards over the data-parallel group (DP x CP, which hold the same
+    (module docstring). ``layout.zero`` shards over the data-parallel group (DP x CP, which hold the same
     weights): 0 nothing (18 bytes a parameter), 1 the optimizer states (6 + 12/DP: Megatron's
     distributed optimizer), 2 and the fp32 gradients (2 + 16/DP), 3 and the bf16 weights (18/DP);
     routed experts shard over their expert data-parallel group TP DP CP / EP. Context
     parallelism splits each sequence's activations over CP. An interleaved schedule of VP virtual
     stages a GPU holds (1 + (PP - 1) / (PP VP)) x PP micro-batches' activations of its layers
     (Narayanan et al. 2021), against PP without."""
+    tp, pp, dp, ep, cp, vp, zero = layout.tp, layout.pp, layout.dp, layout.ep, layout.cp, layout.vp, layout.zero
+    micro_batch, micro_batches, sequence = layout.micro_batch, layout.micro_batches, layout.sequence
     p = m.params.by_component
     routed = p.get("routed_experts", 0)
     embedding = p.get("embedding", 0)
@@ -96,7 +148,7 @@ def train_memory(m, tp: int, pp: int, dp: int, ep: int, sequence: int, micro_bat
     weights = WEIGHT_BYTES * sharded(dense_gpu, expert_gpu, 3) + GRADIENT_BYTES * sharded(dense_gpu, expert_gpu, 2)
     optimizer = OPTIMIZER_BYTES * sharded(dense_gpu, expert_gpu, 1)
     stored = m.stored_activation or 4 * m.hidden_size + m.widest_activation   # summary specs: the widest
-    per_token_layer = 2.0 * (m.hidden_size if recompute == "full" else stored)
+    per_token_layer = 2.0 * (m.hidden_size if layout.recompute == "full" else stored)
     interleaved = 1.0 + (pp - 1) / (pp * vp) if vp > 1 else 1.0
     in_flight = min(pp, micro_batches) * interleaved * micro_batch * sequence
     activations = layers * in_flight * per_token_layer / (tp * cp)
@@ -117,14 +169,11 @@ class TrainStep:
         return self.compute + self.expert_alltoall + self.tp_allreduce + self.data_parallel + self.bubble
 
 
-def train_step(m, dense_flops: float, routed_flops: float, tokens: float, gpus: int, tp: int, pp: int, dp: int,
-               ep: int, micro_batch: int, micro_batches: int, sequence: int, peak: float, gemm_efficiency: float,
-               gemm_half_rows: float, recompute: str, payload_bytes: float, gpus_per_node: int,
-               scale_up: float, scale_out: float, overlap: float, cp: int = 1, vp: int = 1) -> TrainStep:
-    """One optimizer step of ``tokens`` on ``gpus`` (per GPU, seconds).
+def train_step(m, flops: TrainFlops, layout: TrainLayout, cluster: TrainCluster, runtime: TrainRuntime) -> TrainStep:
+    """One optimizer step of ``layout.tokens`` on ``layout.gpus`` (per GPU, seconds).
 
     compute = tokens (F_dense + F_routed / sat) r / (N P eta), with F the training FLOPs per token
-    (3 passes), r = 4/3 under full recomputation (a second forward) else 1, eta the GEMM
+    (3 passes; F_routed the routed experts' matrix multiplies, ``flops.routed``), r = 4/3 under full recomputation (a second forward) else 1, eta the GEMM
     efficiency of training and sat = n / (n + n_half) the saturation of an expert GEMM of
     n = EP b s k / E rows (the serving model's half-saturation rows).
     all-to-all = (1 - overlap) x 4 passes (dispatch and combine, forward and backward) x MoE layers
@@ -140,14 +189,18 @@ def train_step(m, dense_flops: float, routed_flops: float, tokens: float, gpus: 
     stages a GPU; Narayanan et al. 2021).
     Context parallelism's own exchange of keys and values (ring attention) is not counted.
     """
-    b, s, E, k, h = micro_batch, sequence, max(m.num_experts, 1), m.top_k, m.hidden_size
-    r = 4.0 / 3.0 if recompute == "full" else 1.0
+    tp, pp, dp, ep, cp, vp = layout.tp, layout.pp, layout.dp, layout.ep, layout.cp, layout.vp
+    micro_batches, overlap = layout.micro_batches, runtime.overlap
+    scale_up, scale_out, gpus_per_node = cluster.scale_up, cluster.scale_out, cluster.gpus_per_node
+    b, s, E, k, h = layout.micro_batch, layout.sequence, max(m.num_experts, 1), m.top_k, m.hidden_size
+    r = 4.0 / 3.0 if layout.recompute == "full" else 1.0
     rows = ep * b * s * k / E
-    sat = rows / (rows + gemm_half_rows) if m.num_experts else 1.0
-    compute = tokens * (dense_flops + routed_flops / sat) * r / (gpus * peak * gemm_efficiency)
+    sat = rows / (rows + runtime.gemm_half_rows) if m.num_experts else 1.0
+    compute = (layout.tokens * (flops.per_token - flops.routed_matmul + flops.routed_matmul / sat) * r
+               / (layout.gpus * cluster.peak_flops * runtime.gemm_efficiency))
     a2a = 0.0
     if m.num_experts and ep > 1:
-        sent = 4.0 * m.num_moe_layers / pp * micro_batches * (b * s / (tp * cp)) * k * h * payload_bytes * (1 - 1 / ep)
+        sent = 4.0 * m.num_moe_layers / pp * micro_batches * (b * s / (tp * cp)) * k * h * runtime.payload_bytes * (1 - 1 / ep)
         outside = max(0.0, 1 - gpus_per_node / ep)
         a2a = (1 - overlap) * max(sent * (1 - outside) / scale_up, sent * outside / scale_out)
     tp_ar = 0.0
