@@ -43,3 +43,18 @@ def test_imports_point_down():
             if there not in ALLOWED[here] and name not in ALLOWED[here]:
                 wrong.append(f"{rel}: imports {module}")
     assert not wrong, "\n".join(sorted(wrong))
+
+
+def test_engine_functions_take_records():
+    """Issue 11's interface rule: an engine entry point takes a handful of records, not a row of
+    numbers (train_step took 23 before it took TrainLayout, TrainCluster and TrainRuntime). The
+    limit counts every parameter but ``self``; a function over it is named with its count."""
+    limit, wide = 11, []
+    for path in (ROOT / "engine").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                a = node.args
+                names = [p.arg for p in a.posonlyargs + a.args + a.kwonlyargs if p.arg not in ("self", "cls")]
+                if len(names) > limit:
+                    wide.append(f"{path.relative_to(ROOT)}:{node.name} takes {len(names)}")
+    assert not wide, "\n".join(wide)
