@@ -2,13 +2,14 @@
 and configs, hardware files, load profiles, sweep plans), moecalc exits 0 with finite, valid
 JSON, or exits 2 with one line on stderr; never a traceback, never a NaN, within a deadline.
 
-Sized for CI (about a minute in all); MOECALC_FUZZ_EXAMPLES=N runs N cases per test locally.
+Sized for CI (40 cases a test, about 20 s in all); MOECALC_FUZZ_EXAMPLES=N runs N cases per test locally.
 The reproducers issue 20 listed are regression tests at the end.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import math
 import os
@@ -23,10 +24,28 @@ from typer.testing import CliRunner
 from moecalc.cli import app
 
 DATA = Path(__file__).parent / "data"
-EXAMPLES = int(os.environ.get("MOECALC_FUZZ_EXAMPLES", "60"))
+EXAMPLES = int(os.environ.get("MOECALC_FUZZ_EXAMPLES", "40"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=5000, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 runner = CliRunner()
+
+
+@functools.cache
+def _parsed(text: str):
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
+def parsed(text: str):
+    """A fresh copy of YAML ``text`` parsed once (the pure-Python parser took half of this file's time)."""
+    return copy.deepcopy(_parsed(text))
+
+
+def dumped(data) -> str:
+    return yaml.dump(data, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper))
+
+
+def bundled_hardware() -> dict:
+    return parsed((Path(__file__).parent.parent / "moecalc" / "data" / "hardware.yaml").read_text())
 
 # values a user (or a script) might type, and the extremes that broke moecalc before
 WEIRD = ["0", "1", "-1", "2", "3", "7", "8", "64", "1k", "16M", "1G", "1e400", "1e308", "nan", "inf", "-inf", "",
@@ -212,9 +231,9 @@ def mutate(obj: dict, choice: int, value):
 def test_mutated_yaml_specs(tmp_path_factory, name, choice, value):
     from moecalc.spec.load import bundled_specs
 
-    spec = yaml.safe_load(bundled_specs()[name])
+    spec = parsed(bundled_specs()[name])
     path = tmp_path_factory.mktemp("spec") / "spec.yaml"
-    path.write_text(yaml.safe_dump(mutate(spec, choice, value)))
+    path.write_text(dumped(mutate(spec, choice, value)))
     holds_contract(["estimate", str(path), "--gpu", "h100", "--format", "json"], True)
 
 
@@ -252,10 +271,10 @@ def test_load_profiles(tmp_path_factory, counts):
 @FUZZ
 @given(st.integers(0, 10_000), VALUES)
 def test_mutated_hardware_files(tmp_path_factory, choice, value):
-    hw = yaml.safe_load((Path(__file__).parent.parent / "moecalc" / "data" / "hardware.yaml").read_text())
+    hw = bundled_hardware()
     small = {"accelerators": {"h100": hw["accelerators"]["h100"]}, "interconnects": hw["interconnects"]}
     path = tmp_path_factory.mktemp("hw") / "hw.yaml"
-    path.write_text(yaml.safe_dump(mutate(small, choice, value)))
+    path.write_text(dumped(mutate(small, choice, value)))
     holds_contract(["estimate", "qwen3-30b-a3b", "--gpu", "h100", "--hardware-file", str(path), "--format", "json"],
                    True)
 
@@ -412,7 +431,7 @@ def test_a_trace_is_bounded_whatever_the_tokens(monkeypatch):
 def test_a_price_near_the_float_limit_is_refused(tmp_path):
     """Found by the 20,000-case campaign: a hardware file's price of 1.8e308 made an infinite
     cost, and the JSON writer stopped with a traceback (exit 1)."""
-    hw = yaml.safe_load((Path(__file__).parent.parent / "moecalc" / "data" / "hardware.yaml").read_text())
+    hw = bundled_hardware()
     small = {"accelerators": {"h100": dict(hw["accelerators"]["h100"], price_usd_per_hour=1.7976931348623157e308)},
              "interconnects": hw["interconnects"]}
     (tmp_path / "hw.yaml").write_text(yaml.safe_dump(small))

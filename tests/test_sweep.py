@@ -59,14 +59,15 @@ def test_sweep_rows_equal_estimates_on_a_random_subset():
     assert result.summary["feasible"] == len(rows["gpu"]) > 200
     rng = np.random.default_rng(3)
     for i in rng.choice(len(rows["gpu"]), 200, replace=False):
-        got = _flat(_estimate_row(spec, rows, i))
+        estimated = _estimate_row(spec, rows, i)
+        got = _flat(estimated)
         for key in COMPARED:
             want = rows[key][i]
             if np.isnan(want):
                 assert got[key] is None
             else:
                 assert got[key] == pytest.approx(want, rel=1e-9)
-        assert _estimate_row(spec, rows, i)["perf"]["bound"] == rows["bound"][i]
+        assert estimated["perf"]["bound"] == rows["bound"][i]
 
 
 def test_sweep_masks_exactly_what_estimate_rejects():
