@@ -151,3 +151,16 @@ def test_assumptions_render_by_their_kind():
     rows = {line.split()[0]: line.split()[1:3] for line in table.splitlines() if line.strip()}
     assert rows["logits_bytes"][0] == "4"
     assert rows["runtime_overhead_bytes"] == ["2.00", "GiB"]
+
+
+@pytest.mark.parametrize("command", ["estimate", "compare", "sweep", "route", "train", "import"])
+def test_help_shows_square_brackets(command):
+    """rich markup read ``moecalc[plot]`` and ``org/name[@revision]`` as style tags and printed
+    "needs moecalc" and "org/name": every help text with a bracket is shown whole."""
+    result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "400"})
+    assert result.exit_code == 0
+    params = CLICK.commands[command].params
+    texts = [p.help.replace("\\[", "[") for p in params if "[" in (getattr(p, "help", None) or "")]
+    assert texts
+    for text in texts:
+        assert " ".join(text.split()) in " ".join(result.stdout.replace("│", " ").split()), text

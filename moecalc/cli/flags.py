@@ -35,7 +35,7 @@ def given(ctx: typer.Context) -> Given:
 
 Model = Annotated[str, typer.Argument(metavar="MODEL", show_default=False,
                                       help="YAML spec, config.json, a checkpoint folder, a GGUF file, a Hugging "
-                                           "Face hub id (org/name[@revision]) or a bundled model name")]
+                                           "Face hub id (org/name\\[@revision]) or a bundled model name")]
 Offline = Annotated[bool, typer.Option("--offline", rich_help_panel="Models",
                                        help="hub ids from the local Hugging Face cache only, never the network "
                                             "(as HF_HUB_OFFLINE=1)")]
@@ -73,7 +73,7 @@ Output = Annotated[Values, typer.Option("--output", "-o", metavar="FILE", rich_h
 Force = Annotated[bool, typer.Option("--force", rich_help_panel="Output",
                                      help="replace --output or --plot if it exists")]
 Plot = Annotated[Values, typer.Option("--plot", metavar="FILE", rich_help_panel="Output", show_default=False,
-                                      help="draw the result into FILE.png or FILE.svg (needs moecalc[plot]); "
+                                      help="draw the result into FILE.png or FILE.svg (needs moecalc\\[plot]); "
                                            "its numbers are the JSON's")]
 
 

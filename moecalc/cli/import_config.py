@@ -12,7 +12,7 @@ from moecalc.cli.app import app, examples, one_line_errors
 
 Config = Annotated[str, typer.Argument(metavar="CONFIG", show_default=False,
                                        help="Hugging Face config.json, the folder holding it, or a Hub id "
-                                            "(org/name[@revision])")]
+                                            "(org/name\\[@revision])")]
 Name = Annotated[Optional[List[str]], typer.Option("--name", metavar="NAME", show_default=False,
                                                    help="model name in the spec")]
 Source = Annotated[Optional[List[str]], typer.Option("--source", metavar="TEXT", show_default=False,
