@@ -10,6 +10,55 @@ import typer
 from moecalc import __version__
 from moecalc.errors import MoecalcError
 
+class _PlainValues:
+    """Stands in for typer's pydantic ``TypeAdapter`` of a string, flag or list-of-strings option:
+    a value that already is that type (what click hands over) is returned as the adapter would
+    return it; anything else goes to typer's own adapter, built then."""
+
+    def __init__(self, build, annotation, parameter_info):
+        self._build, self._args, self._adapter = build, (annotation, parameter_info), None
+        self._kind = annotation if annotation in (str, bool) else list
+
+    def validate_python(self, value, *args, **kwargs):
+        if self._kind is list:
+            if isinstance(value, (list, tuple)) and all(type(v) is str for v in value):
+                return list(value)
+        elif type(value) is self._kind:
+            return value
+        if self._adapter is None:
+            self._adapter = self._build(*self._args)
+        return self._adapter.validate_python(value, *args, **kwargs)
+
+
+def _plain_values_without_pydantic() -> None:
+    """typer (0.2x) builds a pydantic ``TypeAdapter`` for every option of the running command when
+    it parses: 47 for ``estimate``, about 45 ms of a 330 ms run here, most of it pydantic's first
+    validator (which imports importlib.metadata to look for plugins). moecalc's options are
+    strings, flags and lists of strings that moecalc.options parses itself; for those typer gets
+    ``_PlainValues``. An option with a ``parser`` or another type, or a typer without this hook,
+    goes through typer unchanged."""
+    from typing import get_args, get_origin
+
+    try:
+        from typer import _adapters
+    except ImportError:
+        return
+    build = getattr(_adapters, "try_build_adapter", None)
+    if build is None or getattr(build, "plain", False):
+        return
+
+    def try_build_adapter(annotation, parameter_info):
+        plain = annotation in (str, bool) or (get_origin(annotation) is list and get_args(annotation) == (str,))
+        if not plain or getattr(parameter_info, "parser", None) is not None:
+            return build(annotation, parameter_info)
+        return _PlainValues(build, annotation, parameter_info)
+
+    try_build_adapter.plain = True
+    _adapters.try_build_adapter = try_build_adapter
+
+
+_plain_values_without_pydantic()
+
 app = typer.Typer(add_completion=False, invoke_without_command=True, pretty_exceptions_enable=False,
                   rich_markup_mode="rich", no_args_is_help=False,
                   help="What it costs to serve a Mixture-of-Experts LLM: total parameters set the memory "
