@@ -50,6 +50,20 @@ def test_water_fill_by_hand():
     assert law.water_fill([1, 9, 1, 1], 2) == pytest.approx([1 / 3, 1, 1 / 3, 1 / 3])
 
 
+def test_elementary_symmetric_polynomials_by_hand():
+    """e_j of (1, 2, 3): e_0 = 1, e_1 = 6, e_2 = 1*2 + 1*3 + 2*3 = 11, e_3 = 6; of (0, 0, 1, 1, 1)
+    (few distinct values: the binomial path): C(3, j) = 1, 3, 3, 1; of ten distinct values the
+    recurrence. Each path equals the product expanded term by term, prod_i (1 + w_i t)."""
+    assert law.esp(np.array([[1.0, 2.0, 3.0]]), 3).tolist() == [[1.0, 6.0, 11.0, 6.0]]
+    assert law.esp(np.array([[0.0, 0.0, 1.0, 1.0, 1.0]]), 4).tolist() == [[1.0, 3.0, 3.0, 1.0, 0.0]]
+    rng = np.random.default_rng(5)
+    for w in (rng.random((6, 10)), rng.choice([0.0, 0.7, 1.3], size=(6, 40))):
+        poly = np.ones((len(w), 1))
+        for i in range(w.shape[1]):
+            poly = np.stack([np.convolve(row, [1.0, x]) for row, x in zip(poly, w[:, i])])
+        assert law.esp(w, 5) == pytest.approx(poly[:, :6], rel=1e-13)
+
+
 def test_conditional_poisson_by_hand():
     """E=3, k=2, odds w=(1,2,3): P({1,2}) = 2/11, P({1,3}) = 3/11, P({2,3}) = 6/11, so
     pi = (5/11, 8/11, 9/11). Solving the odds from pi gives back w up to scale, and the

@@ -59,13 +59,35 @@ def inclusion_from_weights(weights, top_k: int) -> np.ndarray:
 def esp(w: np.ndarray, k: int) -> np.ndarray:
     """Elementary symmetric polynomials e_0..e_k of each row of w (n_sets x n): shape (n_sets, k+1).
 
-    e_j(w_1..w_n) by the recurrence e_j <- e_j + w_i e_{j-1}, one expert at a time.
+    e_j(w_1..w_n) is the t^j coefficient of prod_i (1 + w_i t). When w holds few distinct values
+    (a uniform router: one odds value, and 0 where a rank holds the expert), a value v met m
+    times in a row contributes (1 + v t)^m = sum_j C(m, j) v^j t^j at once; otherwise the
+    recurrence e_j <- e_j + w_i e_{j-1} runs over the experts.
     """
+    w = np.asarray(w, dtype=np.float64)
     e = np.zeros((w.shape[0], k + 1))
     e[:, 0] = 1.0
-    for i in range(w.shape[1]):
-        e[:, 1:] = e[:, 1:] + w[:, i:i + 1] * e[:, :-1]
+    values = np.unique(w)
+    values = values[values != 0]
+    if len(values) > 8:
+        for i in range(w.shape[1]):
+            e[:, 1:] = e[:, 1:] + w[:, i:i + 1] * e[:, :-1]
+        return e
+    j = np.arange(k + 1)
+    for v in values:
+        factor = _binomial((w == v).sum(axis=1)[:, None], j[None, :]) * v ** j[None, :]    # (1 + v t)^m
+        e = np.stack([(e[:, :i + 1] * factor[:, i::-1]).sum(axis=1) for i in range(k + 1)], axis=1)
     return e
+
+
+def _binomial(m: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """C(m, j) elementwise (0 where j > m): the running product prod_{i<j} (m - i) / (i + 1),
+    exact while it stays below 2^53."""
+    m, j = np.broadcast_arrays(np.asarray(m, dtype=np.float64), np.asarray(j, dtype=np.float64))
+    out = np.ones(m.shape)
+    for i in range(int(j.max()) if j.size else 0):
+        out = np.where(i < j, out * (m - i) / (i + 1), out)
+    return np.where(j > m, 0.0, out)
 
 
 @dataclass(frozen=True)
