@@ -359,7 +359,8 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
             ev = scenario.evaluate()
             # the batches past the last that fits anywhere in the block: memory only grows with
             # the batch, so they are cut before the time model
-            fitting = np.broadcast_to(scenario.memory(ev).fits, (sl.stop - sl.start, bs.stop - bs.start)
+            memory = scenario.memory(ev)
+            fitting = np.broadcast_to(memory.fits, (sl.stop - sl.start, bs.stop - bs.start)
                                       + inner[1:]).any(axis=(0, 2, 3, 4))
             last = np.flatnonzero(fitting)
             cut = (bs.stop - bs.start) - (last[-1] + 1 if len(last) else 0)
@@ -372,7 +373,8 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
                 workload = rec.Workload(context=C, batch=bat[bs][None, :, None, None, None])
                 scenario = Scenario(m, workload, precision, runtime, layout, hardware, router)
                 ev = scenario.evaluate()
-            served = scenario.serve(ev, cache=cache, limits=False)
+                memory = None                       # of the longer batch axis
+            served = scenario.serve(ev, cache=cache, limits=False, memory=memory)
             s = RowView(served, None if requests is None else
                         scenario.serve_requests(requests, ev, cache=cache, limits=False))
             shape = (sl.stop - sl.start, bs.stop - bs.start) + inner[1:]

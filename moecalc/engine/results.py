@@ -10,8 +10,9 @@ every value it reports: the JSON contract (``moecalc.report``) and its documenta
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property       # a record's totals are derived once, on first use
+from typing import Callable
 
 import numpy as np
 
@@ -241,8 +242,14 @@ class Served:
     alltoall: AllToAll
     decode: Step
     decode_weights_read: Array      # weight bytes a decode step reads on the slowest GPU
-    prefill: Step
+    price_prefill: Callable[[], Step] = field(repr=False, compare=False)
     cost: Cost
+
+    @cached_property
+    def prefill(self) -> Step:
+        """One prompt of ``context`` tokens on an idle replica, priced on first use (a sweep
+        that ranks decode steps and has no TTFT limit never asks for it)."""
+        return self.price_prefill()
 
     @cached_property
     def tpot(self) -> Array:

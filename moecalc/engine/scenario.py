@@ -52,6 +52,8 @@ class Scenario:
         return serve_requests(fw, requests, self.routed_by, cache, self.hardware.price_per_hour * gpus / 3600.0)
 
     def serve(self, evaluated: ModelResult | None = None, cache: RoutingCache | None = None,
-              limits: bool = True) -> Served:
+              limits: bool = True, memory: PerGpuMemory | None = None) -> Served:
+        """``engine.serve``; ``memory``: this scenario's ``memory(evaluated, limits)`` when the
+        caller has already computed it."""
         return serve(self.model, evaluated or self.evaluate(), self.layout, self.hardware, self.runtime,
-                     self.routed_by, cache, limits)
+                     self.routed_by, cache, limits, memory)

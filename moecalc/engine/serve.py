@@ -216,20 +216,23 @@ class Forward:
 
 
 def forward_model(m: ModelNumbers, ev: ModelResult, layout: Layout, hardware: Hardware, runtime: Runtime,
-                  router: Router, cache: RoutingCache | None, limits: bool = True):
-    """The layout's ``Forward``, its per-GPU memory and the router's terms at the workload's
-    batch (decode) and context (one prompt)."""
+                  router: Router, cache: RoutingCache | None, limits: bool = True,
+                  memory: PerGpuMemory | None = None):
+    """The layout's ``Forward``, its per-GPU memory (``memory`` when the caller has it, of the
+    same records and ``limits``) and the router's terms at the workload's batch (decode) and
+    context (one prompt)."""
     B, L = f64(ev.workload.batch), f64(ev.workload.context)
     tp, dp, ep = f64(layout.tp), f64(layout.dp), f64(layout.ep)
     stage = tp * dp
-    mem = per_gpu_memory(m, ev, layout, hardware, runtime, limits)
+    mem = memory if memory is not None else per_gpu_memory(m, ev, layout, hardware, runtime, limits)
     nodes = np.minimum(lay.ceil_div(stage, layout.gpus_per_node), ep)
     rt = router.terms(replace(layout, ep=ep), nodes, Workload(context=L, batch=B), runtime.load_fluctuation, cache)
     return Forward(m, ev, layout, hardware, runtime, mem, rt, nodes)
 
 
 def serve(m: ModelNumbers, ev: ModelResult, layout: Layout, hardware: Hardware, runtime: Runtime,
-          router: Router, cache: RoutingCache | None = None, limits: bool = True) -> Served:
+          router: Router, cache: RoutingCache | None = None, limits: bool = True,
+          memory: PerGpuMemory | None = None) -> Served:
     """Every deployment quantity for the broadcast of the records' fields: the decode step of
     the workload's ``batch`` sequences at ``context``, and the prefill of one prompt of
     ``context`` tokens on an idle replica (``Forward.step`` prices both).
@@ -246,13 +249,16 @@ def serve(m: ModelNumbers, ev: ModelResult, layout: Layout, hardware: Hardware, 
     h, E = m.hidden_size, m.num_experts
     b = lay.ceil_div(B, dp)                            # sequences per DP replica
     etp = stage / ep
-    fw = forward_model(m, ev, layout, hardware, runtime, router, cache, limits)
+    fw = forward_model(m, ev, layout, hardware, runtime, router, cache, limits, memory)
     mem, rt, nodes = fw.memory, fw.routing, fw.nodes
     w_gpu = mem.weights
     decode, up, out = fw.step(b, B, L, 0.0, 0.0, L, rt.imbalance, rt.touched_fraction,
                               decode_attention=ev.decode.attention, prefill_attention=0.0)
-    prefill, _, _ = fw.step(0.0, 0.0, L, L, L, L, rt.prefill_imbalance, 1.0, decode_attention=0.0,
-                            prefill_attention=ev.prefill.attention)
+
+    def price_prefill() -> Step:
+        return fw.step(0.0, 0.0, L, L, L, L, rt.prefill_imbalance, 1.0, decode_attention=0.0,
+                       prefill_attention=ev.prefill.attention)[0]
+
     weights_read = w_gpu.total - w_gpu.get("routed_experts", 0.0) * (1 - rt.touched_fraction)
     message = (f64(runtime.dispatch_bytes) + runtime.combine_bytes) * h * etp
     moe_ep = (ep > 1) & (E > 0)
@@ -272,5 +278,5 @@ def serve(m: ModelNumbers, ev: ModelResult, layout: Layout, hardware: Hardware, 
     return Served(batch=B, gpus=gpus, sequences_per_replica=b, expert_tp=etp,
                   expert_slots_per_rank=lay.expert_slots_per_rank(E, layout.redundant_experts, ep),
                   ep_nodes=nodes + 0 * gpus, memory=mem, routing=rt, alltoall=a2a, decode=decode,
-                  decode_weights_read=weights_read, prefill=prefill,
+                  decode_weights_read=weights_read, price_prefill=price_prefill,
                   cost=Cost(usd_per_second=hardware.price_per_hour * gpus / 3600.0, tokens_per_s=tokens_per_s))
