@@ -46,9 +46,9 @@ def _built_once():
     def get_command(typer_instance):
         key = (id(typer_instance), tuple(id(c) for c in typer_instance.registered_commands),
                tuple(id(g) for g in typer_instance.registered_groups))
-        if key not in built:
-            built[key] = build(typer_instance)
-        return built[key]
+        if key not in built:           # the app kept beside its command: its id is never reused
+            built[key] = (typer_instance, build(typer_instance))
+        return built[key][1]
 
     typer.testing._get_command = get_command
 

@@ -62,6 +62,11 @@ def test_elementary_symmetric_polynomials_by_hand():
         for i in range(w.shape[1]):
             poly = np.stack([np.convolve(row, [1.0, x]) for row, x in zip(poly, w[:, i])])
         assert law.esp(w, 5) == pytest.approx(poly[:, :6], rel=1e-13)
+    # a row's polynomials never depend on another row's values, and wide binomials stay finite
+    # (both broke the first binomial form: 0 x inf from a power of a value the row lacks,
+    # C(1024, j) overflowing)
+    assert law.esp(np.array([[1e40, 1.0, 1.0], [1.0, 1.0, 1.0]]), 8)[1].tolist() == [1.0, 3.0, 3.0, 1.0] + [0.0] * 5
+    assert np.isfinite(law.esp(np.ones((1, 1024)), 512)).all()
 
 
 def test_conditional_poisson_by_hand():

@@ -219,3 +219,32 @@ def test_serve_over_arrays_equals_a_loop_of_estimates(tiny):
             assert np.broadcast_to(grid.tpot, full)[i, j] == pytest.approx(one["perf"]["tpot_seconds"], rel=1e-12)
             assert np.broadcast_to(grid.ttft, full)[i, j] == pytest.approx(one["perf"]["ttft_seconds"], rel=1e-12)
             assert np.broadcast_to(grid.memory.max_batch, full)[i, j] == one["memory"]["max_batch"]
+
+
+def test_served_prefill_is_priced_on_use_pickles_and_takes_a_matching_memory(tiny):
+    """``Served.prefill`` is priced on first use, equal to the prefill the record reported
+    before (a sweep without a TTFT limit never asks); a ``Served`` pickles with it unpriced;
+    a memory handed to ``serve`` is used as is, and one computed without limits is refused
+    where limits are asked for."""
+    import pickle
+
+    from moecalc.engine import records as rec
+    from moecalc.engine.scenario import Scenario
+    from moecalc.hardware import hardware_record
+
+    catalog = load_catalog()
+    _, acc = catalog.gpu("h100")
+    a = Assumptions()
+    hardware, _ = hardware_record(acc, catalog, "bf16", a)
+    scenario = Scenario(tiny.numbers(), rec.Workload(context=2048, batch=np.array([1, 8])), a.precision("bf16", "bf16"),
+                        a.runtime(), rec.Layout(tp=2, dp=1, pp=1, ep=2, gpus_per_node=8), hardware)
+    ev = scenario.evaluate()
+    served = scenario.serve(ev, limits=False)
+    assert "prefill" not in served.__dict__                         # not priced yet
+    again = pickle.loads(pickle.dumps(served))
+    assert again.ttft.tolist() == served.ttft.tolist() and served.ttft.min() > 0
+    memory = scenario.memory(ev)
+    handed = scenario.serve(ev, limits=False, memory=memory)
+    assert handed.memory is memory and handed.tpot.tolist() == served.tpot.tolist()
+    with pytest.raises(ValueError, match="without limits"):
+        scenario.serve(ev, memory=memory)

@@ -4,8 +4,9 @@
 Runs tests/test_fuzz.py's property tests with MOECALC_FUZZ_EXAMPLES=N (N cases per test; the
 route/compare test runs two commands a case) and a per-case log, then prints one row per input
 kind: CLI runs, tracebacks (exit 1), other broken contracts (not one line, other exit codes),
-runs over 5 s, the process's peak RSS (the tests run in one process, so a case over 1 GB would
-show as a peak over 1 GB), non-finite or invalid JSON, half-written files (a sweep writes
+runs over 5 s, the processes' peak RSS (pytest-xdist runs a worker per core, each case in its
+worker's process, so a case over 1 GB would show as that worker's peak over 1 GB; each case's
+seconds are measured in its worker, with every core busy), non-finite or invalid JSON, half-written files (a sweep writes
 --output in every case: finite rows on exit 0, nothing on exit 2, never a temporary file left)
 and warnings printed to stderr (a numpy RuntimeWarning a user would see).
 

@@ -47,10 +47,10 @@ def _plain_values_without_pydantic() -> None:
     if build is None or getattr(build, "plain", False):
         return
 
-    def try_build_adapter(annotation, parameter_info):
+    def try_build_adapter(annotation, parameter_info, *args, **kwargs):
         plain = annotation in (str, bool) or (get_origin(annotation) is list and get_args(annotation) == (str,))
-        if not plain or getattr(parameter_info, "parser", None) is not None:
-            return build(annotation, parameter_info)
+        if args or kwargs or not plain or getattr(parameter_info, "parser", None) is not None:
+            return build(annotation, parameter_info, *args, **kwargs)
         return _PlainValues(build, annotation, parameter_info)
 
     try_build_adapter.plain = True

@@ -242,7 +242,7 @@ class Served:
     alltoall: AllToAll
     decode: Step
     decode_weights_read: Array      # weight bytes a decode step reads on the slowest GPU
-    price_prefill: Callable[[], Step] = field(repr=False, compare=False)
+    price_prefill: Callable[[], Step] = field(repr=False, compare=False)     # engine.serve.prefill_step
     cost: Cost
 
     @cached_property

@@ -18,6 +18,7 @@ pipeline stage:
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 
@@ -224,10 +225,19 @@ def forward_model(m: ModelNumbers, ev: ModelResult, layout: Layout, hardware: Ha
     B, L = f64(ev.workload.batch), f64(ev.workload.context)
     tp, dp, ep = f64(layout.tp), f64(layout.dp), f64(layout.ep)
     stage = tp * dp
+    if memory is not None and limits and np.all(np.isnan(memory.max_batch)):
+        raise ValueError("forward_model: the memory handed in was computed without limits")
     mem = memory if memory is not None else per_gpu_memory(m, ev, layout, hardware, runtime, limits)
     nodes = np.minimum(lay.ceil_div(stage, layout.gpus_per_node), ep)
     rt = router.terms(replace(layout, ep=ep), nodes, Workload(context=L, batch=B), runtime.load_fluctuation, cache)
     return Forward(m, ev, layout, hardware, runtime, mem, rt, nodes)
+
+
+def prefill_step(fw: Forward, context, imbalance, attention) -> Step:
+    """One prompt of ``context`` tokens on an idle replica (``Served.prefill``, priced on first
+    use; a module-level function so that a ``Served`` pickles)."""
+    return fw.step(0.0, 0.0, context, context, context, context, imbalance, 1.0, decode_attention=0.0,
+                   prefill_attention=attention)[0]
 
 
 def serve(m: ModelNumbers, ev: ModelResult, layout: Layout, hardware: Hardware, runtime: Runtime,
@@ -254,11 +264,7 @@ def serve(m: ModelNumbers, ev: ModelResult, layout: Layout, hardware: Hardware, 
     w_gpu = mem.weights
     decode, up, out = fw.step(b, B, L, 0.0, 0.0, L, rt.imbalance, rt.touched_fraction,
                               decode_attention=ev.decode.attention, prefill_attention=0.0)
-
-    def price_prefill() -> Step:
-        return fw.step(0.0, 0.0, L, L, L, L, rt.prefill_imbalance, 1.0, decode_attention=0.0,
-                       prefill_attention=ev.prefill.attention)[0]
-
+    price_prefill = partial(prefill_step, fw, L, rt.prefill_imbalance, ev.prefill.attention)
     weights_read = w_gpu.total - w_gpu.get("routed_experts", 0.0) * (1 - rt.touched_fraction)
     message = (f64(runtime.dispatch_bytes) + runtime.combine_bytes) * h * etp
     moe_ep = (ep > 1) & (E > 0)

@@ -29,7 +29,7 @@ class TrainFlops:
     main: float                 # forward of the main model, per token
     mtp: float                  # forward of the MTP modules, per token
     router: float               # the router's share of the training FLOPs (inside ``per_token``)
-    routed_matmul: float = 0.0  # the main model's routed expert GEMMs, 3 passes (inside ``per_token``)
+    routed_matmul: float        # the main model's routed expert GEMMs, 3 passes (inside ``per_token``)
 
     @property
     def per_token(self) -> float:
@@ -173,7 +173,7 @@ def train_step(m, flops: TrainFlops, layout: TrainLayout, cluster: TrainCluster,
     """One optimizer step of ``layout.tokens`` on ``layout.gpus`` (per GPU, seconds).
 
     compute = tokens (F_dense + F_routed / sat) r / (N P eta), with F the training FLOPs per token
-    (3 passes; F_routed the routed experts' matrix multiplies, ``flops.routed``), r = 4/3 under full recomputation (a second forward) else 1, eta the GEMM
+    (3 passes; F_routed the routed experts' matrix multiplies, ``flops.routed_matmul``), r = 4/3 under full recomputation (a second forward) else 1, eta the GEMM
     efficiency of training and sat = n / (n + n_half) the saturation of an expert GEMM of
     n = EP b s k / E rows (the serving model's half-saturation rows).
     all-to-all = (1 - overlap) x 4 passes (dispatch and combine, forward and backward) x MoE layers

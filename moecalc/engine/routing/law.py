@@ -69,7 +69,11 @@ def esp(w: np.ndarray, k: int) -> np.ndarray:
     e[:, 0] = 1.0
     values = np.unique(w)
     values = values[values != 0]
-    if len(values) > 8:
+    # the binomial form for few finite values whose powers and counts stay far from overflow
+    # (C(n, k) < n^k; k log10(n max|v|) < 250); anything else takes the recurrence
+    scale = float(np.abs(values).max()) * max(w.shape[1], 1) if len(values) else 1.0
+    binomial = len(values) <= 8 and np.isfinite(w).all() and k * np.log10(max(scale, 1.0)) < 250
+    if not binomial:
         for i in range(w.shape[1]):
             e[:, 1:] = e[:, 1:] + w[:, i:i + 1] * e[:, :-1]
         return e
