@@ -84,13 +84,14 @@ class Workload:
 
 def check_requests(w: Workload, field=lambda n: "--" + n.replace("_", "-")) -> None:
     """The request workload's rules: each mode's lengths, and MTP's range."""
-    from moecalc.engine.requests import MODES
-
     if w.mode == "disaggregated":
         raise MoecalcError("both pools at once: moecalc.disaggregated (estimate --mode disaggregated)",
                            field=field("mode"))
-    if w.mode is not None and w.mode not in MODES:
-        raise MoecalcError(f"must be one of {', '.join(MODES)}, got {w.mode!r}", field=field("mode"))
+    if w.mode is not None:
+        from moecalc.engine.requests import MODES      # here: a decode-only estimate does not import it
+
+        if w.mode not in MODES:
+            raise MoecalcError(f"must be one of {', '.join(MODES)}, got {w.mode!r}", field=field("mode"))
     mode = w.serving_mode
     for name in ("isl", "osl"):
         value = getattr(w, name)

@@ -310,13 +310,12 @@ def mode_name(text, field):
 def local(g: Given, deployment):
     """A local request (``moecalc.offload.LocalRequest``) when --host or --offload is given, else
     None; it needs --gpu and takes no layout beyond --gpus."""
-    from moecalc.offload import LocalRequest
-
     if not (g.has("host") or g.has("offload")):
         for name in ("expert_compute", "gpu_expert_cache"):
             if g.has(name):
                 raise MoecalcError("needs --host or --offload", field=flag(name))
         return None
+    from moecalc.offload import LocalRequest          # here: a plain estimate does not import it
     if deployment is None:
         raise MoecalcError("a local estimate needs --gpu (the GPU beside the host)", field="--gpu")
     for name in ("tp", "ep", "dp", "pp", "mode"):
