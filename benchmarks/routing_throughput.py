@@ -6,11 +6,17 @@
 2. the Monte Carlo sampler: routed tokens per second;
 3. a DeepSeek-V3 sweep (5 GPU types x 1..64 GPUs x TP 1-8 x 1,024 batches x 2 contexts) with
    uniform routing and with --routing zipf:1.2: configurations per second and the ratio.
+
+Cold: moecalc's on-disk cache (which keeps solved routing terms between sweeps) is off, so the
+figures do not depend on what ran before.
 """
 
 from __future__ import annotations
 
+import os
 import time
+
+os.environ["MOECALC_CACHE_DIR"] = "off"      # before moecalc is imported: cold figures
 
 import numpy as np
 

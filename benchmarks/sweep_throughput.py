@@ -10,10 +10,13 @@
 
 from __future__ import annotations
 
+import os
 import resource
 import subprocess
 import sys
 import time
+
+os.environ["MOECALC_CACHE_DIR"] = "off"      # cold, here and in the CLI run: no solved terms from before
 
 import numpy as np
 

@@ -51,11 +51,12 @@ def test_water_fill_by_hand():
 
 
 def test_elementary_symmetric_polynomials_by_hand():
-    """e_j of (1, 2, 3): e_0 = 1, e_1 = 6, e_2 = 1*2 + 1*3 + 2*3 = 11, e_3 = 6; of (0, 0, 1, 1, 1)
-    (few distinct values: the binomial path): C(3, j) = 1, 3, 3, 1; of ten distinct values the
-    recurrence. Each path equals the product expanded term by term, prod_i (1 + w_i t)."""
+    """e_j of (1, 2, 3): e_0 = 1, e_1 = 6, e_2 = 1*2 + 1*3 + 2*3 = 11, e_3 = 6 (the recurrence);
+    a uniform router's 256 ranks, each without its own expert: C(255, j) exactly (the binomial
+    form, (1 + t)^255); and each path equals the product expanded term by term, prod_i (1 + w_i t)."""
     assert law.esp(np.array([[1.0, 2.0, 3.0]]), 3).tolist() == [[1.0, 6.0, 11.0, 6.0]]
-    assert law.esp(np.array([[0.0, 0.0, 1.0, 1.0, 1.0]]), 4).tolist() == [[1.0, 3.0, 3.0, 1.0, 0.0]]
+    ranks = 1.0 - np.eye(256)
+    assert law.esp(ranks, 8).tolist() == [[float(comb(255, j)) for j in range(9)]] * 256
     rng = np.random.default_rng(5)
     for w in (rng.random((6, 10)), rng.choice([0.0, 0.7, 1.3], size=(6, 40))):
         poly = np.ones((len(w), 1))
@@ -65,7 +66,9 @@ def test_elementary_symmetric_polynomials_by_hand():
     # a row's polynomials never depend on another row's values, and wide binomials stay finite
     # (both broke the first binomial form: 0 x inf from a power of a value the row lacks,
     # C(1024, j) overflowing)
-    assert law.esp(np.array([[1e40, 1.0, 1.0], [1.0, 1.0, 1.0]]), 8)[1].tolist() == [1.0, 3.0, 3.0, 1.0] + [0.0] * 5
+    odd = np.ones((2, 100))
+    odd[0, 0] = 1e40
+    assert law.esp(odd, 8)[1].tolist() == [float(comb(100, j)) for j in range(9)]
     assert np.isfinite(law.esp(np.ones((1, 1024)), 512)).all()
 
 
