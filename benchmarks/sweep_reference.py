@@ -109,21 +109,22 @@ def scaling(skip_large: bool) -> None:
 
 
 def startup(runs: int) -> None:
-    def wall(cmd):
-        ts = []
-        for _ in range(runs):
-            t0 = time.perf_counter()
-            subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-            ts.append(time.perf_counter() - t0)
-        return min(ts), statistics.median(ts)
+    def once(cmd):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        return time.perf_counter() - t0
 
-    bare = wall([sys.executable, "-c", "import numpy, pydantic, yaml, rich, typer"])
+    bare_cmd = [sys.executable, "-c", "import numpy, pydantic, yaml, rich, typer"]
     cmd = [sys.executable, "-m", "moecalc", "estimate", "deepseek-v3", "--gpu", "h200", "--format", "json"]
-    subprocess.run(cmd, stdout=subprocess.DEVNULL, check=False)                  # warm the cache
-    est = wall(cmd)
-    print(f"3. estimate deepseek-v3 --gpu h200 --format json: {est[0] * 1e3:.0f} ms (median {est[1] * 1e3:.0f}) "
-          f"against bare imports {bare[0] * 1e3:.0f} ms (median {bare[1] * 1e3:.0f}): "
-          f"{est[0] / bare[0]:.2f}x (median {est[1] / bare[1]:.2f}x)")
+    once(cmd)                                                                   # warm the cache
+    bare, est = [], []
+    for _ in range(max(runs, 7)):       # interleaved: this machine's speed drifts between runs
+        bare.append(once(bare_cmd))
+        est.append(once(cmd))
+    b, e = (min(bare), statistics.median(bare)), (min(est), statistics.median(est))
+    print(f"3. estimate deepseek-v3 --gpu h200 --format json: {e[0] * 1e3:.0f} ms (median {e[1] * 1e3:.0f}) "
+          f"against bare imports {b[0] * 1e3:.0f} ms (median {b[1] * 1e3:.0f}), {len(est)} runs of each "
+          f"interleaved: {e[0] / b[0]:.2f}x (median {e[1] / b[1]:.2f}x)")
 
 
 LLM_ANALYSIS = """
