@@ -484,11 +484,11 @@ def test_group_limited_hottest_rank_vs_monte_carlo(grouped_draws, ep, B):
     """Routed load and touched experts on the hottest rank, group-aware laws against batches cut
     from 10^5 routed tokens (ranks independent: it may only understate, by the tolerance)."""
     pl = placement.contiguous_placement(256, ep)
+    assert pl.rank.tolist() == np.repeat(np.arange(ep), 256 // ep).tolist()    # rank q: a block of experts
     S = grouped_draws[: SAMPLES // B * B].reshape(-1, B, 256)
-    counts = S.sum(axis=1)
-    load = np.stack([counts[:, pl.rank == q].sum(axis=1) for q in range(ep)], axis=1).max(axis=1).mean()
-    hit = S.any(axis=1)
-    touched = np.stack([hit[:, pl.rank == q].sum(axis=1) for q in range(ep)], axis=1).max(axis=1).mean()
+    counts = S.sum(axis=1, dtype=np.int32).reshape(-1, ep, 256 // ep)
+    load = counts.sum(axis=2).max(axis=1).mean()
+    touched = S.any(axis=1).reshape(-1, ep, 256 // ep).sum(axis=2).max(axis=1).mean()
     closed_load = float(extremes.expected_max_load(groups.group_rank_count_pmf(8, 8, 4, pl), B))
     closed_touched = float(groups.group_expected_max_touched(8, 8, 4, pl, B))
     for closed, measured in ((closed_load, load), (closed_touched, touched)):
