@@ -72,6 +72,15 @@ def test_elementary_symmetric_polynomials_by_hand():
     assert np.isfinite(law.esp(np.ones((1, 1024)), 512)).all()
 
 
+def test_sampler_blocks_draw_the_same_sets():
+    """Tokens are drawn in blocks for speed; the uniforms are the same stream, so a block size
+    changes nothing: 10,000 tokens in one block or in blocks of 777 give the same sets."""
+    r = zipf_router(E=64, k=4)
+    whole = law.sample_sets(r, 10_000, np.random.default_rng(11), block=10_000)
+    assert np.array_equal(whole, law.sample_sets(r, 10_000, np.random.default_rng(11), block=777))
+    assert (whole.sum(axis=1) == 4).all()
+
+
 def test_conditional_poisson_by_hand():
     """E=3, k=2, odds w=(1,2,3): P({1,2}) = 2/11, P({1,3}) = 3/11, P({2,3}) = 6/11, so
     pi = (5/11, 8/11, 9/11). Solving the odds from pi gives back w up to scale, and the
