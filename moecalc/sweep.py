@@ -382,7 +382,8 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
             fits = valid & served.memory.fits
             ok = fits & _meets(s, constraints)
             done += math.prod(shape)
-            _track_closest(closest, s, valid, fits, constraints)
+            if not feasible:            # the nearest miss explains an empty result only
+                _track_closest(closest, s, valid, fits, constraints)
             flat = np.flatnonzero(ok)
             count = len(flat)
             feasible += count
