@@ -43,8 +43,8 @@ class TrainRequest:
     vp: int = 1                 # virtual pipeline stages a GPU (interleaved 1F1B)
 
 
-def step_model(m, acc, catalog, flops, r: TrainRequest, dp: int, ep: int, micro_batches: int,
-               gemm_efficiency: float = 1.0, overlap: float | None = None):
+def step_model(m, acc, catalog, flops, r: TrainRequest, layout, gemm_efficiency: float = 1.0,
+               overlap: float | None = None):
     """``engine.train.train_step`` of request ``r`` on accelerator ``acc``: the GEMMs at
     ``gemm_efficiency`` of the precision's peak (fp8 or bf16; 1: the bound), the experts'
     saturation by the serving calibration's half-saturation rows, the GPU's NVLink and NIC."""
@@ -59,7 +59,7 @@ def step_model(m, acc, catalog, flops, r: TrainRequest, dp: int, ep: int, micro_
                            gemm_half_rows=Assumptions.for_profile("calibrated").gemm_half_rows,
                            payload_bytes=1.5 if r.precision == "fp8" else 2.0,
                            overlap=r.overlap if overlap is None else overlap)
-    return train_step(m, flops, train_layout(r, dp, ep, r.micro_batch, micro_batches), cluster, runtime)
+    return train_step(m, flops, layout, cluster, runtime)
 
 
 def train_layout(r: TrainRequest, dp: int, ep: int, micro_batch: int, micro_batches: int):
@@ -180,11 +180,12 @@ def train(spec, request: TrainRequest, catalog, label: str | None = None) -> dic
     most = min(max(int(r.global_batch // (dp * r.seq_len)), 1), 4096)
     largest = max((b for b in range(1, most + 1) if memory_at(b)[1] <= acc.memory_bytes), default=0)
     # the step-time bound: GEMMs at the peak, communication exposed but for --train-overlap
-    step = step_model(m, acc, catalog, flops, r, dp, ep, micro_batches)
-    step_tokens = micro_batches * dp * r.micro_batch * r.seq_len
+    layout = train_layout(r, dp, ep, r.micro_batch, micro_batches)
+    step = step_model(m, acc, catalog, flops, r, layout)
+    step_tokens = layout.tokens
     step_mfu = step_tokens * flops.per_token / (r.gpus * peak * step.total)
     # ... and with every transfer hidden: what the pipeline bubble alone leaves
-    ceiling = step_tokens * flops.per_token / (r.gpus * peak * step.compute * (1 + (r.pp - 1) / (r.vp * micro_batches)))
+    ceiling = step_tokens * flops.per_token / (r.gpus * peak * step.compute * (1 + layout.bubble))
     return {
         "model": {"name": spec.name, "family": spec.family, "spec": label},
         "params": {"total": m.params.total, "active": m.params.active, "mtp": m.params.mtp},

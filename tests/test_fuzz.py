@@ -32,7 +32,9 @@ runner = CliRunner()
 
 @functools.cache
 def _parsed(text: str):
-    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    from moecalc.spec.yaml_io import parse_yaml       # libyaml, as moecalc reads its files
+
+    return parse_yaml(text, "bundled")[0]
 
 
 def parsed(text: str):

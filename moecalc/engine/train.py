@@ -83,6 +83,12 @@ class TrainLayout:
         """Tokens of one optimizer step: micro-batches x DP replicas x micro-batch x sequence."""
         return self.micro_batches * self.dp * self.micro_batch * self.sequence
 
+    @property
+    def bubble(self) -> float:
+        """The pipeline's fill and drain as a share of a step's busy time: (PP - 1) / (VP x
+        micro-batches) (1F1B, interleaved over VP virtual stages a GPU; Narayanan et al. 2021)."""
+        return (self.pp - 1) / (self.vp * max(self.micro_batches, 1))
+
 
 @dataclass(frozen=True)
 class TrainCluster:
@@ -185,11 +191,10 @@ def train_step(m, flops: TrainFlops, layout: TrainLayout, cluster: TrainCluster,
     data parallel = one micro-batch's share (the last backward's) of a reduce-scatter of fp32
     gradients and an all-gather of bf16 weights over the GPUs that hold the same weights (DP x CP),
     6 bytes x parameters on the GPU x (DP CP - 1) / (DP CP).
-    bubble = (PP - 1) / (VP x micro-batches) of the rest (1F1B, interleaved over VP virtual
-    stages a GPU; Narayanan et al. 2021).
+    bubble = (PP - 1) / (VP x micro-batches) of the rest (``TrainLayout.bubble``).
     Context parallelism's own exchange of keys and values (ring attention) is not counted.
     """
-    tp, pp, dp, ep, cp, vp = layout.tp, layout.pp, layout.dp, layout.ep, layout.cp, layout.vp
+    tp, pp, dp, ep, cp = layout.tp, layout.pp, layout.dp, layout.ep, layout.cp
     micro_batches, overlap = layout.micro_batches, runtime.overlap
     scale_up, scale_out, gpus_per_node = cluster.scale_up, cluster.scale_out, cluster.gpus_per_node
     b, s, E, k, h = layout.micro_batch, layout.sequence, max(m.num_experts, 1), m.top_k, m.hidden_size
@@ -216,4 +221,4 @@ def train_step(m, flops: TrainFlops, layout: TrainLayout, cluster: TrainCluster,
     dp_comm = (1 - overlap) * 6.0 * held * (group - 1) / group / link / max(micro_batches, 1)
     busy = compute + a2a + tp_ar
     return TrainStep(compute=compute, expert_alltoall=a2a, tp_allreduce=tp_ar, data_parallel=dp_comm,
-                     bubble=busy * (pp - 1) / (vp * max(micro_batches, 1)))
+                     bubble=busy * layout.bubble)

@@ -8,6 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from moecalc.assumptions import DECLARED, DOCS
+from moecalc.prices import flagged
 from moecalc.render import units as u
 
 LABELS = {"embedding": "embedding", "attention": "attention", "dense_ffn": "dense FFN",
@@ -298,16 +299,11 @@ def _hardware_table(rows: list[dict], scale_up: str, padding: tuple) -> Table:
                   f"{r['scale_up_bytes_per_s'] / 1e9:,.0f} x{r['scale_up_domain']}",
                   "-" if r["scale_out"] is None else f"{r['scale_out_bytes_per_s'] / 1e9:,.1f}",
                   "-" if r["price_usd_per_hour"] is None else
-                  f"{r['price_usd_per_hour']:.2f}" + ("*" if _unsure(r.get("price_freshness")) else ""))
-    if any(_unsure(r.get("price_freshness")) for r in rows):
+                  f"{r['price_usd_per_hour']:.2f}" + ("*" if flagged(r) else ""))
+    if any(flagged(r) for r in rows):
         t.caption = "* a stale or undated price: check before quoting (moecalc hardware --format json: its basis)"
         t.caption_justify = "left"
     return t
-
-
-def _unsure(freshness: str | None) -> bool:
-    """A catalog price that is stale or undated (``moecalc.prices``)."""
-    return freshness in ("stale", "undated")
 
 
 def interconnects_view(rows: list[dict]) -> Table:
@@ -377,7 +373,6 @@ def _basis_row(t: Table, c: dict, *blank: str) -> None:
     """Under the price's source, a catalog price that is stale or undated: its kind, why, and
     "check before quoting" (a dated price's source line already gives its date; a price the user
     gave is not judged)."""
-    from moecalc.prices import flagged
     from moecalc.render.prices import basis
 
     if flagged(c):
