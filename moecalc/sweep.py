@@ -193,37 +193,61 @@ def frontier(cost: np.ndarray, tpot: np.ndarray) -> np.ndarray:
     return order[t < best_before]
 
 
+def dominated(fa: np.ndarray, fb: np.ndarray, a: np.ndarray, b: np.ndarray, strict: bool,
+              buckets: int = 4096) -> np.ndarray:
+    """Which points (a, b) a frontier (``fa`` rising, ``fb`` falling: ``frontier``'s output)
+    dominates: some frontier point is at most as large in both (``strict``: and is not the same
+    point). One binary search a point finds the frontier point with the largest fa <= a, whose
+    fb is the least of all those; before it, a coarse test in O(1) a point settles most: g(e),
+    the least fb with fa <= e, on a grid of edges e, and a point at or above g of the edge one
+    bucket below its own (strictly below a whatever the rounding) is dominated."""
+    if not len(fa) or not len(a):
+        return np.zeros(len(a), dtype=bool)
+    lo, hi = fa[0], fa[-1]
+    if hi > lo:
+        width = (hi - lo) / buckets
+        edges = lo + width * np.arange(buckets + 1)
+        g = fb[np.maximum(np.searchsorted(fa, edges, side="right") - 1, 0)]
+        # the bucket below the point's: truncation rounds toward zero, so a point left of lo
+        # lands at -1 or below (never coarse); inf and NaN cast to a negative (never coarse)
+        with np.errstate(invalid="ignore"):
+            bucket = ((a - lo) * (1.0 / width)).astype(np.int64) - 1
+        out = b >= g.take(bucket, mode="clip")
+        out &= bucket >= 0
+        near = np.flatnonzero(~out)
+    else:
+        out, near = np.zeros(len(a), dtype=bool), np.arange(len(a))
+    at = np.searchsorted(fa, a[near], side="right") - 1
+    s = np.maximum(at, 0)
+    hit = (at >= 0) & (fb[s] <= b[near])
+    if strict:
+        hit &= ~((fa[s] == a[near]) & (fb[s] == b[near]))
+    out[near] = hit
+    return out
+
+
 class Staircase:
-    """A Pareto frontier (both coordinates minimized) kept across blocks: a block's points are
-    first held against the frontier so far (one binary search each: a point some kept point
-    matches or beats in both is dropped), and only the survivors are sorted. The result is
-    ``frontier`` of every point added, in the order added (the earlier of two equal points
-    stays), without sorting them all."""
+    """A Pareto frontier (both coordinates minimized) kept across blocks. A block's points are
+    first held against the frontier so far (``dominated``: a point some kept point matches or
+    beats in both is dropped); a large block is then thinned by the frontier of a strided sample
+    of itself (only points a sample point strictly beats go: an equal point stays, for the tie
+    rule), and only the survivors are sorted. The result is ``frontier`` of every point added,
+    in the order added (the earlier of two equal points stays), without sorting them all."""
+
+    SAMPLE = 8192           # a block of more points is thinned by a sample of about this many
 
     def __init__(self):
         self.a, self.b = np.zeros(0), np.zeros(0)
         self.index = np.zeros(0, dtype=np.int64)            # each point's row id in the grid
 
-    BUCKETS = 4096
-
     def add(self, a: np.ndarray, b: np.ndarray, index: np.ndarray) -> None:
         if len(self.a) and len(a):
-            # first a coarse test in O(1) a point: g(e) = the least kept b with a <= e, on a grid
-            # of edges e; a point at or above g of its bucket's lower edge is dominated (g does
-            # not rise with a), and only the others are searched exactly
-            lo, hi = self.a[0], self.a[-1]
-            if hi > lo:
-                width = (hi - lo) / self.BUCKETS
-                edges = lo + width * np.arange(self.BUCKETS + 1)
-                at_edge = np.searchsorted(self.a, edges, side="right") - 1
-                g = self.b[np.maximum(at_edge, 0)]
-                # one bucket lower than the division says: its edge is below a whatever the rounding
-                bucket = np.clip(np.floor((a - lo) / width) - 1, -1, self.BUCKETS).astype(np.int64)
-                coarse = (bucket >= 0) & (b >= g[np.clip(bucket, 0, self.BUCKETS)])
-                near = np.flatnonzero(~coarse)
-                a, b, index = a[near], b[near], index[near]
-            at = np.searchsorted(self.a, a, side="right") - 1      # the kept point with the largest a <= a
-            keep = ~((at >= 0) & (self.b[np.maximum(at, 0)] <= b))
+            keep = np.flatnonzero(~dominated(self.a, self.b, a, b, strict=False))
+            a, b, index = a[keep], b[keep], index[keep]
+        if len(a) > 2 * self.SAMPLE:
+            step = len(a) // self.SAMPLE
+            f = frontier(a[::step], b[::step])
+            keep = np.flatnonzero(~dominated(a[::step][f], b[::step][f], a, b, strict=True))
             a, b, index = a[keep], b[keep], index[keep]
         if not len(a):
             return

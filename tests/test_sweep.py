@@ -222,12 +222,15 @@ def test_memory_pruning_changes_nothing_but_the_counts():
     assert swept == looped and s["feasible"] == len(looped) > 0
 
 
-def test_staircase_is_the_frontier_of_everything_added():
-    """The incremental frontier (coarse bucket test, exact binary search, survivors sorted) keeps
-    exactly what one frontier over all points keeps, ties included (the earlier point stays),
-    on random blocks with many duplicates."""
+@pytest.mark.parametrize("sample", [8192, 16, 1])
+def test_staircase_is_the_frontier_of_everything_added(monkeypatch, sample):
+    """The incremental frontier (coarse bucket test, exact binary search, a large block thinned
+    by its sample's frontier, survivors sorted) keeps exactly what one frontier over all points
+    keeps, ties included (the earlier point stays), on random blocks with many duplicates; with
+    the sample threshold lowered so that every block is thinned by a sample of itself."""
     from moecalc.sweep import Staircase, frontier
 
+    monkeypatch.setattr(Staircase, "SAMPLE", sample)
     rng = np.random.default_rng(7)
     for trial in range(20):
         blocks = [(rng.integers(0, 50, n).astype(float), rng.integers(0, 50, n).astype(float))
