@@ -30,8 +30,11 @@ def miss_probability(pool, held, top_k: int):
     pool = np.asarray(pool, dtype=np.float64)
     held = np.asarray(held, dtype=np.float64)
     out = np.ones(np.broadcast_shapes(pool.shape, held.shape))
-    for i in range(int(top_k)):
-        out = out * np.clip((pool - held - i) / np.maximum(pool - i, 1), 0, 1)
+    # every factor at once along a last axis, multiplied in order (the product's rounding as written)
+    i = np.arange(int(top_k), dtype=np.float64)
+    factor = np.minimum(np.maximum((pool[..., None] - held[..., None] - i) / np.maximum(pool[..., None] - i, 1), 0.0), 1.0)
+    for j in range(int(top_k)):
+        out = out * factor[..., j]
     return out
 
 
@@ -62,10 +65,9 @@ def _group_miss(g, pool, top_k, groups, per_token, held):
     inside = 1 - per_token / groups + per_token / groups * miss_probability(pool, np.minimum(held, g), top_k)
     s = np.clip(np.rint(held / g), 1, groups).astype(np.int64)
     whole = np.zeros(held.shape)
-    for j in range(0, per_token + 1):
-        c_s = np.asarray(np.frompyfunc(lambda n, j=j: comb(int(n), j), 1, 1)(s), dtype=np.float64)
-        c_rest = np.asarray(np.frompyfunc(lambda n, j=j: comb(int(groups - n), per_token - j), 1, 1)(s),
-                            dtype=np.float64)
+    for j in range(0, per_token + 1):       # C(s, j) and C(G - s, M - j), tabled over s = 0..G
+        c_s = np.asarray([comb(n, j) for n in range(groups + 1)], dtype=np.float64)[s]
+        c_rest = np.asarray([comb(groups - n, per_token - j) for n in range(groups + 1)], dtype=np.float64)[s]
         whole = whole + c_s * c_rest / comb(groups, per_token) * miss_probability(pool, j * g, top_k)
     return np.where(held < g, inside, whole)
 
