@@ -228,11 +228,11 @@ def dominated(fa: np.ndarray, fb: np.ndarray, a: np.ndarray, b: np.ndarray, stri
 
 class Staircase:
     """A Pareto frontier (both coordinates minimized) kept across blocks. A block's points are
-    first held against the frontier so far (``dominated``: a point some kept point matches or
-    beats in both is dropped); a large block is then thinned by the frontier of a strided sample
-    of itself (only points a sample point strictly beats go: an equal point stays, for the tie
-    rule), and only the survivors are sorted. The result is ``frontier`` of every point added,
-    in the order added (the earlier of two equal points stays), without sorting them all."""
+    held against a guide (``dominated``): the frontier so far, with a large block's strided
+    sample of itself merged in; a point the guide strictly beats is dropped (an equal point
+    stays, and the sort below keeps the earlier of the two), and only the survivors are sorted.
+    The result is ``frontier`` of every point added, in the order added (the earlier of two
+    equal points stays), without sorting them all."""
 
     SAMPLE = 8192           # a block of more points is thinned by a sample of about this many
 
@@ -240,21 +240,24 @@ class Staircase:
         self.a, self.b = np.zeros(0), np.zeros(0)
         self.index = np.zeros(0, dtype=np.int64)            # each point's row id in the grid
 
-    def add(self, a: np.ndarray, b: np.ndarray, index: np.ndarray) -> None:
-        if len(self.a) and len(a):
-            keep = np.flatnonzero(~dominated(self.a, self.b, a, b, strict=False))
-            a, b, index = a[keep], b[keep], index[keep]
+    def add(self, a: np.ndarray, b: np.ndarray, index) -> None:
+        """Add points (a, b); ``index``: their row ids, or a function from positions among
+        these points to their ids (asked only for the survivors)."""
+        guide_a, guide_b = self.a, self.b
         if len(a) > 2 * self.SAMPLE:
             step = len(a) // self.SAMPLE
-            f = frontier(a[::step], b[::step])
-            keep = np.flatnonzero(~dominated(a[::step][f], b[::step][f], a, b, strict=True))
-            a, b, index = a[keep], b[keep], index[keep]
-        if not len(a):
+            guide_a, guide_b = np.concatenate([self.a, a[::step]]), np.concatenate([self.b, b[::step]])
+            f = frontier(guide_a, guide_b)
+            guide_a, guide_b = guide_a[f], guide_b[f]
+        at = np.flatnonzero(~dominated(guide_a, guide_b, a, b, strict=True))
+        if not len(at):
             return
+        a, b = a[at], b[at]
+        ids = index(at) if callable(index) else np.asarray(index)[at]
         a, b = np.concatenate([self.a, a]), np.concatenate([self.b, b])
-        index = np.concatenate([self.index, index])
+        ids = np.concatenate([self.index, ids])
         f = frontier(a, b)
-        self.a, self.b, self.index = a[f], b[f], index[f]
+        self.a, self.b, self.index = a[f], b[f], ids[f]
 
 
 @dataclass
@@ -356,8 +359,6 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
     sign = 1.0 if smallest else -1.0
     cost_front = Staircase()
     inter_front: dict[str, Staircase] = {}          # each GPU type's (-tokens/s per GPU, -per user)
-    gpu_names = list(dict.fromkeys(layouts.gpu))
-    gpu_index = np.asarray([gpu_names.index(g) for g in layouts.gpu], dtype=np.int16)
     gpu_of_layout = np.asarray(layouts.gpu)
     feasible = 0
     b_step = max(1, min(len(bat), CHUNK // max(1, math.prod(inner[1:]))))
@@ -371,8 +372,12 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
         osl = np.asarray([o for _, o in space.requests], dtype=np.float64)[None, None, :, None, None]
         requests = Requests(isl=isl, osl=osl, mode=space.mode, mtp_tokens=space.mtp_tokens,
                             mtp_acceptance=assumptions.mtp_acceptance)
-    for l0 in range(0, n_layouts, l_step):
-        sl = slice(l0, min(l0 + l_step, n_layouts))
+    # blocks never straddle two GPU types (the layouts come grouped by type), so that each type's
+    # interactivity frontier takes a block whole
+    starts = [0] + [i for i in range(1, n_layouts) if layouts.gpu[i] != layouts.gpu[i - 1]] + [n_layouts]
+    blocks = [slice(l0, min(l0 + l_step, end)) for start, end in zip(starts, starts[1:])
+              for l0 in range(start, end, l_step)]
+    for sl in blocks:
         prob = layouts.problem[sl][:, None, None, None, None]
         layout = layouts.block(sl, space)
         hardware = _block(hw, sl)
@@ -415,38 +420,39 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
                 def take(v):            # v at the feasible rows: one flat gather
                     return np.broadcast_to(v, shape).reshape(-1)[flat]
 
-                # the rows' ids in the whole grid (layout, batch, context, weights, KV), in integers
                 per_batch = math.prod(inner[1:])
-                block_layout, rest = np.divmod(flat, (bs.stop - bs.start) * per_batch)
-                block_batch, tail = np.divmod(rest, per_batch)
-                layout_of = block_layout + sl.start
-                gid = (layout_of * len(bat) + block_batch + bs.start) * per_batch + tail
+
+                def grid_ids(at, flat=flat, sl=sl, bs=bs):
+                    """Positions among the block's feasible rows -> their ids in the whole grid
+                    (layout, batch, context, weights, KV), in integers."""
+                    block_layout, rest = np.divmod(flat[at], (bs.stop - bs.start) * per_batch)
+                    block_batch, tail = np.divmod(rest, per_batch)
+                    return ((block_layout + sl.start) * len(bat) + block_batch + bs.start) * per_batch + tail
+
                 # best batch of each deployment in this block, ranked on the signed objective
                 signed = np.where(ok, np.nan_to_num(sign * objective_of(s), nan=np.finfo(np.float64).max), np.inf)
                 at = np.argmin(signed, axis=1)
                 kept = np.take_along_axis(signed, at[:, None], axis=1)[:, 0]
                 dep = np.nonzero(ok.any(axis=1))
                 best.add(kept[dep], np.stack([dep[0] + sl.start, at[dep] + bs.start, dep[1], dep[2], dep[3]], axis=1))
-                cost = take(s.usd_per_million_output_tokens)
                 tpot = take(s.tpot)
-                priced = ~np.isnan(cost)
-                cost_front.add(cost[priced], tpot[priced], gid[priced])
+                cost = take(s.usd_per_million_output_tokens)
+                priced = np.flatnonzero(~np.isnan(cost))
+                if len(priced) == count:
+                    cost_front.add(cost, tpot, grid_ids)
+                elif len(priced):
+                    cost_front.add(cost[priced], tpot[priced], lambda at, p=priced: grid_ids(p[at]))
+                # the block's GPU type's own frontier (a point another type beats stays on its type's)
                 gpu_rate = take(s.tokens_per_s_per_gpu)
                 user_rate = take(s.tokens_per_s_per_user)
                 rated = np.flatnonzero(~(np.isnan(gpu_rate) | np.isnan(user_rate)))
-                # each GPU type's own frontier (a point another type beats stays on its type's):
-                # the rows grouped by type once (a stable radix sort of small integers), then
-                # each type's contiguous run
-                types = gpu_index[layout_of[rated]]
-                order = rated[np.argsort(types, kind="stable")]
-                types = gpu_index[layout_of[order]]
-                bounds = np.flatnonzero(np.diff(types)) + 1
-                for run in np.split(np.arange(len(order)), bounds):
-                    rows = order[run]
-                    inter_front.setdefault(gpu_names[types[run[0]]], Staircase()).add(
-                        -gpu_rate[rows], -user_rate[rows], gid[rows])
+                front = inter_front.setdefault(layouts.gpu[sl.start], Staircase())
+                if len(rated) == count:
+                    front.add(-gpu_rate, -user_rate, grid_ids)
+                elif len(rated):
+                    front.add(-gpu_rate[rated], -user_rate[rated], lambda at, r=rated: grid_ids(r[at]))
                 if on_rows is not None:
-                    on_rows(_rows(s, flat, shape, grid_index(gid), layouts, space, labels, kvd))
+                    on_rows(_rows(s, flat, shape, grid_index(grid_ids(np.arange(count))), layouts, space, labels, kvd))
             if on_progress is not None:
                 on_progress(done, total)
     seconds = time.perf_counter() - t0

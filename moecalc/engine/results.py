@@ -261,7 +261,8 @@ class Served:
 
     @cached_property
     def tokens_per_s(self) -> Array:
-        return self.batch / self.tpot
+        """batch / TPOT: the output rate the cost divides by (computed once, in ``serve``)."""
+        return self.cost.tokens_per_s
 
     @cached_property
     def tokens_per_s_per_gpu(self) -> Array:
