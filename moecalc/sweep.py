@@ -32,6 +32,20 @@ from moecalc.routers import Routing, apply_groups, engine_router
 
 MAX_GRID = 1 << 34         # configurations one sweep enumerates (about an hour at today's rate)
 CHUNK = 1 << 18            # configurations per evaluated block: bounds memory (~150 MB per block)
+BLOCK_AXES = ("layout", "context", "weights", "kv", "batch")
+"""The axes of an evaluated block. The batch is innermost: most of the engine's terms vary with
+the layout and the batch and not the dtypes, and numpy broadcasts a long inner axis ~2x faster
+than size-2 ones. Row ids (``grid_index``) keep the order (layout, batch, context, weights, KV)."""
+
+
+def along(values, axis: str, rows: int | None = None) -> np.ndarray:
+    """A 1-D axis as an array broadcasting along ``axis`` of a block; ``rows``: ``values`` is
+    (rows, n) and its first axis is the layout's."""
+    shape = [1] * len(BLOCK_AXES)
+    shape[BLOCK_AXES.index(axis)] = -1
+    if rows is not None:
+        shape[0] = rows
+    return np.asarray(values).reshape(shape)
 
 
 @dataclass(frozen=True)
@@ -134,7 +148,7 @@ class Layouts:
 
     def block(self, sl: slice, space: "Space") -> rec.Layout:
         """The rows ``sl`` as one Layout broadcasting along the grid's first axis."""
-        col = {k: self.cols[k][sl][:, None, None, None, None] for k in ("tp", "dp", "pp", "ep", "gpus_per_node")}
+        col = {k: along(self.cols[k][sl], "layout") for k in ("tp", "dp", "pp", "ep", "gpus_per_node")}
         return rec.Layout(tp=col["tp"], dp=col["dp"], pp=col["pp"], ep=col["ep"],
                           redundant_experts=space.redundant_experts, gpus_per_node=col["gpus_per_node"],
                           max_nodes_per_token=np.inf if space.max_nodes_per_token is None else space.max_nodes_per_token)
@@ -181,13 +195,14 @@ class Best:
         self.key, self.index = k[first], i[first]
 
 
-def frontier(cost: np.ndarray, tpot: np.ndarray) -> np.ndarray:
+def frontier(cost: np.ndarray, tpot: np.ndarray, first: np.ndarray | None = None) -> np.ndarray:
     """Indices of the cost-latency Pareto frontier (both minimized), ordered by cost.
 
     A row is on it when no other row is at most as costly and at most as slow, and better in
-    one. Sort by (cost, TPOT); keep rows whose TPOT beats every cheaper row's.
+    one. Sort by (cost, TPOT); keep rows whose TPOT beats every cheaper row's. Of two equal
+    rows the one with the smaller ``first`` stays (default: the earlier position).
     """
-    order = np.lexsort((tpot, cost))
+    order = np.lexsort((tpot, cost) if first is None else (first, tpot, cost))
     t = tpot[order]
     best_before = np.concatenate([[np.inf], np.minimum.accumulate(t)[:-1]])
     return order[t < best_before]
@@ -230,9 +245,9 @@ class Staircase:
     """A Pareto frontier (both coordinates minimized) kept across blocks. A block's points are
     held against a guide (``dominated``): the frontier so far, with a large block's strided
     sample of itself merged in; a point the guide strictly beats is dropped (an equal point
-    stays, and the sort below keeps the earlier of the two), and only the survivors are sorted.
-    The result is ``frontier`` of every point added, in the order added (the earlier of two
-    equal points stays), without sorting them all."""
+    stays, and the sort below keeps the one with the smaller id), and only the survivors are
+    sorted. The result is ``frontier`` of every point added with ties to the smaller id (the
+    first in the grid's order, whatever order the blocks add them in), without sorting them all."""
 
     SAMPLE = 8192           # a block of more points is thinned by a sample of about this many
 
@@ -256,7 +271,7 @@ class Staircase:
         ids = index(at) if callable(index) else np.asarray(index)[at]
         a, b = np.concatenate([self.a, a]), np.concatenate([self.b, b])
         ids = np.concatenate([self.index, ids])
-        f = frontier(a, b)
+        f = frontier(a, b, ids)
         self.a, self.b, self.index = a[f], b[f], ids[f]
 
 
@@ -345,9 +360,9 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
     closest = {"memory": None, "constraint": {}}
     # memory at the smallest batch is a floor for every batch: a layout over capacity there at
     # every context and dtype never fits, and its rows never reach the time model
-    C = ctx[None, None, :, None, None]
-    W = np.arange(len(wdt))[None, None, None, :, None]
-    precision = _precision_axis([p for p, _, _ in precisions], m, W, kvb[None, None, None, None, :])
+    C = along(ctx, "context")
+    W = along(np.arange(len(wdt)), "weights")
+    precision = _precision_axis([p for p, _, _ in precisions], m, W, along(kvb, "kv"))
     floor = _memory_floor(m, layouts, space, catalog, bulks, assumptions, precision, runtime, C, bat.min(), closest)
     layouts = layouts.subset(floor)
     pruned["memory"] = (n_layouts - len(layouts.gpu)) * math.prod(inner)
@@ -368,8 +383,8 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
     if space.requests is not None:
         from moecalc.engine.requests import Requests
 
-        isl = np.asarray([i for i, _ in space.requests], dtype=np.float64)[None, None, :, None, None]
-        osl = np.asarray([o for _, o in space.requests], dtype=np.float64)[None, None, :, None, None]
+        isl = along(np.asarray([i for i, _ in space.requests], dtype=np.float64), "context")
+        osl = along(np.asarray([o for _, o in space.requests], dtype=np.float64), "context")
         requests = Requests(isl=isl, osl=osl, mode=space.mode, mtp_tokens=space.mtp_tokens,
                             mtp_acceptance=assumptions.mtp_acceptance)
     # blocks never straddle two GPU types (the layouts come grouped by type), so that each type's
@@ -378,19 +393,19 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
     blocks = [slice(l0, min(l0 + l_step, end)) for start, end in zip(starts, starts[1:])
               for l0 in range(start, end, l_step)]
     for sl in blocks:
-        prob = layouts.problem[sl][:, None, None, None, None]
+        prob = along(layouts.problem[sl], "layout")
         layout = layouts.block(sl, space)
         hardware = _block(hw, sl)
         for b0 in range(0, len(bat), b_step):
             bs = slice(b0, min(b0 + b_step, len(bat)))
-            workload = rec.Workload(context=C, batch=bat[bs][None, :, None, None, None])
+            workload = rec.Workload(context=C, batch=along(bat[bs], "batch"))
             scenario = Scenario(m, workload, precision, runtime, layout, hardware, router)
             ev = scenario.evaluate()
             # the batches past the last that fits anywhere in the block: memory only grows with
             # the batch, so they are cut before the time model
             memory = scenario.memory(ev)
-            fitting = np.broadcast_to(memory.fits, (sl.stop - sl.start, bs.stop - bs.start)
-                                      + inner[1:]).any(axis=(0, 2, 3, 4))
+            fitting = np.broadcast_to(memory.fits, (sl.stop - sl.start,) + inner[1:]
+                                      + (bs.stop - bs.start,)).any(axis=(0, 1, 2, 3))
             last = np.flatnonzero(fitting)
             cut = (bs.stop - bs.start) - (last[-1] + 1 if len(last) else 0)
             pruned["memory"] += cut * (sl.stop - sl.start) * math.prod(inner[1:])
@@ -399,14 +414,14 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
                 continue
             if cut:
                 bs = slice(b0, b0 + int(last[-1]) + 1)
-                workload = rec.Workload(context=C, batch=bat[bs][None, :, None, None, None])
+                workload = rec.Workload(context=C, batch=along(bat[bs], "batch"))
                 scenario = Scenario(m, workload, precision, runtime, layout, hardware, router)
                 ev = scenario.evaluate()
                 memory = None                       # of the longer batch axis
             served = scenario.serve(ev, cache=cache, limits=False, memory=memory)
             s = RowView(served, None if requests is None else
                         scenario.serve_requests(requests, ev, cache=cache, limits=False))
-            shape = (sl.stop - sl.start, bs.stop - bs.start) + inner[1:]
+            shape = (sl.stop - sl.start,) + inner[1:] + (bs.stop - bs.start,)
             valid = np.broadcast_to(prob == 0, shape)
             fits = valid & served.memory.fits
             ok = fits & _meets(s, constraints)
@@ -423,17 +438,17 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
                 per_batch = math.prod(inner[1:])
 
                 def grid_ids(at, flat=flat, sl=sl, bs=bs):
-                    """Positions among the block's feasible rows -> their ids in the whole grid
-                    (layout, batch, context, weights, KV), in integers."""
-                    block_layout, rest = np.divmod(flat[at], (bs.stop - bs.start) * per_batch)
-                    block_batch, tail = np.divmod(rest, per_batch)
+                    """Positions among the block's feasible rows (layout, context, weights, KV,
+                    batch) -> their ids in the whole grid (layout, batch, context, weights, KV)."""
+                    block_layout, rest = np.divmod(flat[at], per_batch * (bs.stop - bs.start))
+                    tail, block_batch = np.divmod(rest, bs.stop - bs.start)
                     return ((block_layout + sl.start) * len(bat) + block_batch + bs.start) * per_batch + tail
 
                 # best batch of each deployment in this block, ranked on the signed objective
                 signed = np.where(ok, np.nan_to_num(sign * objective_of(s), nan=np.finfo(np.float64).max), np.inf)
-                at = np.argmin(signed, axis=1)
-                kept = np.take_along_axis(signed, at[:, None], axis=1)[:, 0]
-                dep = np.nonzero(ok.any(axis=1))
+                at = np.argmin(signed, axis=-1)
+                kept = np.take_along_axis(signed, at[..., None], axis=-1)[..., 0]
+                dep = np.nonzero(ok.any(axis=-1))
                 best.add(kept[dep], np.stack([dep[0] + sl.start, at[dep] + bs.start, dep[1], dep[2], dep[3]], axis=1))
                 tpot = take(s.tpot)
                 cost = take(s.usd_per_million_output_tokens)
@@ -452,7 +467,9 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
                 elif len(rated):
                     front.add(-gpu_rate[rated], -user_rate[rated], lambda at, r=rated: grid_ids(r[at]))
                 if on_rows is not None:
-                    on_rows(_rows(s, flat, shape, grid_index(grid_ids(np.arange(count))), layouts, space, labels, kvd))
+                    ids = grid_ids(np.arange(count))
+                    order = np.argsort(ids, kind="stable")          # rows written in grid order
+                    on_rows(_rows(s, flat[order], shape, grid_index(ids[order]), layouts, space, labels, kvd))
             if on_progress is not None:
                 on_progress(done, total)
     seconds = time.perf_counter() - t0
@@ -696,15 +713,15 @@ def _block(hw: rec.Hardware, sl: slice) -> rec.Hardware:
     """The rows ``sl`` of the hardware columns, shaped to broadcast over (layout, batch,
     context, weights dtype, KV dtype); the peak FLOPs vary along the weights-dtype axis."""
     def cut(v):
-        return v[sl][:, None, None, None, None]
+        return along(v[sl], "layout")
     return rec.Hardware(memory_capacity=cut(hw.memory_capacity), hbm_bandwidth=cut(hw.hbm_bandwidth),
-                        peak_flops=hw.peak_flops[sl][:, None, None, :, None],
+                        peak_flops=along(hw.peak_flops[sl], "weights", rows=sl.stop - sl.start),
                         scale_up=rec.Link(*(cut(getattr(hw.scale_up, f)) for f in ("bandwidth", "latency", "efficiency"))),
                         scale_out=rec.Link(*(cut(getattr(hw.scale_out, f)) for f in ("bandwidth", "latency",
                                                                                       "efficiency"))),
                         price_per_hour=cut(hw.price_per_hour),
-                        dense_peak_flops=hw.dense_peak[sl][:, None, None, :, None],
-                        attention_peak_flops=hw.attention_peak[sl][:, None, None, :, None],
+                        dense_peak_flops=along(hw.dense_peak[sl], "weights", rows=sl.stop - sl.start),
+                        attention_peak_flops=along(hw.attention_peak[sl], "weights", rows=sl.stop - sl.start),
                         stack_efficiency=cut(hw.stack_efficiency))
 
 
