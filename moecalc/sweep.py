@@ -571,22 +571,18 @@ def _routing_key(router) -> bytes:
             f"{router.capacity_factor} {router.overflow} ").encode() + np.asarray(pi, dtype=np.float64).tobytes()
 
 
-def _solved_count(cache: RoutingCache) -> int:
-    return len(cache.laws) + sum(1 + len(s.memo) for s in cache.layouts.values())
-
-
 def _kept_routing(router) -> tuple[RoutingCache, int]:
     """The routing terms earlier sweeps of this router solved (``moecalc.cache``), or none."""
     from moecalc import cache as disk
 
     kept = disk.load("routing", _routing_key(router))
     kept = kept if isinstance(kept, RoutingCache) else RoutingCache()
-    return kept, _solved_count(kept)
+    return kept, kept.solved_count()
 
 
 def _keep_routing(router, kept: RoutingCache, before: int) -> None:
     """Store the routing terms for the next sweep when this one solved new ones."""
-    if _solved_count(kept) > before:
+    if kept.solved_count() > before:
         from moecalc import cache as disk
 
         disk.store("routing", _routing_key(router), kept)

@@ -98,12 +98,20 @@ def rank_factors(r: RouterLaw, ep: int, nodes: int, redundant: int, capacity_fac
 
 
 @dataclass
-class _Solved:
-    """One router on one (EP, nodes, R): its factors, and what its batches have solved."""
-    factors: RankFactors
+class _Batches:
+    """What one router's batches have solved on one (EP, R): the hottest rank's load and the
+    slots it touches depend on the placement, never on how the ranks sit on nodes, so every
+    node count of that EP shares them (a sweep's EP 64 on 1..64 nodes solves its batches once)."""
     pmf: np.ndarray | None = None       # one token's assignments per rank (fluctuation only)
     cap: float = np.inf                 # the hottest rank's most work under a capacity
     memo: dict = field(default_factory=dict)
+
+
+@dataclass
+class _Solved:
+    """One router on one (EP, nodes, R): its factors, and its (EP, R)'s solved batches."""
+    factors: RankFactors
+    batches: _Batches = field(default_factory=_Batches)
 
 
 class RoutingCache:
@@ -116,6 +124,7 @@ class RoutingCache:
         self.max_entries = max_entries
         self.laws: dict[bytes, RouterLaw] = {}
         self.layouts: dict[tuple, _Solved] = {}
+        self.batches: dict[tuple, _Batches] = {}
 
     def _keep(self, table: dict, key, value):
         if self.max_entries is not None and len(table) >= self.max_entries:
@@ -130,6 +139,14 @@ class RoutingCache:
     def layout(self, key: tuple, solve_layout) -> "_Solved":
         """The solved terms of one router on one layout, solved by ``solve_layout()`` once."""
         return self.layouts[key] if key in self.layouts else self._keep(self.layouts, key, solve_layout())
+
+    def batch_terms(self, key: tuple) -> "_Batches":
+        """The solved batches of one router on one (EP, R), shared by its node counts."""
+        return self.batches[key] if key in self.batches else self._keep(self.batches, key, _Batches())
+
+    def solved_count(self) -> int:
+        """How much is solved (laws, layouts, batch values): what tells a sweep to store it."""
+        return len(self.laws) + len(self.layouts) + sum(1 + len(b.memo) for b in self.batches.values())
 
 
 @dataclass(frozen=True)
@@ -175,8 +192,9 @@ class _Router:
             key = (law.pi.tobytes(), self.capacity_factor, self.overflow, int(ep_j), int(max(1, min(n_j, ep_j))),
                    int(redundant), G, M)
             s = cache.layout(key, lambda key=key: _Solved(rank_factors(law, *key[3:6], self.capacity_factor,
-                                                                        self.overflow)))
-            f, pl = s.factors, s.factors.placement
+                                                                        self.overflow),
+                                                           cache.batch_terms(key[:4] + key[5:])))
+            f, pl, bt = s.factors, s.factors.placement, s.batches
             for name in fixed:
                 table[name][j] = getattr(f, name)
             if not fluct or pl.ep == 1:            # one rank: its load is the whole batch's, no max
@@ -184,39 +202,39 @@ class _Router:
                 per_batch["touched_fraction"][j] = extremes.touched_on_fullest(law, pl, batches)
                 continue
             exact_groups = G > 1 and not redundant and uniform_law
-            if s.pmf is None:
-                s.pmf = grouped.group_rank_count_pmf(k, G, M, pl) if exact_groups else extremes.rank_count_pmf(law, pl)
-                s.cap = np.inf if self.capacity_factor is None else (
+            if bt.pmf is None:
+                bt.pmf = grouped.group_rank_count_pmf(k, G, M, pl) if exact_groups else extremes.rank_count_pmf(law, pl)
+                bt.cap = np.inf if self.capacity_factor is None else (
                     pl.ep * self.capacity_factor / len(law.pi) * (pl.held() / pl.copies).sum(axis=1).max())
                 # one token: the exact law (it touches what it is assigned), where one is known
                 single = (grouped.single_token_expected_max(k, G, M, pl) if exact_groups
                           else extremes.single_token_expected_max(law, pl))
                 if single is not None:
-                    s.memo[("load", 1.0)] = pl.ep * single / k
-                    s.memo[("touched", 1.0)] = single / pl.slots.max()
+                    bt.memo[("load", 1.0)] = pl.ep * single / k
+                    bt.memo[("touched", 1.0)] = single / pl.slots.max()
 
-            def solved(values, what, s=s, pl=pl, exact_groups=exact_groups):
+            def solved(values, what, bt=bt, pl=pl, exact_groups=exact_groups):
                 whole = (what, values.tobytes())            # a sweep asks the same batch axis each block
-                if whole in s.memo:
-                    return s.memo[whole]
-                todo = [v for v in values.tolist() if (what, v) not in s.memo]
+                if whole in bt.memo:
+                    return bt.memo[whole]
+                todo = [v for v in values.tolist() if (what, v) not in bt.memo]
                 if todo:
                     arr = np.array(todo)
                     if what == "load":
-                        got = pl.ep * extremes.expected_max_load(s.pmf, arr) / (arr * k)
+                        got = pl.ep * extremes.expected_max_load(bt.pmf, arr) / (arr * k)
                     else:
                         touched = (grouped.group_expected_max_touched(k, G, M, pl, arr) if exact_groups else
                                    extremes.expected_max_touched(law, pl, arr))
                         got = touched / pl.slots.max()
-                    s.memo.update({(what, v): float(g) for v, g in zip(todo, got)})
-                s.memo[whole] = np.array([s.memo[(what, v)] for v in values.tolist()])
-                return s.memo[whole]
+                    bt.memo.update({(what, v): float(g) for v, g in zip(todo, got)})
+                bt.memo[whole] = np.array([bt.memo[(what, v)] for v in values.tolist()])
+                return bt.memo[whole]
 
             # under a capacity the batch's fluctuation scales the capped expected load (a cut
             # expert cannot exceed its capacity, however the batch falls), at most the rank's capacity
             scale = f.imbalance / f.imbalance_uncapped if self.capacity_factor is not None else 1.0
-            per_batch["imbalance"][j] = np.minimum(solved(batches, "load") * scale, s.cap)
-            per_prompt[j] = np.minimum(solved(prompts, "load") * scale, s.cap)
+            per_batch["imbalance"][j] = np.minimum(solved(batches, "load") * scale, bt.cap)
+            per_prompt[j] = np.minimum(solved(prompts, "load") * scale, bt.cap)
             per_batch["touched_fraction"][j] = solved(batches, "touched")
         out = {name: v[which] for name, v in table.items()}
         out.update({name: v[which, batch_at] for name, v in per_batch.items()})
