@@ -679,22 +679,23 @@ def _why_none(layouts: Layouts, closest: dict, c: Constraints, catalog: Catalog)
 
 def _hardware_columns(layouts: Layouts, space: Space, catalog: Catalog, wdt, a: Assumptions) -> rec.Hardware:
     """One Hardware record for the layout rows: every field a column (one value per row), the
-    peak FLOPs a (row, weight dtype) table."""
-    per_gpu = {}
-    for key in dict.fromkeys(layouts.gpu):
-        _, acc = catalog.gpu(key)
-        per_gpu[key] = [hardware_record(acc, catalog, w, a, space.scale_out, space.price_per_hour)[0] for w in wdt]
-    rows = [per_gpu[g] for g in layouts.gpu]
+    peak FLOPs a (row, weight dtype) table; each GPU type's record made once, and its values
+    taken by the rows of that type."""
+    types = list(dict.fromkeys(layouts.gpu))
+    per_type = [[hardware_record(catalog.gpu(key)[1], catalog, w, a, space.scale_out, space.price_per_hour)[0]
+                 for w in wdt] for key in types]
+    where = {key: i for i, key in enumerate(types)}
+    at = np.asarray([where[g] for g in layouts.gpu], dtype=np.int64)
 
     def column(get):
-        return np.asarray([get(r[0]) for r in rows], dtype=np.float64)
+        return np.asarray([get(r[0]) for r in per_type], dtype=np.float64)[at]
 
     def link(name):
         return rec.Link(*(column(lambda h, f=f: getattr(getattr(h, name), f)) for f in ("bandwidth", "latency",
                                                                                           "efficiency")))
 
     def by_dtype(get):
-        return np.asarray([[get(h) for h in r] for r in rows], dtype=np.float64)
+        return np.asarray([[get(h) for h in r] for r in per_type], dtype=np.float64).reshape(len(types), len(wdt))[at]
 
     return rec.Hardware(memory_capacity=column(lambda h: h.memory_capacity),
                         hbm_bandwidth=column(lambda h: h.hbm_bandwidth),
