@@ -36,20 +36,17 @@ class Placement:
     def held(self, nodes: int | None = None) -> np.ndarray:
         """Copies of each expert on each rank (ep x E), or on each of ``nodes`` nodes of
         contiguous ranks (nodes x E)."""
-        out = np.zeros((self.ep, len(self.copies)))
-        np.add.at(out, (self.rank, self.expert), 1.0)
-        if nodes is None:
-            return out
-        by_node = np.zeros((nodes, len(self.copies)))
-        np.add.at(by_node, np.arange(self.ep) * nodes // self.ep, out)
-        return by_node
+        E = len(self.copies)
+        rows, where = (self.ep, self.rank) if nodes is None else (nodes, self.rank * nodes // self.ep)
+        # counts of (row, expert) pairs: one bincount (np.add.at is ~10x slower)
+        return np.bincount(where * E + self.expert, minlength=rows * E).reshape(rows, E).astype(np.float64)
 
 
 def contiguous_placement(num_experts: int, ep: int) -> Placement:
     """Experts in id order over EP ranks, the first E mod EP ranks holding one more (vLLM's
     default, no load balancer)."""
     E = int(num_experts)
-    bounds = np.array([len(a) for a in np.array_split(np.arange(E), ep)])
+    bounds = E // ep + (np.arange(ep) < E % ep)                 # np.array_split's sizes
     rank = np.repeat(np.arange(ep), bounds)
     return Placement(np.arange(E), rank, np.ones(E, dtype=np.int64), int(ep))
 

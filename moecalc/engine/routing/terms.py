@@ -77,31 +77,54 @@ class RankFactors:
     rerouted_share: float
 
 
-def rank_factors(r: RouterLaw, ep: int, nodes: int, redundant: int, capacity_factor=None,
-                 overflow: str = "drop") -> RankFactors:
-    """``RankFactors`` of law ``r`` on ``ep`` ranks over ``nodes`` nodes with R redundant slots."""
+@dataclass(frozen=True)
+class RankLaw:
+    """The part of ``RankFactors`` that the node count does not change (one per EP and R)."""
+    placement: Placement
+    rank_share: np.ndarray
+    imbalance: float
+    imbalance_uncapped: float
+    straggler: float
+    q_rank: np.ndarray
+    dropped_share: float
+    rerouted_share: float
+
+
+def rank_law(r: RouterLaw, ep: int, redundant: int, capacity_factor=None, overflow: str = "drop") -> RankLaw:
+    """``RankLaw`` of law ``r`` on ``ep`` ranks with R redundant slots."""
     k = r.top_k
     pl = place(r.pi, ep, redundant)
     loads, dropped, rerouted = capped_loads(r.pi, capacity_factor, overflow)
     rank_share = pl.rank_load(loads[pl.expert] / pl.copies[pl.expert]) / k
-    q_rank = 1 - r.avoid(1 - pl.held() / pl.copies)
+    return RankLaw(placement=pl, rank_share=rank_share, imbalance=ep * rank_share.max(),
+                   imbalance_uncapped=ep * pl.rank_load(r.pi[pl.expert] / pl.copies[pl.expert]).max() / k,
+                   straggler=rank_share.max() / rank_share.mean() if rank_share.sum() > 0 else 1.0,
+                   q_rank=1 - r.avoid(1 - pl.held() / pl.copies), dropped_share=dropped, rerouted_share=rerouted)
+
+
+def rank_factors(r: RouterLaw, ep: int, nodes: int, redundant: int, capacity_factor=None,
+                 overflow: str = "drop", ranks: RankLaw | None = None) -> RankFactors:
+    """``RankFactors`` of law ``r`` on ``ep`` ranks over ``nodes`` nodes with R redundant slots
+    (``ranks``: its ``rank_law``, when the caller has it)."""
+    f = ranks if ranks is not None else rank_law(r, ep, redundant, capacity_factor, overflow)
+    pl, q_rank = f.placement, f.q_rank
     q_node = 1 - r.avoid(1 - pl.held(nodes) / pl.copies)
     return RankFactors(
-        placement=pl, rank_share=rank_share, imbalance=ep * rank_share.max(),
-        imbalance_uncapped=ep * pl.rank_load(r.pi[pl.expert] / pl.copies[pl.expert]).max() / k,
-        straggler=rank_share.max() / rank_share.mean() if rank_share.sum() > 0 else 1.0,
-        q_rank=q_rank, q_node=q_node,
+        placement=pl, rank_share=f.rank_share, imbalance=f.imbalance, imbalance_uncapped=f.imbalance_uncapped,
+        straggler=f.straggler, q_rank=q_rank, q_node=q_node,
         remote_ranks=(ep - 1) / ep * q_rank.sum(), remote_nodes=(nodes - 1) / nodes * q_node.sum(),
         scaleup_transfers=(ep - nodes) / ep * q_rank.sum(),
         scaleup_peak=(ep - nodes) * q_rank.max(), remote_nodes_peak=(nodes - 1) * q_node.max(),
-        dropped_share=dropped, rerouted_share=rerouted)
+        dropped_share=f.dropped_share, rerouted_share=f.rerouted_share)
 
 
 @dataclass
 class _Batches:
-    """What one router's batches have solved on one (EP, R): the hottest rank's load and the
-    slots it touches depend on the placement, never on how the ranks sit on nodes, so every
-    node count of that EP shares them (a sweep's EP 64 on 1..64 nodes solves its batches once)."""
+    """What one router has solved on one (EP, R): its ``RankLaw``, and the hottest rank's load
+    and the slots it touches for each batch. They depend on the placement, never on how the
+    ranks sit on nodes, so every node count of that EP shares them (a sweep's EP 64 on 1..64
+    nodes solves them once)."""
+    ranks: RankLaw | None = None
     pmf: np.ndarray | None = None       # one token's assignments per rank (fluctuation only)
     cap: float = np.inf                 # the hottest rank's most work under a capacity
     memo: dict = field(default_factory=dict)
@@ -191,9 +214,13 @@ class _Router:
         for j, (ep_j, n_j, redundant, fluct) in enumerate(keys):
             key = (law.pi.tobytes(), self.capacity_factor, self.overflow, int(ep_j), int(max(1, min(n_j, ep_j))),
                    int(redundant), G, M)
-            s = cache.layout(key, lambda key=key: _Solved(rank_factors(law, *key[3:6], self.capacity_factor,
-                                                                        self.overflow),
-                                                           cache.batch_terms(key[:4] + key[5:])))
+            def solve_layout(key=key):
+                shared = cache.batch_terms(key[:4] + key[5:])
+                if shared.ranks is None:
+                    shared.ranks = rank_law(law, key[3], key[5], self.capacity_factor, self.overflow)
+                return _Solved(rank_factors(law, *key[3:6], self.capacity_factor, self.overflow, shared.ranks), shared)
+
+            s = cache.layout(key, solve_layout)
             f, pl, bt = s.factors, s.factors.placement, s.batches
             for name in fixed:
                 table[name][j] = getattr(f, name)
