@@ -255,15 +255,21 @@ class Staircase:
         self.a, self.b = np.zeros(0), np.zeros(0)
         self.index = np.zeros(0, dtype=np.int64)            # each point's row id in the grid
 
-    def add(self, a: np.ndarray, b: np.ndarray, index) -> None:
+    def _guide(self, sample_a: np.ndarray, sample_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The frontier of the points so far and a sample of new ones (all real points)."""
+        if not len(sample_a):
+            return self.a, self.b
+        guide_a, guide_b = np.concatenate([self.a, sample_a]), np.concatenate([self.b, sample_b])
+        f = frontier(guide_a, guide_b)
+        return guide_a[f], guide_b[f]
+
+    def add(self, a: np.ndarray, b: np.ndarray, index, guide=None) -> None:
         """Add points (a, b); ``index``: their row ids, or a function from positions among
         these points to their ids (asked only for the survivors)."""
-        guide_a, guide_b = self.a, self.b
-        if len(a) > 2 * self.SAMPLE:
+        if guide is None:
             step = len(a) // self.SAMPLE
-            guide_a, guide_b = np.concatenate([self.a, a[::step]]), np.concatenate([self.b, b[::step]])
-            f = frontier(guide_a, guide_b)
-            guide_a, guide_b = guide_a[f], guide_b[f]
+            guide = self._guide(a[::step], b[::step]) if len(a) > 2 * self.SAMPLE else (self.a, self.b)
+        guide_a, guide_b = guide
         at = np.flatnonzero(~dominated(guide_a, guide_b, a, b, strict=True))
         if not len(at):
             return
@@ -273,6 +279,23 @@ class Staircase:
         ids = np.concatenate([self.index, ids])
         f = frontier(a, b, ids)
         self.a, self.b, self.index = a[f], b[f], ids[f]
+
+    def add_grid(self, a: np.ndarray, b: np.ndarray, mask: np.ndarray, ids) -> None:
+        """Add the points of a (rows, n) grid where ``mask``; ``ids``: a function from flat
+        positions in the grid to the points' row ids. A row whose corner (its least a, its
+        least b) the guide strictly beats has every point strictly beaten, and goes whole: one
+        test a row instead of one a point (a sweep's row is a deployment, n its batches)."""
+        rows, n = a.shape
+        flat_a, flat_b, flat_mask = a.reshape(-1), b.reshape(-1), mask.reshape(-1)
+        sample = np.arange(0, rows * n, max(1, rows * n // self.SAMPLE))
+        sample = sample[flat_mask[sample]]
+        guide = self._guide(flat_a[sample], flat_b[sample])
+        corner_a = a.min(axis=1, where=mask, initial=np.inf)
+        corner_b = b.min(axis=1, where=mask, initial=np.inf)
+        live = np.flatnonzero(mask.any(axis=1) & ~dominated(*guide, corner_a, corner_b, strict=True))
+        at = (live[:, None] * n + np.arange(n)).reshape(-1)
+        at = at[flat_mask[at]]
+        self.add(flat_a[at], flat_b[at], lambda i: ids(at[i]), guide=guide)
 
 
 @dataclass
@@ -428,21 +451,20 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
             done += math.prod(shape)
             if not feasible:            # the nearest miss explains an empty result only
                 _track_closest(closest, s, valid, fits, constraints)
-            flat = np.flatnonzero(ok)
-            count = len(flat)
+            count = int(np.count_nonzero(ok))
             feasible += count
             if count:
-                def take(v):            # v at the feasible rows: one flat gather
-                    return np.broadcast_to(v, shape).reshape(-1)[flat]
-
                 per_batch = math.prod(inner[1:])
 
-                def grid_ids(at, flat=flat, sl=sl, bs=bs):
-                    """Positions among the block's feasible rows (layout, context, weights, KV,
-                    batch) -> their ids in the whole grid (layout, batch, context, weights, KV)."""
-                    block_layout, rest = np.divmod(flat[at], per_batch * (bs.stop - bs.start))
+                def grid_ids(at, sl=sl, bs=bs):
+                    """Positions in the block (layout, context, weights, KV, batch) -> ids in
+                    the whole grid (layout, batch, context, weights, KV)."""
+                    block_layout, rest = np.divmod(at, per_batch * (bs.stop - bs.start))
                     tail, block_batch = np.divmod(rest, bs.stop - bs.start)
                     return ((block_layout + sl.start) * len(bat) + block_batch + bs.start) * per_batch + tail
+
+                def by_batch(v):        # v over the block as (deployment, batch) rows
+                    return np.broadcast_to(v, shape).reshape(-1, shape[-1])
 
                 # best batch of each deployment in this block, ranked on the signed objective
                 signed = np.where(ok, np.nan_to_num(sign * objective_of(s), nan=np.finfo(np.float64).max), np.inf)
@@ -450,24 +472,16 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
                 kept = np.take_along_axis(signed, at[..., None], axis=-1)[..., 0]
                 dep = np.nonzero(ok.any(axis=-1))
                 best.add(kept[dep], np.stack([dep[0] + sl.start, at[dep] + bs.start, dep[1], dep[2], dep[3]], axis=1))
-                tpot = take(s.tpot)
-                cost = take(s.usd_per_million_output_tokens)
-                priced = np.flatnonzero(~np.isnan(cost))
-                if len(priced) == count:
-                    cost_front.add(cost, tpot, grid_ids)
-                elif len(priced):
-                    cost_front.add(cost[priced], tpot[priced], lambda at, p=priced: grid_ids(p[at]))
+                rows_ok = by_batch(ok)
+                tpot, cost = by_batch(s.tpot), by_batch(s.usd_per_million_output_tokens)
+                cost_front.add_grid(cost, tpot, rows_ok & ~np.isnan(cost), grid_ids)
                 # the block's GPU type's own frontier (a point another type beats stays on its type's)
-                gpu_rate = take(s.tokens_per_s_per_gpu)
-                user_rate = take(s.tokens_per_s_per_user)
-                rated = np.flatnonzero(~(np.isnan(gpu_rate) | np.isnan(user_rate)))
-                front = inter_front.setdefault(layouts.gpu[sl.start], Staircase())
-                if len(rated) == count:
-                    front.add(-gpu_rate, -user_rate, grid_ids)
-                elif len(rated):
-                    front.add(-gpu_rate[rated], -user_rate[rated], lambda at, r=rated: grid_ids(r[at]))
+                gpu_rate, user_rate = by_batch(s.tokens_per_s_per_gpu), by_batch(s.tokens_per_s_per_user)
+                inter_front.setdefault(layouts.gpu[sl.start], Staircase()).add_grid(
+                    -gpu_rate, -user_rate, rows_ok & ~(np.isnan(gpu_rate) | np.isnan(user_rate)), grid_ids)
                 if on_rows is not None:
-                    ids = grid_ids(np.arange(count))
+                    flat = np.flatnonzero(ok)
+                    ids = grid_ids(flat)
                     order = np.argsort(ids, kind="stable")          # rows written in grid order
                     on_rows(_rows(s, flat[order], shape, grid_index(ids[order]), layouts, space, labels, kvd))
             if on_progress is not None:

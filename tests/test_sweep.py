@@ -223,6 +223,33 @@ def test_memory_pruning_changes_nothing_but_the_counts():
 
 
 @pytest.mark.parametrize("sample", [8192, 16, 1])
+def test_staircase_grid_rows_are_the_frontier_of_their_masked_points(monkeypatch, sample):
+    """add_grid (a row dropped whole when the guide strictly beats its corner) keeps exactly
+    what one frontier over every unmasked point keeps, the smaller id winning a tie, on random
+    (rows, batches) grids with duplicates, masked points and fully masked rows; ids given
+    reversed, so that a tie is settled by id and not by position."""
+    from moecalc.sweep import Staircase, frontier
+
+    monkeypatch.setattr(Staircase, "SAMPLE", sample)
+    rng = np.random.default_rng(11)
+    for trial in range(20):
+        st, seen_a, seen_b, seen_id, base = Staircase(), [], [], [], 10**6
+        for block in range(4):
+            rows, n = rng.integers(1, 60), rng.integers(1, 9)
+            a = rng.integers(0, 30, (rows, n)).astype(float)
+            b = rng.integers(0, 30, (rows, n)).astype(float)
+            mask = rng.random((rows, n)) < 0.8
+            mask[rng.random(rows) < 0.2] = False
+            ids = base - np.arange(rows * n)                 # falling ids: ties settled by id
+            st.add_grid(a, b, mask, lambda at, ids=ids: ids[at])
+            keep = mask.reshape(-1)
+            seen_a.append(a.reshape(-1)[keep]), seen_b.append(b.reshape(-1)[keep]), seen_id.append(ids[keep])
+            base -= rows * n
+        a, b, i = (np.concatenate(x) for x in (seen_a, seen_b, seen_id))
+        assert st.index.tolist() == i[frontier(a, b, i)].tolist()
+
+
+@pytest.mark.parametrize("sample", [8192, 16, 1])
 def test_staircase_is_the_frontier_of_everything_added(monkeypatch, sample):
     """The incremental frontier (coarse bucket test, exact binary search, a large block thinned
     by its sample's frontier, survivors sorted) keeps exactly what one frontier over all points
