@@ -249,7 +249,7 @@ class Staircase:
     sorted. The result is ``frontier`` of every point added with ties to the smaller id (the
     first in the grid's order, whatever order the blocks add them in), without sorting them all."""
 
-    SAMPLE = 8192           # a block of more points is thinned by a sample of about this many
+    SAMPLE = 2048           # a block of more points is thinned by a sample of about this many
 
     def __init__(self):
         self.a, self.b = np.zeros(0), np.zeros(0)
