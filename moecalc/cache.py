@@ -16,7 +16,6 @@ import hashlib
 import os
 import pickle
 import sys
-import tempfile
 from pathlib import Path
 
 
@@ -68,6 +67,8 @@ def load(kind: str, key: bytes):
 
 def store(kind: str, key: bytes, value) -> None:
     """Keep ``value`` under (kind, key); a cache that cannot be written is skipped."""
+    import tempfile                 # only a write needs it (~10 ms of a start)
+
     path = _path(kind, key)
     if path is None:
         return

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import functools
 import json
-from importlib import resources
+
+from moecalc.spec import package_path
 
 BOUND = {"mfu": 0.4, "hbm_efficiency": 0.85, "gemm_half_rows": 0.0, "expert_efficiency": 1.0,
          "attention_efficiency": 1.0, "layer_overhead_us": 0.0, "tbo_overlap": 1.0, "rocm_efficiency": 1.0}
@@ -27,7 +28,7 @@ REGIMES = ("batch-1", "decode", "prefill")
 
 @functools.lru_cache(maxsize=1)
 def _data() -> dict:
-    return json.loads(resources.files("moecalc.data").joinpath("calibration.json").read_text(encoding="utf-8"))
+    return json.loads(package_path("data", "calibration.json").read_text(encoding="utf-8"))
 
 
 def fitted() -> dict:

@@ -8,7 +8,6 @@ import csv
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 
 from moecalc.errors import MoecalcError
@@ -21,6 +20,8 @@ def atomic_writer(output: str, force: bool = False, field: str = "--output", bin
 
     The one rule for every file moecalc writes: an existing file is replaced only with ``force``.
     """
+    import tempfile                 # only a write needs it (~10 ms of a start)
+
     check_writable(output, force, field)
     target = Path(output)
     tmp = None

@@ -7,7 +7,6 @@ from __future__ import annotations
 import difflib
 import functools
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ from moecalc.assumptions import Assumptions
 from moecalc.engine.records import Hardware, Link
 from moecalc.errors import MoecalcError
 from moecalc.prices import price_basis
+from moecalc.spec import package_path
 from moecalc.spec.hardware import COMPUTE_DTYPES, Accelerator, HardwareFile, Host, Interconnect
 from moecalc.spec.load import read_text, validation_error
 from moecalc.spec.yaml_io import node_line, parse_yaml
@@ -94,7 +94,7 @@ def _bundled() -> tuple[HardwareFile, object]:
     file, and the bundled one has none)."""
     from moecalc import cache
 
-    text = resources.files("moecalc.data").joinpath("hardware.yaml").read_text(encoding="utf-8")
+    text = package_path("data", "hardware.yaml").read_text(encoding="utf-8")
     kept = cache.load("catalog", text.encode())
     if isinstance(kept, HardwareFile):
         return kept, None

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import os
 import stat
-from importlib import resources
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from moecalc.errors import MoecalcError
+from moecalc.spec import package_path
 from moecalc.spec.model import ArchitectureSpec, ModelSpec, SpecProblem, SummarySpec
 from moecalc.spec.yaml_io import node_line, parse_yaml
 
@@ -19,7 +19,7 @@ MAX_BYTES = 1 << 20      # 1 MiB; the largest real config.json is a few tens of 
 
 def bundled_specs() -> dict[str, str]:
     """Bundled spec name -> YAML text, from the package's model_specs."""
-    folder = resources.files("moecalc.model_specs")
+    folder = package_path("model_specs")
     return {p.name[:-5]: p.read_text(encoding="utf-8")
             for p in sorted(folder.iterdir(), key=lambda p: p.name) if p.name.endswith(".yaml")}
 
