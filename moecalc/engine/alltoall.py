@@ -15,6 +15,8 @@ section 3.2.2; deepseek-ai/DeepEP README.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from moecalc.engine.records import Link
@@ -85,7 +87,23 @@ def destinations(num_experts, top_k: int, ep, nodes, max_nodes, groups: int = 0,
     Returns (remote_ranks, remote_nodes, scaleup_transfers); ``max_nodes`` = inf means no limit.
     A model with group-limited routing (``groups`` > 1, at most ``groups_per_token``) gets q_rank
     and q_node from ``group_miss_probability`` on the rows without a node limit.
+
+    One layout (scalars) is solved once per process: an ``estimate`` and each row a sweep
+    reports ask the same few, ~1 ms each with a group limit.
     """
+    if all(np.ndim(x) == 0 for x in (num_experts, ep, nodes, max_nodes)):
+        return _one_layout(float(num_experts), int(top_k), float(ep), float(nodes), float(max_nodes), int(groups),
+                           int(groups_per_token))
+    return _destinations(num_experts, top_k, ep, nodes, max_nodes, groups, groups_per_token)
+
+
+@functools.lru_cache(maxsize=4096)
+def _one_layout(num_experts, top_k, ep, nodes, max_nodes, groups, groups_per_token):
+    return _destinations(num_experts, top_k, ep, nodes, max_nodes, groups, groups_per_token)
+
+
+def _destinations(num_experts, top_k: int, ep, nodes, max_nodes, groups: int = 0, groups_per_token: int = 0):
+    """``destinations`` of any broadcast."""
     E = np.asarray(num_experts, dtype=np.float64)
     ep = np.asarray(ep, dtype=np.float64)
     n = np.asarray(nodes, dtype=np.float64)
