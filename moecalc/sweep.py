@@ -214,8 +214,9 @@ def dominated(fa: np.ndarray, fb: np.ndarray, a: np.ndarray, b: np.ndarray, stri
     dominates: some frontier point is at most as large in both (``strict``: and is not the same
     point). One binary search a point finds the frontier point with the largest fa <= a, whose
     fb is the least of all those; before it, a coarse test in O(1) a point settles most: g(e),
-    the least fb with fa <= e, on a grid of edges e, and a point at or above g of the edge one
-    bucket below its own (strictly below a whatever the rounding) is dominated."""
+    the least fb with fa <= e, on a grid of edges e, and a point whose bucket's lower edge is
+    strictly below its a (checked, not assumed from the rounding) and at or above whose g it
+    lies is dominated by a point with a smaller a, so strictly."""
     if not len(fa) or not len(a):
         return np.zeros(len(a), dtype=bool)
     lo, hi = fa[0], fa[-1]
@@ -223,18 +224,19 @@ def dominated(fa: np.ndarray, fb: np.ndarray, a: np.ndarray, b: np.ndarray, stri
         width = (hi - lo) / buckets
         edges = lo + width * np.arange(buckets + 1)
         g = fb[np.maximum(np.searchsorted(fa, edges, side="right") - 1, 0)]
-        # the bucket below the point's: truncation rounds toward zero, so a point left of lo
-        # lands at -1 or below (never coarse); inf and NaN cast to a negative (never coarse)
-        with np.errstate(invalid="ignore"):
-            bucket = ((a - lo) * (1.0 / width)).astype(np.int64) - 1
-        out = b >= g.take(bucket, mode="clip")
-        out &= bucket >= 0
+        # the bucket below the point's, clipped in floats before the cast (fmin/fmax take a
+        # NaN to a bound, where the edge check below fails)
+        position = np.fmax(np.fmin((a - lo) * (1.0 / width), buckets + 1.0), 0.0)
+        at = np.maximum(position.astype(np.int64) - 1, 0)
+        out = b >= g[at]
+        out &= position >= 1.0
+        out &= edges[at] < a
         near = np.flatnonzero(~out)
     else:
         out, near = np.zeros(len(a), dtype=bool), np.arange(len(a))
     at = np.searchsorted(fa, a[near], side="right") - 1
     s = np.maximum(at, 0)
-    hit = (at >= 0) & (fb[s] <= b[near])
+    hit = (at >= 0) & (fa[s] <= a[near]) & (fb[s] <= b[near])
     if strict:
         hit &= ~((fa[s] == a[near]) & (fb[s] == b[near]))
     out[near] = hit

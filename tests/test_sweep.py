@@ -222,6 +222,31 @@ def test_memory_pruning_changes_nothing_but_the_counts():
     assert swept == looped and s["feasible"] == len(looped) > 0
 
 
+def test_dominance_coarse_test_holds_at_a_few_ulps_and_far_outside_the_range():
+    """The coarse bucket test must never call a point dominated by itself or by a point to its
+    right: a guide whose a spans a few ulps (the edges round onto the points), and points far
+    left of the guide or at +inf or NaN (an integer cast of those wrapped to the last bucket).
+    Both cases dropped real frontier points before the fix (found by a reviewer's fuzzer)."""
+    from moecalc.sweep import Staircase, dominated, frontier
+
+    f = np.array([1.0, np.nextafter(1.0, 2.0)])
+    assert dominated(f, np.array([1.0, 0.5]), f, np.array([1.0, 0.5]), strict=True).tolist() == [False, False]
+    far = dominated(np.array([0.0, 1.0]), np.array([1.0, 0.0]), np.array([-1e300, np.nan, np.inf, 0.5]),
+                    np.array([5.0, 5.0, 5.0, 0.5]), strict=True)
+    assert far.tolist() == [False, False, True, False]
+
+    u = np.finfo(float).eps
+    st = Staircase()
+    st.add_grid(np.array([[-(1 + 3000 * u), -1.0]]), np.array([[-1.0, -2.0]]), np.ones((1, 2), bool), lambda at: at)
+    a, b = np.full((1, 5000), 5.0), np.full((1, 5000), 5.0)
+    mask = np.zeros((1, 5000), bool)
+    mask[0, :2] = True
+    a[0, 1], b[0, 1] = -3000.0, -0.5                 # not in the block's strided sample
+    st.add_grid(a, b, mask, lambda at: 100 + at)
+    A, B = np.array([-(1 + 3000 * u), -1.0, 5.0, -3000.0]), np.array([-1.0, -2.0, 5.0, -0.5])
+    assert st.index.tolist() == np.array([0, 1, 100, 101])[frontier(A, B)].tolist() == [101, 0, 1]
+
+
 @pytest.mark.parametrize("sample", [8192, 16, 1])
 def test_staircase_grid_rows_are_the_frontier_of_their_masked_points(monkeypatch, sample):
     """add_grid (a row dropped whole when the guide strictly beats its corner) keeps exactly
