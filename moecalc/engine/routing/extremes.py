@@ -121,14 +121,16 @@ def expected_max_load(pmf: np.ndarray, tokens) -> np.ndarray:
     return out[back.ravel()].reshape(B.shape)
 
 
-def _expected_max_alike(pmf: np.ndarray, ranks: int, batches: np.ndarray, chunk: int = 128) -> np.ndarray:
+def _expected_max_alike(pmf: np.ndarray, ranks: int, batches: np.ndarray, chain: int = 128) -> np.ndarray:
     """``expected_max_load`` for ``ranks`` ranks sharing one law, vectorized over the batches
     (the same windowed FFT, batches of one FFT length together).
 
-    The spectra phi^B of one FFT length are built in increasing B as running products,
-    phi^B_i = phi^B_(i-1) * phi^(B_i - B_(i-1)), so a sweep's consecutive batches cost one complex
-    multiply per frequency instead of one complex power (2.5x faster on a sweep's batch axis;
-    the product of at most ``chunk`` factors of modulus <= 1 agrees with the powers to ~1e-12)."""
+    Each batch's value is what it would be alone, whatever other batches, blocks or cached runs
+    are solved with it: with B = q ``chain`` + r, phi^B = phi^(q chain) phi^r, the first a
+    complex power (one per multiple of ``chain``), the second from the running products phi,
+    phi^2, ..., phi^(chain - 1) (one complex multiply a frequency each instead of a power: a
+    sweep's batch axis costs ~2.5x less; at most ``chain`` factors of modulus <= 1 agree with
+    the power to ~1e-12); and its sum runs left to right over its own window."""
     k1 = len(pmf)
     support = np.arange(k1)
     mean = pmf @ support
@@ -145,16 +147,27 @@ def _expected_max_alike(pmf: np.ndarray, ranks: int, batches: np.ndarray, chunk:
         spectrum = np.fft.rfft(pmf, int(n))
         members = np.nonzero(size == n)[0]
         members = members[np.argsort(b[members], kind="stable")]
-        for group in np.array_split(members, max(1, -(-len(members) // chunk))):
-            steps, which = np.unique(np.diff(b[group], prepend=0.0), return_inverse=True)
-            power = np.cumprod((spectrum[None, :] ** steps[:, None])[which.ravel()], axis=0)
-            law = np.clip(np.fft.irfft(power, int(n), axis=1), 0, None)
+        q, r = np.divmod(b[members].astype(np.int64), chain)
+        running = np.empty((int(r.max()) + 1, len(spectrum)), dtype=complex)
+        running[0] = 1.0
+        for i in range(1, len(running)):
+            running[i] = running[i - 1] * spectrum
+        multiples, which = np.unique(q, return_inverse=True)
+        anchor = spectrum[None, :] ** (chain * multiples[:, None]).astype(np.float64)
+        which = which.ravel()
+        # rows of near batches together, so that each block's window is about its rows' own
+        for rows in np.array_split(np.arange(len(members)), max(1, -(-len(members) // 128))):
+            group = members[rows]
+            law = np.clip(np.fft.irfft(running[r[rows]] * anchor[which[rows]], int(n), axis=1), 0, None)
             if start[group].any():
                 law = np.take_along_axis(law, (start[group, None] + np.arange(n)[None, :]) % n, axis=1)
             cdf = np.cumsum(law, axis=1)
             offset = top[group, None] + np.arange(span[group].max())[None, :] - start[group, None]
             F = np.where(offset >= n, 1.0, np.take_along_axis(cdf, np.clip(offset, 0, n - 1), axis=1))
-            out[group] = top[group] + (1.0 - np.clip(F, 0.0, 1.0) ** ranks).sum(axis=1)
+            # each row summed left to right over its own window (a running sum read at its end:
+            # the same for the row whatever the width of the rows beside it)
+            total = np.cumsum(1.0 - np.clip(F, 0.0, 1.0) ** ranks, axis=1)
+            out[group] = top[group] + np.take_along_axis(total, span[group, None] - 1, axis=1)[:, 0]
     return out
 
 

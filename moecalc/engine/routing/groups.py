@@ -60,20 +60,20 @@ def _touched_chain(pick_law: np.ndarray, a: int, batches: np.ndarray) -> np.ndar
             for n in range(0, min(y, a - t) + 1):
                 if y - n <= t:
                     T[t, t + n] += p * comb(a - t, n) * comb(t, y - n) / comb(a, y)
+    # each batch's law as it would be alone (never from another batch's): with B = 64 q + r, the
+    # chain walked r steps from start T^(64 q) (one walk serves every B of a q), so a law never
+    # depends on which other batches were solved with it
     out = np.zeros((len(batches), a + 1))
-    law = np.zeros(a + 1)
-    law[0] = 1.0
-    done = 0
-    for i in np.argsort(batches):
-        b = int(batches[i])
-        steps = b - done
-        if steps > 64:                          # far apart: square the chain instead of walking it
-            law = law @ np.linalg.matrix_power(T, steps)
-        else:
-            for _ in range(steps):
-                law = law @ T
-        done = b
-        out[i] = law
+    start = np.zeros(a + 1)
+    start[0] = 1.0
+    q, r = np.divmod(np.asarray(batches).astype(np.int64), 64)
+    for anchor in np.unique(q, return_counts=True)[0]:
+        mine = np.flatnonzero(q == anchor)
+        law = start @ np.linalg.matrix_power(T, 64 * int(anchor)) if anchor else start
+        walked = [law]
+        for _ in range(int(r[mine].max())):
+            walked.append(walked[-1] @ T)
+        out[mine] = np.asarray(walked)[r[mine]]
     return out
 
 
