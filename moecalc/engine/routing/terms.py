@@ -47,7 +47,20 @@ class RoutingTerms:
 
 
 @dataclass(frozen=True)
-class RankFactors:
+class RankLaw:
+    """The part of ``RankFactors`` that the node count does not change (one per EP and R)."""
+    placement: Placement
+    rank_share: np.ndarray
+    imbalance: float
+    imbalance_uncapped: float
+    straggler: float
+    q_rank: np.ndarray
+    dropped_share: float
+    rerouted_share: float
+
+
+@dataclass(frozen=True)
+class RankFactors(RankLaw):
     """The batch-free part of a router on one layout of EP ranks over nodes.
 
     With q_r = P(a token hits rank r), q_n = P(it hits node n), sources spread evenly over the
@@ -61,33 +74,12 @@ class RankFactors:
     assignments (dropped tokens lower it); ``straggler`` = max_r L_r / mean_r L_r compares the
     ranks with each other (the same without a capacity).
     """
-    placement: Placement
-    rank_share: np.ndarray
-    imbalance: float
-    imbalance_uncapped: float
-    straggler: float
-    q_rank: np.ndarray
     q_node: np.ndarray
     remote_ranks: float
     remote_nodes: float
     scaleup_transfers: float
     scaleup_peak: float
     remote_nodes_peak: float
-    dropped_share: float
-    rerouted_share: float
-
-
-@dataclass(frozen=True)
-class RankLaw:
-    """The part of ``RankFactors`` that the node count does not change (one per EP and R)."""
-    placement: Placement
-    rank_share: np.ndarray
-    imbalance: float
-    imbalance_uncapped: float
-    straggler: float
-    q_rank: np.ndarray
-    dropped_share: float
-    rerouted_share: float
 
 
 def rank_law(r: RouterLaw, ep: int, redundant: int, capacity_factor=None, overflow: str = "drop") -> RankLaw:
@@ -110,12 +102,10 @@ def rank_factors(r: RouterLaw, ep: int, nodes: int, redundant: int, capacity_fac
     pl, q_rank = f.placement, f.q_rank
     q_node = 1 - r.avoid(1 - pl.held(nodes) / pl.copies)
     return RankFactors(
-        placement=pl, rank_share=f.rank_share, imbalance=f.imbalance, imbalance_uncapped=f.imbalance_uncapped,
-        straggler=f.straggler, q_rank=q_rank, q_node=q_node,
+        **vars(f), q_node=q_node,
         remote_ranks=(ep - 1) / ep * q_rank.sum(), remote_nodes=(nodes - 1) / nodes * q_node.sum(),
         scaleup_transfers=(ep - nodes) / ep * q_rank.sum(),
-        scaleup_peak=(ep - nodes) * q_rank.max(), remote_nodes_peak=(nodes - 1) * q_node.max(),
-        dropped_share=f.dropped_share, rerouted_share=f.rerouted_share)
+        scaleup_peak=(ep - nodes) * q_rank.max(), remote_nodes_peak=(nodes - 1) * q_node.max())
 
 
 @dataclass
