@@ -220,7 +220,7 @@ def dominated(fa: np.ndarray, fb: np.ndarray, a: np.ndarray, b: np.ndarray, stri
     if not len(fa) or not len(a):
         return np.zeros(len(a), dtype=bool)
     lo, hi = fa[0], fa[-1]
-    if hi > lo:
+    if hi > lo and np.isfinite(hi - lo):            # (an infinite span: the exact search alone)
         width = (hi - lo) / buckets
         edges = lo + width * np.arange(buckets + 1)
         g = fb[np.maximum(np.searchsorted(fa, edges, side="right") - 1, 0)]
@@ -257,21 +257,23 @@ class Staircase:
         self.a, self.b = np.zeros(0), np.zeros(0)
         self.index = np.zeros(0, dtype=np.int64)            # each point's row id in the grid
 
-    def _guide(self, sample_a: np.ndarray, sample_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The frontier of the points so far and a sample of new ones (all real points)."""
-        if not len(sample_a):
+    def _guide(self, a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The frontier of the points so far and, when the new points (a, b) are many, a strided
+        sample of about ``SAMPLE`` of them (those in ``mask``): real points, so what the guide
+        beats is beaten."""
+        if len(a) <= 2 * self.SAMPLE:
             return self.a, self.b
-        guide_a, guide_b = np.concatenate([self.a, sample_a]), np.concatenate([self.b, sample_b])
+        at = np.arange(0, len(a), len(a) // self.SAMPLE)
+        if mask is not None:
+            at = at[mask[at]]
+        guide_a, guide_b = np.concatenate([self.a, a[at]]), np.concatenate([self.b, b[at]])
         f = frontier(guide_a, guide_b)
         return guide_a[f], guide_b[f]
 
     def add(self, a: np.ndarray, b: np.ndarray, index, guide=None) -> None:
         """Add points (a, b); ``index``: their row ids, or a function from positions among
         these points to their ids (asked only for the survivors)."""
-        if guide is None:
-            step = len(a) // self.SAMPLE
-            guide = self._guide(a[::step], b[::step]) if len(a) > 2 * self.SAMPLE else (self.a, self.b)
-        guide_a, guide_b = guide
+        guide_a, guide_b = self._guide(a, b) if guide is None else guide
         at = np.flatnonzero(~dominated(guide_a, guide_b, a, b, strict=True))
         if not len(at):
             return
@@ -289,9 +291,7 @@ class Staircase:
         test a row instead of one a point (a sweep's row is a deployment, n its batches)."""
         rows, n = a.shape
         flat_a, flat_b, flat_mask = a.reshape(-1), b.reshape(-1), mask.reshape(-1)
-        sample = np.arange(0, rows * n, max(1, rows * n // self.SAMPLE))
-        sample = sample[flat_mask[sample]]
-        guide = self._guide(flat_a[sample], flat_b[sample])
+        guide = self._guide(flat_a, flat_b, flat_mask)
         corner_a = a.min(axis=1, where=mask, initial=np.inf)
         corner_b = b.min(axis=1, where=mask, initial=np.inf)
         live = np.flatnonzero(mask.any(axis=1) & ~dominated(*guide, corner_a, corner_b, strict=True))
@@ -723,8 +723,8 @@ def _hardware_columns(layouts: Layouts, space: Space, catalog: Catalog, wdt, a: 
 
 
 def _block(hw: rec.Hardware, sl: slice) -> rec.Hardware:
-    """The rows ``sl`` of the hardware columns, shaped to broadcast over (layout, batch,
-    context, weights dtype, KV dtype); the peak FLOPs vary along the weights-dtype axis."""
+    """The rows ``sl`` of the hardware columns, shaped to broadcast over a block
+    (``BLOCK_AXES``); the peak FLOPs vary along the weights-dtype axis."""
     def cut(v):
         return along(v[sl], "layout")
     return rec.Hardware(memory_capacity=cut(hw.memory_capacity), hbm_bandwidth=cut(hw.hbm_bandwidth),

@@ -124,7 +124,7 @@ class _Batches:
 class _Solved:
     """One router on one (EP, nodes, R): its factors, and its (EP, R)'s solved batches."""
     factors: RankFactors
-    batches: _Batches = field(default_factory=_Batches)
+    batches: _Batches
 
 
 class RoutingCache:
