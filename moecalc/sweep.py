@@ -195,6 +195,13 @@ class Best:
         self.key, self.index = k[first], i[first]
 
 
+def evenly_spaced(n: int, count: int) -> np.ndarray:
+    """About ``count`` positions of 0..n-1, evenly spaced, first and last included: steps of
+    (n - 1) / (count - 1) >= 1, so the rounded positions are distinct (no ``np.unique``, whose
+    plain form imports numpy.ma, ~10 ms of a CLI run)."""
+    return np.linspace(0, n - 1, min(count, n)).round().astype(int)
+
+
 def frontier(cost: np.ndarray, tpot: np.ndarray, first: np.ndarray | None = None) -> np.ndarray:
     """Indices of the cost-latency Pareto frontier (both minimized), ordered by cost.
 
@@ -252,6 +259,7 @@ class Staircase:
     first in the grid's order, whatever order the blocks add them in), without sorting them all."""
 
     SAMPLE = 2048           # a block of more points is thinned by a sample of about this many
+    SPAN = 16               # points of a grid row tested together by their corner (add_grid)
 
     def __init__(self):
         self.a, self.b = np.zeros(0), np.zeros(0)
@@ -286,16 +294,23 @@ class Staircase:
 
     def add_grid(self, a: np.ndarray, b: np.ndarray, mask: np.ndarray, ids) -> None:
         """Add the points of a (rows, n) grid where ``mask``; ``ids``: a function from flat
-        positions in the grid to the points' row ids. A row whose corner (its least a, its
-        least b) the guide strictly beats has every point strictly beaten, and goes whole: one
-        test a row instead of one a point (a sweep's row is a deployment, n its batches)."""
+        positions in the grid to the points' row ids. Each row is cut into runs of ``span``
+        points (``SPAN``); a run whose corner (its least a, its least b) the guide strictly beats has
+        every point strictly beaten, and goes whole: one test a run instead of one a point (a
+        sweep's row is a deployment, n its batches: near batches have near costs and latencies,
+        so a run's corner is close to its points, where a whole row's is not)."""
         rows, n = a.shape
+        span = self.SPAN
         flat_a, flat_b, flat_mask = a.reshape(-1), b.reshape(-1), mask.reshape(-1)
         guide = self._guide(flat_a, flat_b, flat_mask)
-        corner_a = a.min(axis=1, where=mask, initial=np.inf)
-        corner_b = b.min(axis=1, where=mask, initial=np.inf)
-        live = np.flatnonzero(mask.any(axis=1) & ~dominated(*guide, corner_a, corner_b, strict=True))
-        at = (live[:, None] * n + np.arange(n)).reshape(-1)
+        starts = np.arange(0, n, span)
+        corner_a = np.minimum.reduceat(np.where(mask, a, np.inf), starts, axis=1).reshape(-1)
+        corner_b = np.minimum.reduceat(np.where(mask, b, np.inf), starts, axis=1).reshape(-1)
+        held = np.logical_or.reduceat(mask, starts, axis=1).reshape(-1)
+        live = np.flatnonzero(held & ~dominated(*guide, corner_a, corner_b, strict=True))
+        row, run = np.divmod(live, len(starts))
+        offset = starts[run, None] + np.arange(span)[None, :]
+        at = (row[:, None] * n + offset)[offset < n]
         at = at[flat_mask[at]]
         self.add(flat_a[at], flat_b[at], lambda i: ids(at[i]), guide=guide)
 
@@ -500,7 +515,7 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
 
         def points(keep):          # the frontier by falling interactivity, pareto_n points evenly spaced
             order = keep[np.argsort(-iu[keep])]
-            shown_i = np.unique(np.linspace(0, len(order) - 1, min(pareto_n, len(order))).round().astype(int))
+            shown_i = evenly_spaced(len(order), pareto_n)
             return [_frontier_row(ii[order[j]], ig[order[j]], iu[order[j]], layouts, space, labels, kvd, bat)
                     for j in shown_i]
 
@@ -516,7 +531,7 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
         return estimate(spec, w, assumptions, label, d, catalog, routing=space.routing, cache=cache)
 
     top = [report(i) for i in best.index]
-    shown = np.unique(np.linspace(0, len(pareto_index) - 1, min(pareto_n, len(pareto_index))).round().astype(int))
+    shown = evenly_spaced(len(pareto_index), pareto_n)
     pareto = [report(pareto_index[i]) for i in shown] if len(pareto_index) else []
     enumerated_n = len(enumerated.gpu) * math.prod(inner)
     since_start = process_seconds()

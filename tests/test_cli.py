@@ -189,3 +189,18 @@ def test_hardware_lists_known_gpus_in_every_format():
     assert len(table) == len(rows)
     links = json.loads(run("hardware", "--interconnects", "--format", "json").stdout)
     assert len(links) >= 8 and {r["kind"] for r in links} == {"scale-up", "scale-out"}
+
+
+def test_main_gives_the_collector_back_as_it_found_it():
+    """main() freezes start-up's objects and collects the young less often while a command
+    runs; a caller running it in-process (these tests) gets its thresholds and an unfrozen
+    heap back, on success and on a usage error."""
+    import gc
+
+    from moecalc.cli import main
+
+    before = gc.get_threshold()
+    for argv in (["--version"], ["estimate", "no-such-model-anywhere"]):
+        with pytest.raises(SystemExit):
+            main(argv)
+        assert gc.get_threshold() == before and gc.get_freeze_count() == 0

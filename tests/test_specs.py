@@ -107,3 +107,19 @@ def test_summary_form_serves_on_gpus():
     assert per["non_expert"] == pytest.approx(r["weights"]["by_component"]["non_expert"] / 8)
     assert r["memory"]["per_gpu"]["weights_bytes"] == pytest.approx(200e9 / 8)
     assert r["memory"]["fits"] and r["perf"]["tpot_seconds"] > 0
+
+
+def test_numbers_are_kept_by_the_specs_content():
+    """``numbers()`` is computed once per distinct spec: the same content gives the same object,
+    an edited copy its own numbers, and the original keeps its own. 64 experts instead of 8 add
+    56 experts and 56 router rows of hidden_size (4,096) on each of the 32 layers."""
+    from moecalc.spec.load import load
+
+    spec, _ = load("mixtral-8x7b")
+    again, _ = load("mixtral-8x7b")
+    assert spec.numbers() is again.numbers()
+    edited = spec.model_copy(update={"moe": spec.moe.model_copy(update={"num_experts": 64})})
+    assert edited.numbers().num_experts == 64 and spec.numbers().num_experts == 8
+    per_expert = spec.numbers().params.per_expert
+    added = edited.numbers().params.total - spec.numbers().params.total
+    assert added == 56 * (per_expert + spec.hidden_size) * spec.num_layers == 315_687_436_288

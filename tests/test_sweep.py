@@ -247,24 +247,27 @@ def test_dominance_coarse_test_holds_at_a_few_ulps_and_far_outside_the_range():
     assert st.index.tolist() == np.array([0, 1, 100, 101])[frontier(A, B)].tolist() == [101, 0, 1]
 
 
-@pytest.mark.parametrize("sample", [8192, 16, 1])
-def test_staircase_grid_rows_are_the_frontier_of_their_masked_points(monkeypatch, sample):
-    """add_grid (a row dropped whole when the guide strictly beats its corner) keeps exactly
-    what one frontier over every unmasked point keeps, the smaller id winning a tie, on random
-    (rows, batches) grids with duplicates, masked points and fully masked rows; ids given
-    reversed, so that a tie is settled by id and not by position."""
+@pytest.mark.parametrize("sample, span", [(8192, 16), (16, 16), (1, 16), (16, 3), (1, 1), (16, 64)])
+def test_staircase_grid_rows_are_the_frontier_of_their_masked_points(monkeypatch, sample, span):
+    """add_grid (a run of a row dropped whole when the guide strictly beats its corner) keeps
+    exactly what one frontier over every unmasked point keeps, the smaller id winning a tie, on
+    random (rows, batches) grids with duplicates, masked points, fully masked rows and runs,
+    and rows not a whole number of runs long; ids given reversed, so that a tie is settled by
+    id and not by position."""
     from moecalc.sweep import Staircase, frontier
 
     monkeypatch.setattr(Staircase, "SAMPLE", sample)
+    monkeypatch.setattr(Staircase, "SPAN", span)
     rng = np.random.default_rng(11)
     for trial in range(20):
         st, seen_a, seen_b, seen_id, base = Staircase(), [], [], [], 10**6
         for block in range(4):
-            rows, n = rng.integers(1, 60), rng.integers(1, 9)
+            rows, n = rng.integers(1, 60), rng.integers(1, 40)
             a = rng.integers(0, 30, (rows, n)).astype(float)
             b = rng.integers(0, 30, (rows, n)).astype(float)
             mask = rng.random((rows, n)) < 0.8
             mask[rng.random(rows) < 0.2] = False
+            mask[:, : rng.integers(0, n + 1)] &= rng.random() < 0.7     # a masked run at the start
             ids = base - np.arange(rows * n)                 # falling ids: ties settled by id
             st.add_grid(a, b, mask, lambda at, ids=ids: ids[at])
             keep = mask.reshape(-1)
@@ -294,3 +297,15 @@ def test_staircase_is_the_frontier_of_everything_added(monkeypatch, sample):
         a = np.concatenate([x for x, _ in blocks])
         b = np.concatenate([y for _, y in blocks])
         assert st.index.tolist() == frontier(a, b).tolist()
+
+
+def test_evenly_spaced_positions():
+    """0..9 in 4: steps of 3, 0, 3, 6, 9; 0..3 in 3: 0, 1.5, 3 rounded (half to even) 0, 2, 3;
+    0..2 in 5: all three; none of nothing."""
+    from moecalc.sweep import evenly_spaced
+
+    assert evenly_spaced(10, 4).tolist() == [0, 3, 6, 9]
+    assert evenly_spaced(4, 3).tolist() == [0, 2, 3]
+    assert evenly_spaced(3, 5).tolist() == [0, 1, 2]
+    assert evenly_spaced(1, 20).tolist() == [0]
+    assert evenly_spaced(0, 20).tolist() == []
