@@ -484,7 +484,7 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
                     return np.broadcast_to(v, shape).reshape(-1, shape[-1])
 
                 # best batch of each deployment in this block, ranked on the signed objective
-                signed = np.where(ok, np.nan_to_num(sign * objective_of(s), nan=np.finfo(np.float64).max), np.inf)
+                signed = np.where(ok, _ranked(objective_of(s), sign), np.inf)
                 at = np.argmin(signed, axis=-1)
                 kept = np.take_along_axis(signed, at[..., None], axis=-1)[..., 0]
                 dep = np.nonzero(ok.any(axis=-1))
@@ -623,6 +623,14 @@ CONSTRAINED = (("max_tpot_seconds", "tpot_seconds", True), ("max_ttft_seconds", 
                ("min_tokens_per_s", "tokens_per_s", False), ("budget_usd_per_hour", "usd_per_hour", True),
                ("min_tokens_per_user", "tokens_per_s_per_user", False))
 """Constraint -> the row column it bounds, and whether it is an upper bound."""
+
+
+def _ranked(value: np.ndarray, sign: float) -> np.ndarray:
+    """``sign`` x value with NaN and +-inf as the largest and least finite floats (an unpriced
+    row's NaN cost ranks after every priced one, before an infeasible row's inf): numpy's
+    ``nan_to_num``, skipped when every value is finite (it makes six passes over the grid)."""
+    signed = value if sign == 1.0 else sign * value
+    return signed if np.isfinite(signed).all() else np.nan_to_num(signed, nan=np.finfo(np.float64).max)
 
 
 def _meets(s: Served, c: Constraints) -> np.ndarray:

@@ -154,3 +154,23 @@ def test_longer_context_never_less_kv(spec, w1, w2):
     a = estimate(spec, Workload(context=lo, batch=w1.batch))["kv_cache"]["bytes"]
     b = estimate(spec, Workload(context=hi, batch=w1.batch))["kv_cache"]["bytes"]
     assert b >= a
+
+
+times = st.floats(0.0, 1e3, allow_nan=False)
+
+
+@given(st.lists(st.tuples(times, times, times, times), min_size=1, max_size=8),
+       st.sampled_from([0.0, 0.25, 1.0]), st.sampled_from([1.0, 2.0]), st.sampled_from([0.0, 1e-4]))
+def test_step_seconds_are_the_overlap_formula_bit_for_bit(rows, phi, stages, hop):
+    """Step._at skips passes when there is no overlap or one stage; for any nonnegative times
+    it returns the formula's bits: stages x (max(roofline, phi comm) + (1 - phi) comm +
+    overhead) + pipeline, roofline = max(compute, memory)."""
+    from moecalc.engine.results import Step
+
+    compute, memory, comm, overhead = (np.array(c) for c in zip(*rows))
+    pipeline = np.full(len(rows), hop * (stages - 1))
+    step = Step(compute=compute, memory=memory, communication=comm, pipeline=pipeline, stages=np.full(len(rows), stages),
+                overlap=phi, overhead=overhead)
+    roofline = np.maximum(compute, memory)
+    formula = stages * (np.maximum(roofline, phi * comm) + (1 - phi) * comm + overhead) + pipeline
+    assert step.seconds.tobytes() == formula.tobytes()

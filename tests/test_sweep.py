@@ -309,3 +309,15 @@ def test_evenly_spaced_positions():
     assert evenly_spaced(3, 5).tolist() == [0, 1, 2]
     assert evenly_spaced(1, 20).tolist() == [0]
     assert evenly_spaced(0, 20).tolist() == []
+
+
+def test_ranked_objective_puts_nan_and_inf_at_the_finite_ends():
+    """The ranking key: sign x value, NaN (an unpriced row's cost) and +inf as the largest
+    finite float, -inf as the least; all-finite values pass as they are (negated for a
+    maximized objective)."""
+    from moecalc.sweep import _ranked
+
+    big = np.finfo(np.float64).max
+    assert _ranked(np.array([1.0, np.nan, np.inf, -np.inf]), 1.0).tolist() == [1.0, big, big, -big]
+    assert _ranked(np.array([2.0, 3.0]), -1.0).tolist() == [-2.0, -3.0]
+    assert _ranked(np.array([2.0, np.nan]), -1.0).tolist() == [-2.0, big]

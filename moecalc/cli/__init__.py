@@ -53,17 +53,19 @@ def main(argv: Optional[list[str]] = None) -> None:
     # model validates (~27 ms of a start); the CLI has no use for them, unless the user says so
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     _exit_on_sigterm()
-    # start-up leaves ~10^5 objects that live until exit (modules, classes, pydantic schemas);
-    # each full collection scans them all and frees nothing (~30 ms of a sweep's run): freeze
-    # them out of the collector's view, and collect the young less often (refcounting frees
-    # the engine's arrays; only cycles wait for a collection)
-    gc.freeze()
-    thresholds = gc.get_threshold()
-    gc.set_threshold(10_000, 20, 20)
     named = _named_command(args)
     every = list(app.registered_commands)
     if named is not None:
         app.registered_commands[:] = [named]
+    if argv is None:
+        # the console command, a process of its own: start-up leaves ~10^5 objects that live
+        # until exit (modules, classes, pydantic schemas), and each full collection scans them
+        # all and frees nothing (~30 ms of a sweep's run). Freeze them out of the collector's
+        # view and collect the young less often (refcounting frees the engine's arrays; only
+        # cycles wait). An in-process caller (argv given: tests, notebooks) keeps its collector
+        # as it is: freezing per call would keep each call's cyclic garbage from collection.
+        gc.freeze()
+        gc.set_threshold(10_000, 20, 20)
     try:
         code = app(args=args, prog_name="moecalc", standalone_mode=False)
     except MoecalcError as exc:                       # raised outside a command
@@ -85,6 +87,4 @@ def main(argv: Optional[list[str]] = None) -> None:
         raise
     finally:
         app.registered_commands[:] = every
-        gc.set_threshold(*thresholds)
-        gc.unfreeze()
     sys.exit(code if isinstance(code, int) else 0)

@@ -13,6 +13,7 @@ each value it reports (the JSON contract and its documentation are generated fro
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from operator import attrgetter
 from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
@@ -219,19 +220,20 @@ class Out:
     doc: str
     convert: Callable = as_float
 
+    def __post_init__(self):            # the paths split once (an estimate reports ~85 values)
+        object.__setattr__(self, "_get", attrgetter(self.attr))
+        object.__setattr__(self, "_sections", tuple(self.key.split(".")[:-1]))
+        object.__setattr__(self, "_name", self.key.rsplit(".", 1)[-1])
+
     def value(self, record):
-        v = record
-        for part in self.attr.split("."):
-            v = getattr(v, part)
-        return self.convert(v)
+        return self.convert(self._get(record))
 
 
 def report(record, into: dict, keys: tuple[Out, ...] | None = None) -> dict:
     """Write a record's reported values into the nested dict ``into`` (sections in place)."""
     for out in (record.REPORT if keys is None else keys):
-        *path, last = out.key.split(".")
         node = into
-        for part in path:
+        for part in out._sections:
             node = node.setdefault(part, {})
-        node[last] = out.value(record)
+        node[out._name] = out.value(record)
     return into

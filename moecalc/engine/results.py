@@ -167,8 +167,17 @@ class Step:
         return np.maximum(self.compute, self.memory)
 
     def _at(self, phi) -> Array:
+        """The step at overlap ``phi``. Two cases skip passes over a sweep's grid with the same
+        bits, times being nonnegative: no overlap, max(roofline, 0) + 1 x communication =
+        roofline + communication; one stage, 1 x (stage + overhead) + 0 = stage + overhead."""
         phi = np.asarray(phi, dtype=np.float64)
-        stage = np.maximum(self.roofline, phi * self.communication) + (1 - phi) * self.communication
+        comm = self.communication
+        if phi.ndim == 0 and phi == 0.0 and np.all(np.asarray(comm) >= 0.0):
+            stage = self.roofline + comm
+        else:
+            stage = np.maximum(self.roofline, phi * comm) + (1 - phi) * comm
+        if np.all(np.asarray(self.stages) == 1) and not np.any(self.pipeline):
+            return stage + self.overhead
         return self.stages * (stage + self.overhead) + self.pipeline
 
     @cached_property
