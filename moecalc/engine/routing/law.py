@@ -19,6 +19,7 @@ exactly the uniform router of ``engine.alltoall``. Closed forms here (load share
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -132,8 +133,12 @@ class RouterLaw:
         if self.k_free == 0:
             return sure
         num = esp(self.w[None, :] * x[:, self.free], self.k_free)[:, -1]
-        den = esp(self.w[None, :], self.k_free)[0, -1]
-        return sure * num / den
+        return sure * num / self.normalizer
+
+    @cached_property
+    def normalizer(self) -> float:
+        """e_k'(w), ``avoid``'s denominator: the same for every weighting, computed once."""
+        return esp(self.w[None, :], self.k_free)[0, -1]
 
 
 def _free_inclusion(w: np.ndarray, k: int) -> np.ndarray:
