@@ -123,3 +123,5 @@ def test_numbers_are_kept_by_the_specs_content():
     per_expert = spec.numbers().params.per_expert
     added = edited.numbers().params.total - spec.numbers().params.total
     assert added == 56 * (per_expert + spec.hidden_size) * spec.num_layers == 315_687_436_288
+    with pytest.raises(ValueError):                 # shared, so not writable in place
+        spec.numbers().attention[0].count[0] = 1

@@ -296,6 +296,9 @@ class _Common(Strict):
             if len(_NUMBERS) >= 64:
                 del _NUMBERS[next(iter(_NUMBERS))]
             got = _NUMBERS[key] = self._numbers()
+            for group in got.attention:             # shared from now on: an in-place edit would
+                for a in (group.span, group.chunked, group.count):      # reach every later caller
+                    a.setflags(write=False)
         return got
 
     def attach_checkpoint(self, checkpoint, notes: tuple[str, ...] = ()) -> None:
