@@ -223,12 +223,14 @@ def test_serve_over_arrays_equals_a_loop_of_estimates(tiny):
 
 def test_served_prefill_is_priced_on_use_pickles_and_takes_a_matching_memory(tiny):
     """``Served.prefill`` is priced on first use, equal to the prefill the record reported
-    before (a sweep without a TTFT limit never asks); a ``Served`` pickles with it unpriced;
+    before (a sweep without a TTFT limit never asks), and the router's load for a prompt is
+    solved only then; a ``Served`` pickles with both unpriced;
     a memory handed to ``serve`` is used as is, and one computed without limits is refused
     where limits are asked for."""
     import pickle
 
     from moecalc.engine import records as rec
+    from moecalc.engine.routing import RoutingCache
     from moecalc.engine.scenario import Scenario
     from moecalc.hardware import hardware_record
 
@@ -239,10 +241,14 @@ def test_served_prefill_is_priced_on_use_pickles_and_takes_a_matching_memory(tin
     scenario = Scenario(tiny.numbers(), rec.Workload(context=2048, batch=np.array([1, 8])), a.precision("bf16", "bf16"),
                         a.runtime(), rec.Layout(tp=2, dp=1, pp=1, ep=2, gpus_per_node=8), hardware)
     ev = scenario.evaluate()
-    served = scenario.serve(ev, limits=False)
+    cache = RoutingCache()
+    served = scenario.serve(ev, cache=cache, limits=False)
     assert "prefill" not in served.__dict__                         # not priced yet
+    memo = [key for b in cache.batches.values() for key in b.memo]
+    assert ("load", 2048.0) not in memo                             # nor the prompt's router load solved
     again = pickle.loads(pickle.dumps(served))
     assert again.ttft.tolist() == served.ttft.tolist() and served.ttft.min() > 0
+    assert ("load", 2048.0) in [key for b in cache.batches.values() for key in b.memo]
     memory = scenario.memory(ev)
     handed = scenario.serve(ev, limits=False, memory=memory)
     assert handed.memory is memory and handed.tpot.tolist() == served.tpot.tolist()

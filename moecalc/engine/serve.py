@@ -233,11 +233,12 @@ def forward_model(m: ModelNumbers, ev: ModelResult, layout: Layout, hardware: Ha
     return Forward(m, ev, layout, hardware, runtime, mem, rt, nodes)
 
 
-def prefill_step(fw: Forward, context, imbalance, attention) -> Step:
+def prefill_step(fw: Forward, context, attention) -> Step:
     """One prompt of ``context`` tokens on an idle replica (``Served.prefill``, priced on first
-    use; a module-level function so that a ``Served`` pickles)."""
-    return fw.step(0.0, 0.0, context, context, context, context, imbalance, 1.0, decode_attention=0.0,
-                   prefill_attention=attention)[0]
+    use, its router imbalance solved then too; a module-level function so that a ``Served``
+    pickles)."""
+    return fw.step(0.0, 0.0, context, context, context, context, fw.routing.prefill_imbalance, 1.0,
+                   decode_attention=0.0, prefill_attention=attention)[0]
 
 
 def serve(m: ModelNumbers, ev: ModelResult, layout: Layout, hardware: Hardware, runtime: Runtime,
@@ -264,7 +265,7 @@ def serve(m: ModelNumbers, ev: ModelResult, layout: Layout, hardware: Hardware, 
     w_gpu = mem.weights
     decode, up, out = fw.step(b, B, L, 0.0, 0.0, L, rt.imbalance, rt.touched_fraction,
                               decode_attention=ev.decode.attention, prefill_attention=0.0)
-    price_prefill = partial(prefill_step, fw, L, rt.prefill_imbalance, ev.prefill.attention)
+    price_prefill = partial(prefill_step, fw, L, ev.prefill.attention)
     weights_read = w_gpu.total - w_gpu.get("routed_experts", 0.0) * (1 - rt.touched_fraction)
     message = (f64(runtime.dispatch_bytes) + runtime.combine_bytes) * h * etp
     moe_ep = (ep > 1) & (E > 0)

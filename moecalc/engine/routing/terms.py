@@ -20,6 +20,8 @@ and each distinct batch of it once, in an explicit ``RoutingCache`` the caller o
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property, partial
+from typing import Callable
 
 import numpy as np
 
@@ -33,9 +35,12 @@ from moecalc.engine.routing.placement import Placement, place
 
 @dataclass(frozen=True)
 class RoutingTerms:
-    """Per layout row: what the router does to step time, weights read and the all-to-all."""
+    """Per layout row: what the router does to step time, weights read and the all-to-all. The
+    prefill's imbalance is solved when first asked (``prefill_imbalance``): a sweep without a
+    TTFT limit never prices a prefill, and a prompt's thousands of tokens are the costliest
+    loads to solve."""
     imbalance: Array                # hottest EP rank's routed work in a decode step, over an even share
-    prefill_imbalance: Array        # ... in the prefill of one prompt
+    prefill_imbalance_of: Callable[[], Array]   # ... in the prefill of one prompt (picklable: a partial)
     touched_fraction: Array         # share of its expert slots the slowest GPU reads per decode step
     dropped_share: Array            # assignments over capacity, dropped (large-batch limit)
     rerouted_share: Array           # ... rerouted
@@ -44,6 +49,19 @@ class RoutingTerms:
     scaleup_transfers: Array        # ... scale-up hops
     scaleup_peak: Array             # the busiest GPU's scale-up receives per token
     remote_nodes_peak: Array        # ... its scale-out receives
+
+    @cached_property
+    def prefill_imbalance(self) -> Array:
+        return self.prefill_imbalance_of()
+
+
+def _given(value):
+    """``value`` itself: a picklable ``prefill_imbalance_of`` for a value already known."""
+    return value
+
+
+def _where(mask, value_of, otherwise):
+    return np.where(mask, value_of(), otherwise)
 
 
 @dataclass(frozen=True)
@@ -199,7 +217,7 @@ class _Router:
                  "dropped_share", "rerouted_share")
         table = {name: np.zeros(len(keys)) for name in fixed}
         per_batch = {name: np.zeros((len(keys), len(batches))) for name in ("imbalance", "touched_fraction")}
-        per_prompt = np.zeros((len(keys), len(prompts)))
+        prompt_rows = []                # per key: its prompts' imbalance, or how to solve it
         uniform_law = law.k_free == k and np.allclose(law.pi, law.pi[0])
         for j, (ep_j, n_j, redundant, fluct) in enumerate(keys):
             key = (law.pi.tobytes(), self.capacity_factor, self.overflow, int(ep_j), int(max(1, min(n_j, ep_j))),
@@ -215,7 +233,8 @@ class _Router:
             for name in fixed:
                 table[name][j] = getattr(f, name)
             if not fluct or pl.ep == 1:            # one rank: its load is the whole batch's, no max
-                per_batch["imbalance"][j] = per_prompt[j] = f.imbalance
+                per_batch["imbalance"][j] = f.imbalance
+                prompt_rows.append(f.imbalance)
                 per_batch["touched_fraction"][j] = extremes.touched_on_fullest(law, pl, batches)
                 continue
             exact_groups = G > 1 and not redundant and uniform_law
@@ -230,33 +249,53 @@ class _Router:
                     bt.memo[("load", 1.0)] = pl.ep * single / k
                     bt.memo[("touched", 1.0)] = single / pl.slots.max()
 
-            def solved(values, what, bt=bt, pl=pl, exact_groups=exact_groups):
-                whole = (what, values.tobytes())            # a sweep asks the same batch axis each block
-                if whole in bt.memo:
-                    return bt.memo[whole]
-                todo = [v for v in values.tolist() if (what, v) not in bt.memo]
-                if todo:
-                    arr = np.array(todo)
-                    if what == "load":
-                        got = pl.ep * extremes.expected_max_load(bt.pmf, arr) / (arr * k)
-                    else:
-                        touched = (grouped.group_expected_max_touched(k, G, M, pl, arr) if exact_groups else
-                                   extremes.expected_max_touched(law, pl, arr))
-                        got = touched / pl.slots.max()
-                    bt.memo.update({(what, v): float(g) for v, g in zip(todo, got)})
-                bt.memo[whole] = np.array([bt.memo[(what, v)] for v in values.tolist()])
-                return bt.memo[whole]
-
             # under a capacity the batch's fluctuation scales the capped expected load (a cut
             # expert cannot exceed its capacity, however the batch falls), at most the rank's capacity
             scale = f.imbalance / f.imbalance_uncapped if self.capacity_factor is not None else 1.0
-            per_batch["imbalance"][j] = np.minimum(solved(batches, "load") * scale, bt.cap)
-            per_prompt[j] = np.minimum(solved(prompts, "load") * scale, bt.cap)
-            per_batch["touched_fraction"][j] = solved(batches, "touched")
+            solver = (bt, pl, law, G, M, exact_groups)
+            per_batch["imbalance"][j] = np.minimum(_solved(solver, batches, "load") * scale, bt.cap)
+            prompt_rows.append((solver, scale))
+            per_batch["touched_fraction"][j] = _solved(solver, batches, "touched")
         out = {name: v[which] for name, v in table.items()}
         out.update({name: v[which, batch_at] for name, v in per_batch.items()})
-        out["prefill_imbalance"] = per_prompt[which, prompt_at]
+        out["prefill_imbalance"] = partial(_prompt_imbalance, tuple(prompt_rows), prompts, which, prompt_at)
         return out
+
+
+def _solved(solver: tuple, values: np.ndarray, what: str) -> np.ndarray:
+    """The hottest rank's load over an even share ("load") or the share of its slots touched
+    ("touched") for each count of tokens in ``values``, each solved once into the (EP, R)'s
+    ``_Batches`` memo; a sweep asks the same batch axis each block, kept whole too."""
+    bt, pl, law, G, M, exact_groups = solver
+    k = law.top_k
+    whole = (what, values.tobytes())
+    if whole in bt.memo:
+        return bt.memo[whole]
+    todo = [v for v in values.tolist() if (what, v) not in bt.memo]
+    if todo:
+        arr = np.array(todo)
+        if what == "load":
+            got = pl.ep * extremes.expected_max_load(bt.pmf, arr) / (arr * k)
+        else:
+            touched = (grouped.group_expected_max_touched(k, G, M, pl, arr) if exact_groups else
+                       extremes.expected_max_touched(law, pl, arr))
+            got = touched / pl.slots.max()
+        bt.memo.update({(what, v): float(g) for v, g in zip(todo, got)})
+    bt.memo[whole] = np.array([bt.memo[(what, v)] for v in values.tolist()])
+    return bt.memo[whole]
+
+
+def _prompt_imbalance(rows: tuple, prompts: np.ndarray, which, prompt_at) -> np.ndarray:
+    """``RoutingTerms.prefill_imbalance`` of ``_law_terms``: each key's imbalance for one prompt
+    of each length, known (one rank, no fluctuation) or solved as the batches' are."""
+    per_prompt = np.zeros((len(rows), len(prompts)))
+    for j, row in enumerate(rows):
+        if isinstance(row, tuple):
+            solver, scale = row
+            per_prompt[j] = np.minimum(_solved(solver, prompts, "load") * scale, solver[0].cap)
+        else:
+            per_prompt[j] = row
+    return per_prompt[which, prompt_at]
 
 
 @dataclass(frozen=True)
@@ -274,14 +313,14 @@ class UniformRouter(_Router):
         ranks, remote_nodes, up = self.closed_destinations(ep, nodes, layout.max_nodes_per_token)
         imbalance = lay.expert_imbalance(E, R, ep)
         touched = lay.experts_touched_fraction(E, k, workload.batch)
-        prefill = imbalance
+        prefill = partial(_given, imbalance)
         law_needed = (np.asarray(fluctuation, dtype=bool) | (np.asarray(R) != 0)) & (E > 0)
         if np.any(law_needed):       # the batch's hottest rank, or replicas splitting an expert's tokens
             t = self._law_terms(cache.law(self.pi), layout, nodes, workload, fluctuation, cache)
             imbalance = np.where(law_needed, t["imbalance"], imbalance)
-            prefill = np.where(law_needed, t["prefill_imbalance"], prefill)
+            prefill = partial(_where, law_needed, t["prefill_imbalance"], imbalance)
             touched = np.where(law_needed, t["touched_fraction"], touched)
-        return RoutingTerms(imbalance=imbalance, prefill_imbalance=prefill, touched_fraction=touched,
+        return RoutingTerms(imbalance=imbalance, prefill_imbalance_of=prefill, touched_fraction=touched,
                             dropped_share=0.0, rerouted_share=0.0, remote_ranks=ranks, remote_nodes=remote_nodes,
                             scaleup_transfers=up, scaleup_peak=up, remote_nodes_peak=remote_nodes)
 
@@ -302,7 +341,7 @@ class SkewedRouter(_Router):
         limited = self.closed_destinations(ep, nodes, layout.max_nodes_per_token)
         free = alltoall.destinations(E, k, ep, nodes, np.inf)
         ratio = [np.where(b > 0, a / np.where(b > 0, b, 1.0), 1.0) for a, b in zip(limited, free)]
-        return RoutingTerms(imbalance=t["imbalance"], prefill_imbalance=t["prefill_imbalance"],
+        return RoutingTerms(imbalance=t["imbalance"], prefill_imbalance_of=t["prefill_imbalance"],
                             touched_fraction=t["touched_fraction"], dropped_share=t["dropped_share"],
                             rerouted_share=t["rerouted_share"], remote_ranks=t["remote_ranks"] * ratio[0],
                             remote_nodes=t["remote_nodes"] * ratio[1], scaleup_transfers=t["scaleup_transfers"] * ratio[2],
