@@ -145,11 +145,12 @@ print(f"{n / (time.perf_counter() - t):.0f}")
 
 def llm_analysis(python: str | None, sweep_rate: float) -> None:
     """llm-analysis (pip install llm-analysis; it pulls transformers, so best in its own venv,
-    given with --llm-analysis-python) analyses one configuration a call."""
-    exe = python or sys.executable
+    given with --llm-analysis-python or LLM_ANALYSIS_PYTHON) analyses one configuration a call."""
+    exe = python or os.environ.get("LLM_ANALYSIS_PYTHON") or sys.executable
     run = subprocess.run([exe, "-c", LLM_ANALYSIS], capture_output=True, text=True)
     if run.returncode != 0:
-        print("4. llm-analysis: not importable by", exe, "(--llm-analysis-python PATH to a venv that has it)")
+        print("4. llm-analysis: not importable by", exe, "(--llm-analysis-python PATH or LLM_ANALYSIS_PYTHON: "
+              "a venv that has it)")
         return
     rate = float(run.stdout.strip().splitlines()[-1])
     one = subprocess.run([sys.executable, "-c", "import time, moecalc.estimate as e, moecalc.spec.load as l, "
