@@ -1,3 +1,3 @@
-from moecalc.cli import main
+from moecalc.console import main
 
 main()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 
 import pytest
 from typer.testing import CliRunner
@@ -215,3 +216,23 @@ def test_the_console_command_freezes_start_up_and_an_in_process_call_does_not():
         with pytest.raises(SystemExit):
             main(argv)
         assert gc.get_threshold() == before and gc.get_freeze_count() == frozen
+
+
+def test_the_console_entry_runs_numpy_on_one_thread_unless_told():
+    """``moecalc`` (moecalc.console) sets one BLAS/OpenMP thread before numpy is imported (its
+    matrix products are tiny; a pool costs ~0.1 s of CPU at import), a value the user set wins,
+    and importing the entry module does not import numpy first."""
+    import subprocess
+    import sys
+
+    probe = ("import atexit, os, sys\n"
+             "import moecalc.console\n"
+             "print('numpy' in sys.modules)\n"
+             "os.environ['OMP_NUM_THREADS'] = '3'\n"
+             "atexit.register(lambda: print(os.environ['OPENBLAS_NUM_THREADS'], os.environ['OMP_NUM_THREADS']))\n"
+             "sys.argv = ['moecalc', '--version']\n"
+             "moecalc.console.main()\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, env=env)
+    lines = run.stdout.splitlines()
+    assert lines[0] == "False" and lines[-1] == "1 3"
