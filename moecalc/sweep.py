@@ -294,18 +294,20 @@ class Staircase:
 
     def add_grid(self, a: np.ndarray, b: np.ndarray, mask: np.ndarray, ids) -> None:
         """Add the points of a (rows, n) grid where ``mask``; ``ids``: a function from flat
-        positions in the grid to the points' row ids. Each row is cut into runs of ``span``
-        points (``SPAN``); a run whose corner (its least a, its least b) the guide strictly beats has
-        every point strictly beaten, and goes whole: one test a run instead of one a point (a
-        sweep's row is a deployment, n its batches: near batches have near costs and latencies,
-        so a run's corner is close to its points, where a whole row's is not)."""
+        positions in the grid to the points' row ids. Each row is cut into runs of ``SPAN``
+        points; a run whose corner (its least a, its least b) the guide strictly beats has every
+        point strictly beaten, and goes whole: one test a run instead of one a point (a sweep's
+        row is a deployment, n its batches: near batches have near costs and latencies, so a
+        run's corner is close to its points, where a whole row's is not)."""
         rows, n = a.shape
         span = self.SPAN
         flat_a, flat_b, flat_mask = a.reshape(-1), b.reshape(-1), mask.reshape(-1)
         guide = self._guide(flat_a, flat_b, flat_mask)
         starts = np.arange(0, n, span)
-        corner_a = np.minimum.reduceat(np.where(mask, a, np.inf), starts, axis=1).reshape(-1)
-        corner_b = np.minimum.reduceat(np.where(mask, b, np.inf), starts, axis=1).reshape(-1)
+        # the corner over every point of the run, masked or not: at or below its masked points'
+        # (a masked point can only weaken the test, and NaN fails it), without a masked copy
+        corner_a = np.minimum.reduceat(a, starts, axis=1).reshape(-1)
+        corner_b = np.minimum.reduceat(b, starts, axis=1).reshape(-1)
         held = np.logical_or.reduceat(mask, starts, axis=1).reshape(-1)
         live = np.flatnonzero(held & ~dominated(*guide, corner_a, corner_b, strict=True))
         row, run = np.divmod(live, len(starts))

@@ -251,8 +251,8 @@ def test_dominance_coarse_test_holds_at_a_few_ulps_and_far_outside_the_range():
 def test_staircase_grid_rows_are_the_frontier_of_their_masked_points(monkeypatch, sample, span):
     """add_grid (a run of a row dropped whole when the guide strictly beats its corner) keeps
     exactly what one frontier over every unmasked point keeps, the smaller id winning a tie, on
-    random (rows, batches) grids with duplicates, masked points, fully masked rows and runs,
-    and rows not a whole number of runs long; ids given reversed, so that a tie is settled by
+    random (rows, batches) grids with duplicates, masked points (some NaN, some below every
+    unmasked one), fully masked rows and runs, and rows not a whole number of runs long; ids given reversed, so that a tie is settled by
     id and not by position."""
     from moecalc.sweep import Staircase, frontier
 
@@ -268,6 +268,8 @@ def test_staircase_grid_rows_are_the_frontier_of_their_masked_points(monkeypatch
             mask = rng.random((rows, n)) < 0.8
             mask[rng.random(rows) < 0.2] = False
             mask[:, : rng.integers(0, n + 1)] &= rng.random() < 0.7     # a masked run at the start
+            a[~mask & (rng.random((rows, n)) < 0.3)] = np.nan           # masked: NaN or any value
+            b[~mask & (rng.random((rows, n)) < 0.3)] = -1.0
             ids = base - np.arange(rows * n)                 # falling ids: ties settled by id
             st.add_grid(a, b, mask, lambda at, ids=ids: ids[at])
             keep = mask.reshape(-1)
