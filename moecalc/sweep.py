@@ -274,6 +274,7 @@ class Staircase:
         at = np.arange(0, len(a), len(a) // self.SAMPLE)
         if mask is not None:
             at = at[mask[at]]
+        at = at[~(np.isnan(a[at]) | np.isnan(b[at]))]
         guide_a, guide_b = np.concatenate([self.a, a[at]]), np.concatenate([self.b, b[at]])
         f = frontier(guide_a, guide_b)
         return guide_a[f], guide_b[f]
@@ -293,8 +294,9 @@ class Staircase:
         self.a, self.b, self.index = a[f], b[f], ids[f]
 
     def add_grid(self, a: np.ndarray, b: np.ndarray, mask: np.ndarray, ids) -> None:
-        """Add the points of a (rows, n) grid where ``mask``; ``ids``: a function from flat
-        positions in the grid to the points' row ids. Each row is cut into runs of ``SPAN``
+        """Add the points of a (rows, n) grid where ``mask`` and both coordinates are numbers
+        (NaN is left out here, on the few points a test leaves, not over the grid by the
+        caller); ``ids``: a function from flat positions in the grid to the points' row ids. Each row is cut into runs of ``SPAN``
         points; a run whose corner (its least a, its least b) the guide strictly beats has every
         point strictly beaten, and goes whole: one test a run instead of one a point (a sweep's
         row is a deployment, n its batches: near batches have near costs and latencies, so a
@@ -314,6 +316,7 @@ class Staircase:
         offset = starts[run, None] + np.arange(span)[None, :]
         at = (row[:, None] * n + offset)[offset < n]
         at = at[flat_mask[at]]
+        at = at[~(np.isnan(flat_a[at]) | np.isnan(flat_b[at]))]
         self.add(flat_a[at], flat_b[at], lambda i: ids(at[i]), guide=guide)
 
 
@@ -493,11 +496,10 @@ def run_sweep(spec, space: Space, catalog: Catalog, assumptions: Assumptions = A
                 best.add(kept[dep], np.stack([dep[0] + sl.start, at[dep] + bs.start, dep[1], dep[2], dep[3]], axis=1))
                 rows_ok = by_batch(ok)
                 tpot, cost = by_batch(s.tpot), by_batch(s.usd_per_million_output_tokens)
-                cost_front.add_grid(cost, tpot, rows_ok & ~np.isnan(cost), grid_ids)
+                cost_front.add_grid(cost, tpot, rows_ok, grid_ids)
                 # the block's GPU type's own frontier (a point another type beats stays on its type's)
-                gpu_rate, user_rate = by_batch(s.tokens_per_s_per_gpu), by_batch(s.tokens_per_s_per_user)
                 inter_front.setdefault(layouts.gpu[sl.start], Staircase()).add_grid(
-                    -gpu_rate, -user_rate, rows_ok & ~(np.isnan(gpu_rate) | np.isnan(user_rate)), grid_ids)
+                    -by_batch(s.tokens_per_s_per_gpu), -by_batch(s.tokens_per_s_per_user), rows_ok, grid_ids)
                 if on_rows is not None:
                     flat = np.flatnonzero(ok)
                     ids = grid_ids(flat)

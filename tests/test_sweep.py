@@ -252,7 +252,7 @@ def test_staircase_grid_rows_are_the_frontier_of_their_masked_points(monkeypatch
     """add_grid (a run of a row dropped whole when the guide strictly beats its corner) keeps
     exactly what one frontier over every unmasked point keeps, the smaller id winning a tie, on
     random (rows, batches) grids with duplicates, masked points (some NaN, some below every
-    unmasked one), fully masked rows and runs, and rows not a whole number of runs long; ids given reversed, so that a tie is settled by
+    unmasked one), NaN left out wherever it is, fully masked rows and runs, and rows not a whole number of runs long; ids given reversed, so that a tie is settled by
     id and not by position."""
     from moecalc.sweep import Staircase, frontier
 
@@ -270,9 +270,11 @@ def test_staircase_grid_rows_are_the_frontier_of_their_masked_points(monkeypatch
             mask[:, : rng.integers(0, n + 1)] &= rng.random() < 0.7     # a masked run at the start
             a[~mask & (rng.random((rows, n)) < 0.3)] = np.nan           # masked: NaN or any value
             b[~mask & (rng.random((rows, n)) < 0.3)] = -1.0
+            a[rng.random((rows, n)) < 0.03] = np.nan                    # NaN anywhere is left out
+            b[rng.random((rows, n)) < 0.03] = np.nan
             ids = base - np.arange(rows * n)                 # falling ids: ties settled by id
             st.add_grid(a, b, mask, lambda at, ids=ids: ids[at])
-            keep = mask.reshape(-1)
+            keep = (mask & ~np.isnan(a) & ~np.isnan(b)).reshape(-1)
             seen_a.append(a.reshape(-1)[keep]), seen_b.append(b.reshape(-1)[keep]), seen_id.append(ids[keep])
             base -= rows * n
         a, b, i = (np.concatenate(x) for x in (seen_a, seen_b, seen_id))
