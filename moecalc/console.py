@@ -1,9 +1,10 @@
 """The ``moecalc`` command's entry point (and ``python -m moecalc``'s): what a process of its
-own sets before the imports, then ``moecalc.cli.main``."""
+own sets before the imports, then ``moecalc.cli.main``, then a quick exit."""
 
 from __future__ import annotations
 
 import os
+import sys
 
 ONE_THREAD = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 """moecalc's arrays are elementwise and its matrix products tiny: a BLAS thread pool would only
@@ -16,4 +17,28 @@ def main() -> None:
         os.environ.setdefault(name, "1")
     from moecalc.cli import main as run
 
-    run()
+    try:
+        run()
+    except SystemExit as done:
+        leave(done.code)
+    leave(0)
+
+
+def leave(code) -> None:
+    """Exit with ``code`` (SystemExit's: an int, None or a message) without the interpreter's
+    teardown, which frees every module's objects one by one and collects once more (25-40 ms
+    of every command) for nothing a finished command needs: its files are closed by their
+    writers, its exit handlers run here and its output is flushed here (a flush that fails, a
+    closed pipe, exits 120 as Python's own teardown does)."""
+    import atexit
+
+    if isinstance(code, str):
+        print(code, file=sys.stderr)
+    status = code if isinstance(code, int) else (0 if code is None else 1)
+    atexit._run_exitfuncs()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        status = status or 120
+    os._exit(status)

@@ -236,3 +236,20 @@ def test_the_console_entry_runs_numpy_on_one_thread_unless_told():
     run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, env=env)
     lines = run.stdout.splitlines()
     assert lines[0] == "False" and lines[-1] == "1 3"
+
+
+@pytest.mark.parametrize("code, status, message", [(None, 0, ""), (0, 0, ""), (2, 2, ""), ("gone", 1, "gone")])
+def test_the_console_leaves_with_its_status_output_flushed_and_exit_handlers_run(code, status, message):
+    """moecalc.console.leave skips the interpreter's teardown (os._exit) but keeps what a
+    normal exit gives: SystemExit's status (None 0, a message printed and 1), buffered output
+    written, exit handlers run."""
+    import subprocess
+    import sys
+
+    probe = ("import atexit, sys\n"
+             "from moecalc.console import leave\n"
+             "atexit.register(lambda: print('handler', end=''))\n"
+             "print('out ', end='')\n"
+             f"leave({code!r})\n")
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert (run.returncode, run.stdout, run.stderr.strip()) == (status, "out handler", message)
