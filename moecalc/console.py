@@ -32,13 +32,14 @@ def leave(code) -> None:
     closed pipe, exits 120 as Python's own teardown does)."""
     import atexit
 
-    if isinstance(code, str):
+    if isinstance(code, str) and sys.stderr is not None:
         print(code, file=sys.stderr)
     status = code if isinstance(code, int) else (0 if code is None else 1)
     atexit._run_exitfuncs()
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        status = status or 120
+    for stream in (sys.stdout, sys.stderr):         # None where the stream was closed
+        if stream is not None:
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                status = status or 120
     os._exit(status)

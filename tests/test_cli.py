@@ -253,3 +253,17 @@ def test_the_console_leaves_with_its_status_output_flushed_and_exit_handlers_run
              f"leave({code!r})\n")
     run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert (run.returncode, run.stdout, run.stderr.strip()) == (status, "out handler", message)
+
+
+@pytest.mark.parametrize("closed, status", [(">&-", 0), ("2>&-", 0), ("2>&- <<< ''", 2)])
+def test_the_console_with_a_closed_stream_keeps_its_status(closed, status):
+    """A closed stdout or stderr (Python's sys.stdout/sys.stderr are None) is not flushed: the
+    command keeps its exit status instead of a traceback and exit 1 (a reviewer's finding)."""
+    import shlex
+    import subprocess
+    import sys
+
+    args = "--version" if status == 0 else "estimate no-such-model-anywhere"
+    run = subprocess.run(f"{shlex.quote(sys.executable)} -m moecalc {args} {closed}", shell=True,
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == status

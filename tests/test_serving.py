@@ -249,6 +249,7 @@ def test_served_prefill_is_priced_on_use_pickles_and_takes_a_matching_memory(tin
     again = pickle.loads(pickle.dumps(served))
     assert again.ttft.tolist() == served.ttft.tolist() and served.ttft.min() > 0
     assert ("load", 2048.0) in [key for b in cache.batches.values() for key in b.memo]
+    assert np.shape(served.routing.prefill_imbalance) == np.shape(served.ttft) == ()     # one prompt: no batch axis
     memory = scenario.memory(ev)
     handed = scenario.serve(ev, limits=False, memory=memory)
     assert handed.memory is memory and handed.tpot.tolist() == served.tpot.tolist()

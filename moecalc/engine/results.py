@@ -168,17 +168,20 @@ class Step:
 
     def _at(self, phi) -> Array:
         """The step at overlap ``phi``. Two cases skip passes over a sweep's grid with the same
-        bits, times being nonnegative: no overlap, max(roofline, 0) + 1 x communication =
-        roofline + communication; one stage, 1 x (stage + overhead) + 0 = stage + overhead."""
+        bits, times being finite and nonnegative: no overlap, max(roofline, 0) + 1 x
+        communication = roofline + communication; one stage, 1 x (stage + overhead) + 0 =
+        stage + overhead (when stages and pipeline add no axis)."""
         phi = np.asarray(phi, dtype=np.float64)
-        comm = self.communication
-        if phi.ndim == 0 and phi == 0.0 and np.all(np.asarray(comm) >= 0.0):
+        comm = np.asarray(self.communication)
+        if phi.ndim == 0 and phi == 0.0 and np.all((comm >= 0.0) & (comm < np.inf)):
             stage = self.roofline + comm
         else:
             stage = np.maximum(self.roofline, phi * comm) + (1 - phi) * comm
-        if np.all(np.asarray(self.stages) == 1) and not np.any(self.pipeline):
-            return stage + self.overhead
-        return self.stages * (stage + self.overhead) + self.pipeline
+        one = stage + self.overhead
+        if (np.all(np.asarray(self.stages) == 1) and not np.any(self.pipeline)
+                and np.shape(one) == np.broadcast_shapes(np.shape(one), np.shape(self.stages), np.shape(self.pipeline))):
+            return one
+        return self.stages * one + self.pipeline
 
     @cached_property
     def no_overlap_seconds(self) -> Array:

@@ -317,8 +317,8 @@ class UniformRouter(_Router):
         law_needed = (np.asarray(fluctuation, dtype=bool) | (np.asarray(R) != 0)) & (E > 0)
         if np.any(law_needed):       # the batch's hottest rank, or replicas splitting an expert's tokens
             t = self._law_terms(cache.law(self.pi), layout, nodes, workload, fluctuation, cache)
+            prefill = partial(_where, law_needed, t["prefill_imbalance"], imbalance)     # (closed form: no batch axis)
             imbalance = np.where(law_needed, t["imbalance"], imbalance)
-            prefill = partial(_where, law_needed, t["prefill_imbalance"], imbalance)
             touched = np.where(law_needed, t["touched_fraction"], touched)
         return RoutingTerms(imbalance=imbalance, prefill_imbalance_of=prefill, touched_fraction=touched,
                             dropped_share=0.0, rerouted_share=0.0, remote_ranks=ranks, remote_nodes=remote_nodes,
