@@ -296,8 +296,8 @@ class Staircase:
     def add_grid(self, a: np.ndarray, b: np.ndarray, mask: np.ndarray, ids) -> None:
         """Add the points of a (rows, n) grid where ``mask`` and both coordinates are numbers
         (NaN is left out here, on the few points a test leaves, not over the grid by the
-        caller); ``ids``: a function from flat positions in the grid to the points' row ids. Each row is cut into runs of ``SPAN``
-        points; a run whose corner (its least a, its least b) the guide strictly beats has every
+        caller); ``ids``: a function from flat positions in the grid to the points' row ids.
+        Each row is cut into runs of ``SPAN`` points; a run whose corner (its least a, its least b) the guide strictly beats has every
         point strictly beaten, and goes whole: one test a run instead of one a point (a sweep's
         row is a deployment, n its batches: near batches have near costs and latencies, so a
         run's corner is close to its points, where a whole row's is not)."""

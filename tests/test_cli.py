@@ -193,7 +193,7 @@ def test_hardware_lists_known_gpus_in_every_format():
 
 
 def test_the_console_command_freezes_start_up_and_an_in_process_call_does_not():
-    """The console entry (main() without argv, a process of its own) freezes the objects
+    """The console entry (moecalc.console, a process of its own) freezes the objects
     start-up made and raises the young generation's threshold; main(argv), run in-process by
     tests and notebooks, leaves the collector as it found it (freezing on every call kept each
     call's cyclic garbage from collection: a fuzz campaign's worker grew past 1 GiB)."""
@@ -204,7 +204,7 @@ def test_the_console_command_freezes_start_up_and_an_in_process_call_does_not():
     probe = ("import atexit, gc, sys\n"
              "atexit.register(lambda: print(gc.get_freeze_count() > 0, gc.get_threshold()[0]))\n"
              "sys.argv = ['moecalc', '--version']\n"
-             "from moecalc.cli import main\n"
+             "from moecalc.console import main\n"
              "main()\n")
     run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert run.stdout.splitlines()[-1] == "True 10000"

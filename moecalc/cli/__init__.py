@@ -6,7 +6,6 @@ in ``moecalc.options``.
 
 from __future__ import annotations
 
-import gc
 import os
 import sys
 from typing import Optional
@@ -57,15 +56,6 @@ def main(argv: Optional[list[str]] = None) -> None:
     every = list(app.registered_commands)
     if named is not None:
         app.registered_commands[:] = [named]
-    if argv is None:
-        # the console command, a process of its own: start-up leaves ~10^5 objects that live
-        # until exit (modules, classes, pydantic schemas), and each full collection scans them
-        # all and frees nothing (~30 ms of a sweep's run). Freeze them out of the collector's
-        # view and collect the young less often (refcounting frees the engine's arrays; only
-        # cycles wait). An in-process caller (argv given: tests, notebooks) keeps its collector
-        # as it is: freezing per call would keep each call's cyclic garbage from collection.
-        gc.freeze()
-        gc.set_threshold(10_000, 20, 20)
     try:
         code = app(args=args, prog_name="moecalc", standalone_mode=False)
     except MoecalcError as exc:                       # raised outside a command

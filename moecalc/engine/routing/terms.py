@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property, partial
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -252,7 +252,7 @@ class _Router:
             # under a capacity the batch's fluctuation scales the capped expected load (a cut
             # expert cannot exceed its capacity, however the batch falls), at most the rank's capacity
             scale = f.imbalance / f.imbalance_uncapped if self.capacity_factor is not None else 1.0
-            solver = (bt, pl, law, G, M, exact_groups)
+            solver = _Solver(bt, pl, law, G, M, exact_groups)
             per_batch["imbalance"][j] = np.minimum(_solved(solver, batches, "load") * scale, bt.cap)
             prompt_rows.append((solver, scale))
             per_batch["touched_fraction"][j] = _solved(solver, batches, "touched")
@@ -262,7 +262,18 @@ class _Router:
         return out
 
 
-def _solved(solver: tuple, values: np.ndarray, what: str) -> np.ndarray:
+class _Solver(NamedTuple):
+    """What solving one (router, EP, R)'s per-batch terms takes (picklable: a ``Served``'s
+    unpriced prefill keeps one)."""
+    batches: _Batches               # its memo, rank pmf and capacity
+    placement: Placement
+    law: RouterLaw
+    groups: int                     # G, M of a group limit (0, 0: none)
+    groups_per_token: int
+    exact_groups: bool              # the group-limited uniform router's exact laws
+
+
+def _solved(solver: _Solver, values: np.ndarray, what: str) -> np.ndarray:
     """The hottest rank's load over an even share ("load") or the share of its slots touched
     ("touched") for each count of tokens in ``values``, each solved once into the (EP, R)'s
     ``_Batches`` memo; a sweep asks the same batch axis each block, kept whole too."""
@@ -292,7 +303,7 @@ def _prompt_imbalance(rows: tuple, prompts: np.ndarray, which, prompt_at) -> np.
     for j, row in enumerate(rows):
         if isinstance(row, tuple):
             solver, scale = row
-            per_prompt[j] = np.minimum(_solved(solver, prompts, "load") * scale, solver[0].cap)
+            per_prompt[j] = np.minimum(_solved(solver, prompts, "load") * scale, solver.batches.cap)
         else:
             per_prompt[j] = row
     return per_prompt[which, prompt_at]
